@@ -1,0 +1,34 @@
+# Two commands for a newcomer:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole pipeline on embedded defaults (SQLite, in-process broker, .eml outbox) in ./demo-run
+demo: $(STAMP)
+	mkdir -p demo-run && cd demo-run && ../$(BIN)/trialalerts demo
+
+## Start PostgreSQL/Redis if they are down, then run the whole test suite
+test: $(STAMP)
+	scripts/services.sh
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check worker tests
+	$(BIN)/ruff format --check worker tests
+
+bench: $(STAMP)
+	$(BIN)/trialalerts bench
+
+clean:
+	rm -rf $(VENV) demo-run

@@ -1,0 +1,112 @@
+"""Fixtures: real databases (SQLite file and PostgreSQL), Redis, the in-process broker.
+
+PostgreSQL and Redis must be reachable (the test command starts them); a test
+that needs one fails loudly when it is not, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from worker.broker import install
+from worker.config import Settings
+from worker.migrate import upgrade
+from worker.models import Base
+from worker.runtime import Runtime, set_runtime
+
+PG_ADMIN_URL = os.environ.get(
+    "TRIALALERTS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TRIALALERTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_KEY = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database with the schema, for this test session."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"trialalerts_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as error:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {error}", pytrace=False)
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    runtime = Runtime(Settings(database_url=url))
+    upgrade(runtime.engine)
+    runtime.close()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using it runs twice: on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'trialalerts.db'}"
+    url = request.getfixturevalue("pg_url")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'trialalerts.db'}"
+
+
+def make_runtime(url: str, tmp_path: Path, **settings: object) -> Runtime:
+    runtime = Runtime(
+        Settings(database_url=url, outbox=tmp_path / "outbox", secret_keys=(TEST_KEY,), **settings)  # type: ignore[arg-type]
+    )
+    upgrade(runtime.engine)
+    return runtime
+
+
+@pytest.fixture
+def stub_broker() -> Iterator[StubBroker]:
+    broker = StubBroker()
+    install(broker)
+    yield broker
+    broker.flush_all()
+    broker.close()
+
+
+@pytest.fixture
+def runtime(database_url: str, tmp_path: Path, stub_broker: StubBroker) -> Iterator[Runtime]:
+    """A runtime on a real database with the in-process broker installed."""
+    runtime = make_runtime(database_url, tmp_path)
+    set_runtime(runtime)
+    yield runtime
+    set_runtime(None)
+    runtime.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as error:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}", pytrace=False)
+    client.flushdb()
+    client.close()
+    return REDIS_URL

@@ -1,0 +1,113 @@
+"""The `trialalerts` command as users run it: a subprocess with environment settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import event, real_record_names, record, write_jsonl
+
+TRIALALERTS = [sys.executable, "-m", "worker"]
+
+
+def trialalerts(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALALERTS_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*TRIALALERTS, *args],
+        cwd=cwd,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def events_file(tmp_path: Path) -> Path:
+    lines = [event(record(name), f"evt-{name}") for name in real_record_names()]
+    no_nct = record("NCT00973089")
+    del no_nct["protocolSection"]["identificationModule"]["nctId"]
+    path = write_jsonl(tmp_path / "events.jsonl", [*lines, event(no_nct, "evt-no-nct")])
+    with path.open("a") as handle:
+        handle.write("{this is not json\n")
+    return path
+
+
+def test_publish_run_and_deadletters_on_embedded_defaults(
+    tmp_path: Path, events_file: Path
+) -> None:
+    first = trialalerts("publish", str(events_file), cwd=tmp_path)
+    assert first.returncode == 1, first.stderr
+    assert "7 accepted, 0 duplicate, 2 rejected" in first.stdout
+    assert "line 8 event 'evt-no-nct'" in first.stderr and "nctId" in first.stderr
+    assert "line 9: not valid JSON" in first.stderr
+    run = trialalerts("run", "--until-idle", "--now", "2026-06-27T10:00:00Z", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "events: 7" in run.stdout and "changes: 7" in run.stdout
+    second = trialalerts("publish", str(events_file), cwd=tmp_path)
+    assert "0 accepted, 7 duplicate, 2 rejected" in second.stdout
+    listed = trialalerts("deadletters", "list", cwd=tmp_path)
+    rows = listed.stdout.strip().splitlines()
+    assert len(rows) == 2 and "evt-no-nct" in rows[0] and "line 9" in rows[1]
+    assert (tmp_path / "trialalerts.db").exists()
+
+
+def test_publish_reads_stdin_json_arrays(tmp_path: Path) -> None:
+    payload = json.dumps([event(record("NCT00973089"), "s1"), event(record("NCT02210780"), "s2")])
+    result = trialalerts("publish", "-", cwd=tmp_path, stdin=payload)
+    assert result.returncode == 0 and "2 accepted" in result.stdout
+
+
+def test_run_uses_now_as_the_clock_for_ingest(tmp_path: Path, events_file: Path) -> None:
+    import sqlite3
+
+    trialalerts("publish", str(events_file), cwd=tmp_path, env={})
+    trialalerts("run", "--until-idle", "--now", "2030-01-02T03:04:05Z", cwd=tmp_path)
+    with sqlite3.connect(tmp_path / "trialalerts.db") as db:
+        stamps = {row[0] for row in db.execute("SELECT ingested_at FROM received_events")}
+    assert stamps == {"2030-01-02 03:04:05.000000"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRIALALERTS_EMAIL_BACKEND", "carrier-pigeon"),
+        ("TRIALALERTS_DATABASE_URL", "mysql://x"),
+        ("TRIALALERTS_SES_MAX_RATE", "fast"),
+        ("TRIALALERTS_BROKER_URL", "amqp://x"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_2(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    result = trialalerts("deadletters", "list", cwd=tmp_path, env={name: value})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and name in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert trialalerts("publish", "missing.jsonl", cwd=tmp_path).returncode == 2
+    assert trialalerts("run", "--now", "not-a-date", "--until-idle", cwd=tmp_path).returncode == 2
+
+
+def test_db_upgrade_and_publish_on_postgresql(
+    tmp_path: Path, pg_url: str, events_file: Path
+) -> None:
+    from tests.conftest import _truncate
+
+    _truncate(pg_url)
+    env = {"TRIALALERTS_DATABASE_URL": pg_url}
+    assert trialalerts("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    published = trialalerts("publish", str(events_file), cwd=tmp_path, env=env)
+    assert "7 accepted" in published.stdout
+    run = trialalerts("run", "--until-idle", cwd=tmp_path, env=env)
+    assert run.returncode == 0 and "changes: 7" in run.stdout

@@ -1,0 +1,81 @@
+"""Broker choice (in-process stub or Redis) and the in-process drain.
+
+Actors are declared on the broker explicitly (`install`), so the broker is
+always chosen before any actor exists.  Messages carry ids only: the rows
+they point at are the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import dramatiq
+from dramatiq import Broker, Message
+from dramatiq.brokers.stub import StubBroker
+
+from worker.config import Settings
+
+log = logging.getLogger(__name__)
+_installed: Broker | None = None
+
+
+def make_broker(settings: Settings, in_process: bool = False) -> Broker:
+    """RedisBroker when TRIALALERTS_BROKER_URL is set (and not forced in-process)."""
+    if settings.broker_url and not in_process:
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=settings.broker_url)
+    return StubBroker()
+
+
+def install(broker: Broker) -> Broker:
+    """Make `broker` the process's broker and declare every actor on it."""
+    global _installed
+    from worker import actors
+
+    dramatiq.set_broker(broker)
+    actors.declare(broker)
+    _installed = broker
+    return broker
+
+
+def current(settings: Settings) -> Broker:
+    return _installed if _installed is not None else install(make_broker(settings))
+
+
+def enqueue(settings: Settings, actor_name: str, *args: object) -> None:
+    """Send a wake-up message; call only after the transaction that made the work commits."""
+    current(settings).get_actor(actor_name).send(*args)
+
+
+@dataclass
+class DrainReport:
+    processed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def drain(broker: StubBroker, report: DrainReport | None = None) -> DrainReport:
+    """Run every queued message (delayed ones too) in this thread until all queues are empty.
+
+    A failing message is logged and dropped: its row keeps its state, so the
+    reconciler finds the work again.
+    """
+    report = report or DrainReport()
+    while True:
+        ran = 0
+        for name in list(broker.queues):
+            queue = broker.queues[name]
+            while not queue.empty():
+                message = Message.decode(queue.get_nowait())
+                queue.task_done()
+                ran += 1
+                actor = broker.get_actor(message.actor_name)
+                try:
+                    actor.fn(*message.args, **message.kwargs)
+                    report.processed += 1
+                except Exception as error:  # noqa: BLE001 - the row keeps the work
+                    log.exception("actor %s failed", message.actor_name)
+                    report.failures.append(f"{message.actor_name}: {error}")
+        if not ran:
+            return report

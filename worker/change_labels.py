@@ -1,0 +1,264 @@
+"""Human wording for study changes and registry codes.
+
+Digests show "Status: Not yet recruiting → Recruiting", not the registry's
+enum names. Values come from stored snapshots and upstream events, so any of
+them may be missing or of an unexpected type: every formatter falls back to a
+generic line rather than raise, and long values are clipped so one odd study
+cannot blow the email's size budget. Escaping is left to the templates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+ARROW = "→"
+VALUE_LIMIT = 160
+NOT_SET = "not set"
+
+STATUS_LABELS = {
+    "RECRUITING": "Recruiting",
+    "NOT_YET_RECRUITING": "Not yet recruiting",
+    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
+    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
+    "COMPLETED": "Completed",
+    "SUSPENDED": "Suspended",
+    "TERMINATED": "Terminated",
+    "WITHDRAWN": "Withdrawn",
+    "UNKNOWN": "Unknown status",
+    "AVAILABLE": "Available",
+    "NO_LONGER_AVAILABLE": "No longer available",
+    "TEMPORARILY_NOT_AVAILABLE": "Temporarily not available",
+    "APPROVED_FOR_MARKETING": "Approved for marketing",
+    "WITHHELD": "Withheld",
+}
+
+_CODE_LABELS = {
+    "ALL": "All",
+    "FEMALE": "Female",
+    "MALE": "Male",
+    "CHILD": "Child",
+    "ADULT": "Adult",
+    "OLDER_ADULT": "Older adult",
+    "ESTIMATED": "Estimated",
+    "ACTUAL": "Actual",
+    "ANTICIPATED": "Anticipated",
+}
+
+_ELIGIBILITY_FIELDS = {
+    "sex": "Sex",
+    "minimumAge": "Minimum age",
+    "maximumAge": "Maximum age",
+    "healthyVolunteers": "Accepts healthy volunteers",
+    "stdAges": "Age groups",
+}
+
+_DATE_FIELDS = {
+    "start": "Start date",
+    "primary_completion": "Primary completion date",
+    "completion": "Completion date",
+}
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def clean_text(value: Any, limit: int = VALUE_LIMIT) -> str:
+    """One line of printable text, at most ``limit`` characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit * 4:
+        text = text[: limit * 4]
+    text = " ".join(text.split())
+    if not text.isprintable():
+        text = "".join(ch for ch in text if ch.isprintable())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def status_label(status: Any) -> str:
+    """ "NOT_YET_RECRUITING" -> "Not yet recruiting"; an unknown code -> its title-cased words."""
+    if status is None:
+        return ""
+    code = status if isinstance(status, str) else str(status)
+    known = STATUS_LABELS.get(code)
+    if known is not None:
+        return known
+    return clean_text(code.replace("_", " "), 60).title()
+
+
+def _code_label(value: Any) -> str:
+    if isinstance(value, str) and value in _CODE_LABELS:
+        return _CODE_LABELS[value]
+    return clean_text(str(value).replace("_", " "), 60).capitalize()
+
+
+def _plain(value: Any) -> str:
+    """A scalar or list as short text; None and "" read as "not set"."""
+    if value is None or value == "" or value == []:
+        return NOT_SET
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list | tuple):
+        return clean_text(", ".join(str(item) for item in value))
+    return clean_text(value)
+
+
+def _humanize(name: Any) -> str:
+    words = _CAMEL_BOUNDARY.sub(" ", str(name)).replace("_", " ")
+    return clean_text(words, 60).capitalize()
+
+
+def _status(field: Any, before: Any, after: Any) -> list[str]:
+    if before in (None, ""):
+        return [f"Status: {status_label(after) or NOT_SET}"]
+    return [f"Status: {status_label(before)} {ARROW} {status_label(after) or NOT_SET}"]
+
+
+def _site_added(field: Any, before: Any, after: Any) -> list[str]:
+    suffix = f" ({status_label(after)})" if after else ""
+    return [f"New site: {clean_text(field)}{suffix}"]
+
+
+def _site_removed(field: Any, before: Any, after: Any) -> list[str]:
+    return [f"Site closed: {clean_text(field)}"]
+
+
+def _site_status(field: Any, before: Any, after: Any) -> list[str]:
+    old = status_label(before) or NOT_SET
+    new = status_label(after) or NOT_SET
+    return [f"Site {clean_text(field)}: {old} {ARROW} {new}"]
+
+
+def _eligibility(field: Any, before: Any, after: Any) -> list[str]:
+    label = _ELIGIBILITY_FIELDS.get(field) if isinstance(field, str) else None
+    if label is None:
+        return ["Eligibility criteria changed"]
+    if field in ("sex", "stdAges"):
+        old, new = _codes(before), _codes(after)
+    else:
+        old, new = _plain(before), _plain(after)
+    return [f"{label}: {old} {ARROW} {new}"]
+
+
+def _codes(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return NOT_SET
+    if isinstance(value, list | tuple):
+        return clean_text(", ".join(_code_label(item) for item in value))
+    return _code_label(value)
+
+
+def _enrollment(field: Any, before: Any, after: Any) -> list[str]:
+    if field == "type":
+        return [f"Enrollment type: {_codes(before)} {ARROW} {_codes(after)}"]
+    return [f"Enrollment: {_plain(before)} {ARROW} {_plain(after)}"]
+
+
+def _date_value(value: Any) -> str:
+    if value is None or value == "":
+        return NOT_SET
+    if isinstance(value, dict):
+        day = value.get("date")
+        kind = value.get("type")
+        text = clean_text(day) if day else NOT_SET
+        return f"{text} ({clean_text(kind, 40).lower()})" if kind else text
+    return clean_text(value)
+
+
+def _dates(field: Any, before: Any, after: Any) -> list[str]:
+    label = _DATE_FIELDS.get(field) if isinstance(field, str) else None
+    label = label or (f"{_humanize(field)} date" if field else "Date")
+    return [f"{label}: {_date_value(before)} {ARROW} {_date_value(after)}"]
+
+
+def _results_posted(field: Any, before: Any, after: Any) -> list[str]:
+    return ["Results posted" if after else "Results no longer posted"]
+
+
+def _title(field: Any, before: Any, after: Any) -> list[str]:
+    return [f"Title: {_plain(before)} {ARROW} {_plain(after)}"]
+
+
+def _conditions(field: Any, before: Any, after: Any) -> list[str]:
+    old = [str(item) for item in before] if isinstance(before, list | tuple) else []
+    new = [str(item) for item in after] if isinstance(after, list | tuple) else []
+    old_folded = {item.casefold() for item in old}
+    new_folded = {item.casefold() for item in new}
+    added = [item for item in new if item.casefold() not in old_folded]
+    removed = [item for item in old if item.casefold() not in new_folded]
+    parts = []
+    if added:
+        parts.append("added " + clean_text(", ".join(added)))
+    if removed:
+        parts.append("removed " + clean_text(", ".join(removed)))
+    return ["Conditions: " + "; ".join(parts)] if parts else ["Conditions changed"]
+
+
+def _new_study(field: Any, before: Any, after: Any) -> list[str]:
+    return []  # DigestItem.is_new says it
+
+
+def _removed(field: Any, before: Any, after: Any) -> list[str]:
+    return ["Study removed from the registry"]
+
+
+_Formatter = Callable[[Any, Any, Any], list[str]]
+
+FORMATTERS: dict[str, _Formatter] = {
+    "new_study": _new_study,
+    "removed": _removed,
+    "status": _status,
+    "title": _title,
+    "results_posted": _results_posted,
+    "eligibility": _eligibility,
+    "enrollment": _enrollment,
+    "dates": _dates,
+    "conditions": _conditions,
+    "site_added": _site_added,
+    "site_status": _site_status,
+    "site_removed": _site_removed,
+}
+
+# The order change lines appear in within one study: what matters most first,
+# the bulky site lists last.
+KIND_ORDER = {kind: rank for rank, kind in enumerate(FORMATTERS)}
+SITE_KINDS = frozenset({"site_added", "site_status", "site_removed"})
+
+
+_GENERIC_LINES = {
+    "new_study": "New study",
+    "removed": "Study removed from the registry",
+    "status": "Status changed",
+    "title": "Title changed",
+    "results_posted": "Results posted",
+    "eligibility": "Eligibility criteria changed",
+    "enrollment": "Enrollment changed",
+    "dates": "Key dates changed",
+    "conditions": "Conditions changed",
+    "site_added": "New site",
+    "site_status": "Site status changed",
+    "site_removed": "Site closed",
+}
+
+
+def generic_line(kind: Any, field: Any) -> str:
+    """The fallback for kinds we have no wording for, or data we cannot read."""
+    known = _GENERIC_LINES.get(kind) if isinstance(kind, str) else None
+    if known is not None:
+        return known
+    name = field if isinstance(field, str) and field else kind
+    if not isinstance(name, str) or not name:
+        return "Study details changed"
+    return f"{_humanize(name)} changed"
+
+
+def change_lines(kind: Any, field: Any, before: Any, after: Any) -> list[str]:
+    """Human lines for one change; never raises, whatever the values."""
+    formatter = FORMATTERS.get(kind) if isinstance(kind, str) else None
+    if formatter is None:
+        return [generic_line(kind, field)]
+    try:
+        return formatter(field, before, after)
+    except Exception:  # odd data from a snapshot must not stop a digest
+        return [generic_line(kind, field)]

@@ -1,0 +1,187 @@
+"""The `trialalerts` command.  Commands parse arguments and call one service each.
+
+Exit codes: 0 ok, 1 some input rejected (and reported), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from worker.config import ConfigError, ensure_secret_key, load_settings
+from worker.runtime import Runtime, fixed_clock, set_runtime
+
+
+class When(click.ParamType):
+    """An ISO 8601 instant; naive values are taken as UTC."""
+
+    name = "ISO8601"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date-time", param, ctx)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def runtime_for(ctx: click.Context, now: datetime | None = None) -> Runtime:
+    """Build the runtime once per command; SQLite (embedded) schemas upgrade themselves."""
+    settings = ctx.obj["settings"]
+    if settings.email_backend == "file":
+        settings = ensure_secret_key(settings)
+    runtime = Runtime(settings, fixed_clock(now)) if now else Runtime(settings)
+    set_runtime(runtime)
+    if runtime.engine.dialect.name == "sqlite":
+        from worker.migrate import upgrade
+
+        upgrade(runtime.engine)
+    return runtime
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Trialalerts: clinical-trial registry alerts and email digests."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    ctx.obj = {"settings": load_settings()}
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create or migrate the schema to the latest version."""
+    from worker.migrate import upgrade
+
+    runtime = Runtime(ctx.obj["settings"])
+    upgrade(runtime.engine)
+    click.echo(f"schema up to date ({runtime.engine.url.render_as_string(hide_password=True)})")
+
+
+@cli.command()
+@click.argument("source", type=click.File("rb"))
+@click.pass_context
+def publish(ctx: click.Context, source: Any) -> None:
+    """Publish CloudEvents from FILE (or - for stdin): one JSON event, a JSON array, or JSONL."""
+    from worker.pipeline import publish_stream
+
+    runtime = runtime_for(ctx)
+    origin = "stdin" if source.name == "<stdin>" else f"file {Path(source.name).name}"
+    report = publish_stream(source, origin, runtime)
+    for rejection in report.rejections:
+        click.echo(f"rejected {rejection.describe()}", err=True)
+    click.echo(
+        f"{report.accepted} accepted, {report.duplicates} duplicate, "
+        f"{len(report.rejections)} rejected"
+    )
+    if runtime.settings.is_embedded and report.accepted:
+        click.echo("in-process broker: `trialalerts run --until-idle` processes them")
+    ctx.exit(1 if report.rejections else 0)
+
+
+@cli.command()
+@click.option(
+    "--until-idle", is_flag=True, required=True, help="Drain all work in this process, then exit."
+)
+@click.option("--now", type=When(), help="The clock for the whole run (default: now).")
+@click.pass_context
+def run(ctx: click.Context, until_idle: bool, now: datetime | None) -> None:
+    """Process everything pending in-process (ingest, …) and exit."""
+    from worker.runner import run_until_idle
+
+    report = run_until_idle(runtime_for(ctx, now))
+    for line in report.summary_lines():
+        click.echo(line)
+    ctx.exit(1 if report.failures else 0)
+
+
+@cli.group()
+def deadletters() -> None:
+    """Rejected input kept with its reason."""
+
+
+@deadletters.command("list")
+@click.option("--all", "include_replayed", is_flag=True, help="Include replayed ones.")
+@click.pass_context
+def deadletters_list(ctx: click.Context, include_replayed: bool) -> None:
+    """List dead letters: id, when, origin, line, event id, reason."""
+    from worker.deadletters import list_dead_letters
+
+    runtime = runtime_for(ctx)
+    with runtime.sessions() as session:
+        letters = list_dead_letters(session, include_replayed)
+    for letter in letters:
+        where = f"line {letter.line}" if letter.line else "-"
+        replayed = (
+            f"  replayed {letter.replayed_at:%Y-%m-%dT%H:%M:%SZ}" if letter.replayed_at else ""
+        )
+        click.echo(
+            f"{letter.id}\t{letter.created_at:%Y-%m-%dT%H:%M:%SZ}\t{letter.origin}\t{where}\t"
+            f"{letter.event_id or '-'}\t{letter.reason}{replayed}"
+        )
+    if not letters:
+        click.echo("no dead letters", err=True)
+
+
+@deadletters.command("replay")
+@click.argument("letter_id", required=False, type=int)
+@click.pass_context
+def deadletters_replay(ctx: click.Context, letter_id: int | None) -> None:
+    """Publish dead letters again (all not yet replayed, or the one with ID)."""
+    from worker.pipeline import replay
+
+    accepted, still_bad = replay(letter_id, runtime_for(ctx))
+    for pk, reason in still_bad:
+        click.echo(f"dead letter {pk} still rejected: {reason}", err=True)
+    click.echo(f"{accepted} replayed, {len(still_bad)} still rejected")
+    ctx.exit(1 if still_bad else 0)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("dramatiq_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def worker(ctx: click.Context, dramatiq_args: tuple[str, ...]) -> None:
+    """Run dramatiq worker processes (extra arguments go to the dramatiq CLI)."""
+    if ctx.obj["settings"].is_embedded:
+        raise click.UsageError(
+            "TRIALALERTS_BROKER_URL is not set: use `trialalerts run --until-idle`"
+        )
+    args = [sys.executable, "-m", "dramatiq", "worker.tasks", *dramatiq_args]
+    os.execv(sys.executable, args)
+
+
+@cli.command()
+@click.option(
+    "--interval", type=float, default=15.0, show_default=True, help="Seconds between ticks."
+)
+@click.pass_context
+def scheduler(ctx: click.Context, interval: float) -> None:
+    """Periodic ticks: wake stranded work (reconciler). Safe to run twice."""
+    from worker.runner import run_scheduler
+
+    run_scheduler(runtime_for(ctx), interval)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="trialalerts")
+    except ConfigError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(2)

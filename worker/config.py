@@ -1,0 +1,143 @@
+"""Typed settings read once from the environment.
+
+Every variable is parsed here and nowhere else, so a bad value fails at
+start-up with one line naming the variable (the CLI turns it into exit 2).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+EMAIL_BACKENDS = ("file", "ses")
+DEFAULT_DATABASE_URL = "sqlite:///trialalerts.db"
+KEY_FILE = ".trialalerts-secret"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str | None = None
+    email_backend: str = "file"
+    outbox: Path = Path("outbox")
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    base_url: str = "http://localhost:8000"
+    mail_from: str = "Trialalerts <alerts@trialalerts.example>"
+    postal_address: str = "Trialalerts, 1 Example Street, 00000 Example City"
+    ingest_token: str | None = field(default=None, repr=False)
+    ses_configuration_set: str | None = None
+    ses_max_rate: float = 14.0
+    feedback_queue_url: str | None = None
+    send_hour: int = 8
+    instant_delay_seconds: int = 60
+    digest_item_cap: int = 25
+    ingest_batch_size: int = 500
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.broker_url is None
+
+
+def _positive_number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def _int_in_range(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} must be between {low} and {high}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(name) or None
+    if raw is None:
+        return None
+    scheme = urlparse(raw).scheme.split("+")[0]
+    if scheme not in schemes:
+        raise ConfigError(f"{name}={raw!r} must start with one of {', '.join(schemes)}")
+    return raw
+
+
+def _secret_keys(env: Mapping[str, str], backend: str, key_file: Path) -> tuple[str, ...]:
+    """Newest key first; the embedded default generates one key and keeps it."""
+    raw = env.get("TRIALALERTS_SECRET_KEY", "")
+    keys = tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
+    if keys:
+        if any(len(k) < 16 for k in keys):
+            raise ConfigError("TRIALALERTS_SECRET_KEY: every key must be at least 16 characters")
+        return keys
+    if backend == "ses":
+        raise ConfigError("TRIALALERTS_SECRET_KEY is required with TRIALALERTS_EMAIL_BACKEND=ses")
+    if key_file.exists():
+        return (key_file.read_text().strip(),)
+    return ()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Parse the environment; raises ConfigError naming the bad variable."""
+    env = os.environ if env is None else env
+    backend = env.get("TRIALALERTS_EMAIL_BACKEND") or "file"
+    if backend not in EMAIL_BACKENDS:
+        raise ConfigError(
+            f"TRIALALERTS_EMAIL_BACKEND={backend!r} must be one of {', '.join(EMAIL_BACKENDS)}"
+        )
+    database_url = (
+        _url(env, "TRIALALERTS_DATABASE_URL", ("sqlite", "postgresql")) or DEFAULT_DATABASE_URL
+    )
+    base_url = _url(env, "TRIALALERTS_BASE_URL", ("http", "https")) or Settings.base_url
+    send_hour = _int_in_range(env, "TRIALALERTS_SEND_HOUR", 8, 0, 23)
+    return Settings(
+        database_url=database_url,
+        broker_url=_url(env, "TRIALALERTS_BROKER_URL", ("redis", "rediss")),
+        email_backend=backend,
+        outbox=Path(env.get("TRIALALERTS_OUTBOX") or "outbox"),
+        secret_keys=_secret_keys(env, backend, Path(KEY_FILE)),
+        base_url=base_url.rstrip("/"),
+        mail_from=env.get("TRIALALERTS_FROM") or Settings.mail_from,
+        postal_address=env.get("TRIALALERTS_POSTAL_ADDRESS") or Settings.postal_address,
+        ingest_token=env.get("TRIALALERTS_INGEST_TOKEN") or None,
+        ses_configuration_set=env.get("TRIALALERTS_SES_CONFIGURATION_SET") or None,
+        ses_max_rate=_positive_number(env, "TRIALALERTS_SES_MAX_RATE", 14.0, float),
+        feedback_queue_url=_url(env, "TRIALALERTS_FEEDBACK_QUEUE_URL", ("http", "https")),
+        send_hour=send_hour,
+        instant_delay_seconds=int(
+            _positive_number(env, "TRIALALERTS_INSTANT_DELAY_SECONDS", 60, int)
+        ),
+        digest_item_cap=int(_positive_number(env, "TRIALALERTS_DIGEST_ITEM_CAP", 25, int)),
+        ingest_batch_size=int(_positive_number(env, "TRIALALERTS_INGEST_BATCH_SIZE", 500, int)),
+    )
+
+
+def ensure_secret_key(settings: Settings, key_file: Path = Path(KEY_FILE)) -> Settings:
+    """Embedded mode: generate a signing key once and keep it beside the database."""
+    if settings.secret_keys:
+        return settings
+    key = secrets.token_urlsafe(32)
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return replace(settings, secret_keys=(key,))

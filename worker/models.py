@@ -1,0 +1,224 @@
+"""Tables: every unit of work is a row with a state (the database is the truth).
+
+Unique constraints carry the idempotence promises: one received event per
+(source, id), one notification per (subscriber, change), one delivery per
+(subscriber, frequency, window).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# BIGINT autoincrement ids on PostgreSQL; SQLite needs INTEGER to alias rowid.
+Id = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
+# Plain JSON (text on PostgreSQL): records are written far more often than queried.
+Json = JSON()
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (naive storage) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ReceivedEvent(Base):
+    """An accepted CloudEvent; `outcome` is pending until ingest decides."""
+
+    __tablename__ = "received_events"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    source: Mapped[str] = mapped_column(String(500))
+    event_id: Mapped[str] = mapped_column(String(500))
+    type: Mapped[str] = mapped_column(String(200))
+    nct_id: Mapped[str] = mapped_column(String(11), index=True)
+    time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_update: Mapped[str | None] = mapped_column(String(10))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(20), default="pending")
+    ingested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payload: Mapped[Any] = mapped_column(Json)
+    __table_args__ = (
+        UniqueConstraint("source", "event_id"),
+        Index("ix_received_events_pending", "outcome", "id"),
+    )
+
+
+class Study(Base):
+    """The latest snapshot of a study: full record plus the summary we diff and match on."""
+
+    __tablename__ = "studies"
+    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    record: Mapped[Any] = mapped_column(Json)
+    summary: Mapped[Any] = mapped_column(Json)
+    last_update: Mapped[str | None] = mapped_column(String(10))
+    event_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StudyChange(Base):
+    __tablename__ = "study_changes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    nct_id: Mapped[str] = mapped_column(String(11), index=True)
+    event_pk: Mapped[int] = mapped_column(ForeignKey("received_events.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    field: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[Any] = mapped_column(Json, nullable=True)
+    after: Mapped[Any] = mapped_column(Json, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (Index("ix_study_changes_unmatched", "matched_at", "event_pk"),)
+
+
+class DeadLetter(Base):
+    """Rejected input, kept with its raw payload and the reason; the same payload is kept once."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(200))
+    line: Mapped[int | None] = mapped_column(Integer)
+    event_id: Mapped[str | None] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    send_hour: Mapped[int] = mapped_column(Integer, default=8)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Subscription(Base):
+    """A condition alert or a study follow; `match_key` is the index word for candidates."""
+
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    identity: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(10))
+    condition: Mapped[str | None] = mapped_column(Text)
+    nct_id: Mapped[str | None] = mapped_column(String(11))
+    match_key: Mapped[str | None] = mapped_column(String(100))
+    frequency: Mapped[str] = mapped_column(String(10), default="daily")
+    statuses: Mapped[Any] = mapped_column(Json, default=list)
+    countries: Mapped[Any] = mapped_column(Json, default=list)
+    near_lat: Mapped[float | None] = mapped_column(Float)
+    near_lon: Mapped[float | None] = mapped_column(Float)
+    near_km: Mapped[float | None] = mapped_column(Float)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "identity"),
+        Index("ix_subscriptions_match_key", "match_key"),
+        Index("ix_subscriptions_nct_id", "nct_id"),
+    )
+
+
+class SubscriptionMatch(Base):
+    """A condition subscription currently matches this study: 'newly matches' is the absence."""
+
+    __tablename__ = "subscription_matches"
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+
+
+class Notification(Base):
+    """A change a subscriber should hear about, pending until a delivery takes it."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    change_id: Mapped[int] = mapped_column(ForeignKey("study_changes.id"))
+    nct_id: Mapped[str] = mapped_column(String(11))
+    subscription_ids: Mapped[Any] = mapped_column(Json)
+    frequency: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "change_id"),
+        Index("ix_notifications_pending", "subscriber_id", "frequency", "delivery_id"),
+    )
+
+
+class Delivery(Base):
+    """One digest email for (subscriber, frequency, window), with its send state."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    frequency: Mapped[str] = mapped_column(String(10))
+    window: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("subscriber_id", "frequency", "window"),)
+
+
+class Suppression(Base):
+    """An address never to be sent to again (hard bounce, complaint, admin)."""
+
+    __tablename__ = "suppressions"
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

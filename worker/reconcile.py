@@ -1,0 +1,38 @@
+"""The reconciler: find work whose wake-up message was lost and wake it again.
+
+Queue messages are only wake-ups; every unit of work is a row with a state.
+Re-sending a message for work already in flight is harmless because every
+step is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.models import ReceivedEvent
+
+
+def _batched_ids(session: Session, query, size: int) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for (pk,) in session.execute(query.execution_options(yield_per=size)):
+        batch.append(pk)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def stranded_work(
+    session: Session, now: datetime, grace: timedelta | None, batch_size: int = 500
+) -> Iterator[tuple[str, list[int]]]:
+    """(actor name, ids) for work pending longer than `grace` (None: all pending work)."""
+    events = select(ReceivedEvent.id).where(ReceivedEvent.outcome == "pending")
+    if grace is not None:
+        events = events.where(ReceivedEvent.received_at <= now - grace)
+    for batch in _batched_ids(session, events.order_by(ReceivedEvent.id), batch_size):
+        yield "events.ingest", batch

@@ -1,0 +1,85 @@
+"""Process loops: `run --until-idle` (in-process drain) and the scheduler's ticks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from worker.broker import DrainReport, drain, enqueue, install, make_broker
+from worker.models import ReceivedEvent, StudyChange
+from worker.reconcile import stranded_work
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+MAX_IDLE_PASSES = 50
+
+
+@dataclass
+class RunReport:
+    passes: int = 0
+    processed: int = 0
+    failures: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def summary_lines(self) -> list[str]:
+        lines = [f"{name}: {value}" for name, value in self.counts.items()]
+        lines += [f"failed: {failure}" for failure in self.failures]
+        return lines
+
+
+def wake_stranded(runtime: Runtime, grace: timedelta | None) -> int:
+    """Re-send a wake-up for every unit of work pending longer than `grace`."""
+    sent = 0
+    with runtime.sessions() as session:
+        work = list(
+            stranded_work(session, runtime.now(), grace, runtime.settings.ingest_batch_size)
+        )
+    for actor_name, ids in work:
+        enqueue(runtime.settings, actor_name, ids)
+        sent += 1
+    return sent
+
+
+def run_until_idle(runtime: Runtime) -> RunReport:
+    """Drain every queue in this process, re-waking pending work, until nothing is left.
+
+    Stops when a pass wakes nothing new, or when the same work keeps failing.
+    """
+    broker = install(make_broker(runtime.settings, in_process=True))
+    report = RunReport()
+    drained = DrainReport()
+    while report.passes < MAX_IDLE_PASSES:
+        report.passes += 1
+        failures_before = len(drained.failures)
+        woken = wake_stranded(runtime, None)
+        drain(broker, drained)
+        if not woken or len(drained.failures) > failures_before:
+            break
+    report.processed, report.failures = drained.processed, drained.failures
+    report.counts = counts(runtime)
+    return report
+
+
+def counts(runtime: Runtime) -> dict[str, int]:
+    with runtime.sessions() as session:
+        return {
+            "events": session.scalar(select(func.count()).select_from(ReceivedEvent)) or 0,
+            "changes": session.scalar(select(func.count()).select_from(StudyChange)) or 0,
+        }
+
+
+def run_scheduler(runtime: Runtime, interval: float) -> None:
+    """Tick forever: wake stranded work; every step is idempotent, so two schedulers are safe."""
+    install(make_broker(runtime.settings))
+    while True:
+        try:
+            sent = wake_stranded(runtime, timedelta(seconds=max(60.0, interval * 4)))
+            if sent:
+                log.info("reconciler re-sent %d wake-ups", sent)
+        except Exception:  # noqa: BLE001 - a tick must not kill the scheduler
+            log.exception("scheduler tick failed")
+        time.sleep(interval)

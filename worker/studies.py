@@ -1,0 +1,207 @@
+"""Study summaries and the diff that turns two summaries into classified changes.
+
+A registry record can be 1.5 MB; everything downstream (diff, matching,
+digests) needs a few kilobytes of it.  `summarize` extracts that compact,
+JSON-serializable summary once, and `diff` compares summaries only, so the
+last-update dates and every field we do not classify can never produce a
+change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+NCT_ID = re.compile(r"^NCT\d{8}$")
+ELIGIBILITY_FIELDS = ("criteria", "sex", "minimumAge", "maximumAge", "healthyVolunteers", "stdAges")
+DATE_FIELDS = (
+    ("start", "startDateStruct"),
+    ("primary_completion", "primaryCompletionDateStruct"),
+    ("completion", "completionDateStruct"),
+)
+_MESH_ID = re.compile(r"^([A-Za-z]+)0*(\d+)$")
+
+
+class InvalidStudy(ValueError):
+    """The record lacks what every study must have (an NCT id)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    field: str | None
+    before: Any
+    after: Any
+
+
+def canonical_mesh_id(raw: str) -> str:
+    """MeSH ids come padded (D000001943) or not (D001943): compare letter + number."""
+    found = _MESH_ID.match(raw.strip())
+    return f"{found.group(1).upper()}{int(found.group(2))}" if found else raw.strip()
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _mesh_terms(entries: Any, name_key: str = "term") -> list[dict[str, str]]:
+    terms = []
+    for entry in _list(entries):
+        entry = _dict(entry)
+        term = _str(entry.get(name_key))
+        if term:
+            terms.append({"id": canonical_mesh_id(_str(entry.get("id"))), "term": term})
+    return terms
+
+
+def _browse(module: dict) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Recent records carry meshes + ancestors; older captures only browseLeaves."""
+    meshes, ancestors = _mesh_terms(module.get("meshes")), _mesh_terms(module.get("ancestors"))
+    if meshes or ancestors:
+        return meshes, ancestors
+    leaves = [_dict(leaf) for leaf in _list(module.get("browseLeaves"))]
+    high = [leaf for leaf in leaves if leaf.get("relevance") == "HIGH"]
+    low = [leaf for leaf in leaves if leaf.get("relevance") != "HIGH"]
+    return _mesh_terms(high, "name"), _mesh_terms(low, "name")
+
+
+def _site(location: Any) -> dict[str, Any]:
+    location = _dict(location)
+    point = _dict(location.get("geoPoint"))
+    lat, lon = point.get("lat"), point.get("lon")
+    has_point = isinstance(lat, int | float) and isinstance(lon, int | float)
+    return {
+        "facility": _str(location.get("facility")),
+        "city": _str(location.get("city")),
+        "state": _str(location.get("state")),
+        "country": _str(location.get("country")),
+        "status": _str(location.get("status")),
+        "lat": float(lat) if has_point else None,
+        "lon": float(lon) if has_point else None,
+    }
+
+
+def _date(struct: Any) -> dict[str, str] | None:
+    struct = _dict(struct)
+    date = _str(struct.get("date"))
+    return {"date": date, "type": _str(struct.get("type"))} if date else None
+
+
+def nct_id_of(record: Any) -> str:
+    """The record's NCT id, or InvalidStudy saying what is missing."""
+    ident = _dict(_dict(_dict(record).get("protocolSection")).get("identificationModule"))
+    nct_id = _str(ident.get("nctId")).upper()
+    if not nct_id:
+        raise InvalidStudy("data.protocolSection.identificationModule.nctId is missing")
+    if not NCT_ID.match(nct_id):
+        raise InvalidStudy(f"nctId {nct_id[:40]!r} is not NCT followed by 8 digits")
+    return nct_id
+
+
+def summarize(record: dict) -> dict[str, Any]:
+    """The compact summary every later stage works on (shape documented in DESIGN)."""
+    nct_id = nct_id_of(record)
+    protocol = _dict(record.get("protocolSection"))
+    ident = _dict(protocol.get("identificationModule"))
+    status = _dict(protocol.get("statusModule"))
+    conditions = _dict(protocol.get("conditionsModule"))
+    eligibility = _dict(protocol.get("eligibilityModule"))
+    enrollment = _dict(_dict(protocol.get("designModule")).get("enrollmentInfo"))
+    locations = _list(_dict(protocol.get("contactsLocationsModule")).get("locations"))
+    browse = _dict(_dict(record.get("derivedSection")).get("conditionBrowseModule"))
+    meshes, ancestors = _browse(browse)
+    return {
+        "nct_id": nct_id,
+        "title": _str(ident.get("briefTitle")),
+        "status": _str(status.get("overallStatus")),
+        "last_update": _str(status.get("lastUpdateSubmitDate")) or None,
+        "conditions": [c for c in map(_str, _list(conditions.get("conditions"))) if c],
+        "keywords": [k for k in map(_str, _list(conditions.get("keywords"))) if k],
+        "meshes": meshes,
+        "ancestors": ancestors,
+        "sites": [_site(location) for location in locations],
+        "eligibility": {
+            "criteria": _str(eligibility.get("eligibilityCriteria")),
+            "sex": _str(eligibility.get("sex")),
+            "minimumAge": _str(eligibility.get("minimumAge")),
+            "maximumAge": _str(eligibility.get("maximumAge")),
+            "healthyVolunteers": eligibility.get("healthyVolunteers"),
+            "stdAges": [a for a in map(_str, _list(eligibility.get("stdAges"))) if a],
+        },
+        "enrollment": {"count": enrollment.get("count"), "type": _str(enrollment.get("type"))},
+        "dates": {name: _date(status.get(key)) for name, key in DATE_FIELDS},
+        "has_results": record.get("hasResults") is True,
+    }
+
+
+def site_label(site: dict[str, Any]) -> str:
+    parts = (site.get("facility"), site.get("city"), site.get("country"))
+    return ", ".join(p for p in parts if p)
+
+
+def _sites_by_label(summary: dict) -> dict[str, str]:
+    """Site label → status; a label listed twice keeps its first status."""
+    sites: dict[str, str] = {}
+    for site in summary.get("sites", ()):
+        sites.setdefault(site_label(site), site.get("status", ""))
+    return sites
+
+
+def _site_changes(before: dict, after: dict) -> list[Change]:
+    old, new = _sites_by_label(before), _sites_by_label(after)
+    changes = [Change("site_added", label, None, new[label]) for label in new if label not in old]
+    changes += [
+        Change("site_removed", label, old[label], None) for label in old if label not in new
+    ]
+    changes += [
+        Change("site_status", label, old[label], new[label])
+        for label in new
+        if label in old and old[label] != new[label]
+    ]
+    return changes
+
+
+def _headline(summary: dict) -> dict[str, str]:
+    return {"title": summary.get("title", ""), "status": summary.get("status", "")}
+
+
+def diff(before: dict | None, after: dict | None) -> list[Change]:
+    """Classified changes from one summary to the next (None = absent / removed)."""
+    if after is None:
+        return [] if before is None else [Change("removed", None, _headline(before), None)]
+    if before is None:
+        return [Change("new_study", None, None, _headline(after))]
+    changes: list[Change] = []
+    if before["status"] != after["status"]:
+        changes.append(Change("status", "overallStatus", before["status"], after["status"]))
+    if before["title"] != after["title"]:
+        changes.append(Change("title", "briefTitle", before["title"], after["title"]))
+    if before["conditions"] != after["conditions"]:
+        changes.append(
+            Change("conditions", "conditions", before["conditions"], after["conditions"])
+        )
+    changes += _site_changes(before, after)
+    for name in ELIGIBILITY_FIELDS:
+        old, new = before["eligibility"].get(name), after["eligibility"].get(name)
+        if old != new:
+            changes.append(Change("eligibility", name, old, new))
+    for name in ("count", "type"):
+        old, new = before["enrollment"].get(name), after["enrollment"].get(name)
+        if old != new:
+            changes.append(Change("enrollment", name, old, new))
+    for name, _key in DATE_FIELDS:
+        old, new = before["dates"].get(name), after["dates"].get(name)
+        if old != new:
+            changes.append(Change("dates", name, old, new))
+    if after["has_results"] and not before["has_results"]:
+        changes.append(Change("results_posted", "hasResults", False, True))
+    return changes

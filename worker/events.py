@@ -17,7 +17,7 @@ import fastjsonschema
 import orjson
 
 from worker.paths import schema_dir
-from worker.studies import nct_id_of
+from worker.studies import summarize
 
 EVENT_SCHEMA = "events/study-event.v1.json"
 REMOVED = "gov.clinicaltrials.study.removed"
@@ -42,7 +42,8 @@ class StudyEvent:
     nct_id: str
     time: datetime | None
     last_update: str | None
-    payload: dict[str, Any]
+    raw: str
+    summary: dict[str, Any] | None
 
     @property
     def removed(self) -> bool:
@@ -97,19 +98,20 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
     try:
         _validator()(value)
         data = value.get("data")
-        nct_id = nct_id_of(data) if data is not None else value["subject"].upper()
+        summary = summarize(data) if data is not None else None
+        nct_id = summary["nct_id"] if summary else value["subject"].upper()
         subject = value.get("subject")
         if subject and subject.upper() != nct_id:
             raise ValueError(f"subject {subject!r} does not match data nctId {nct_id!r}")
-        status = (data or {}).get("protocolSection", {}).get("statusModule", {})
         event = StudyEvent(
             source=value["source"],
             event_id=value["id"],
             type=value["type"],
             nct_id=nct_id,
             time=_parse_time(value.get("time")),
-            last_update=status.get("lastUpdateSubmitDate"),
-            payload=value,
+            last_update=summary["last_update"] if summary else None,
+            raw=_raw_text(item),
+            summary=summary,
         )
     except fastjsonschema.JsonSchemaValueException as error:
         reason = "event" + error.message.removeprefix("data")

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from worker.deadletters import dead_letter, store_dead_letters
 from worker.models import ReceivedEvent, Study, StudyChange
 from worker.sql import insert_ignoring_conflicts, lock_keys
-from worker.studies import Change, InvalidStudy, diff, summarize
+from worker.studies import Change, diff
 
 REMOVED = "gov.clinicaltrials.study.removed"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -29,7 +29,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True)
 class StudyState:
     summary: dict[str, Any] | None
-    record: Any
+    event_pk: int | None
     last_update: str | None
     event_time: datetime | None
     removed: bool
@@ -41,7 +41,7 @@ class IncomingEvent:
     type: str
     time: datetime | None
     last_update: str | None
-    data: Any
+    summary: dict[str, Any] | None
 
 
 def is_stale(state: StudyState | None, event: IncomingEvent) -> bool:
@@ -67,9 +67,10 @@ def apply_event(
         assert state is not None
         removed = replace(state, removed=True, event_time=event.time or state.event_time)
         return "applied", removed, diff(before, None)
-    summary = summarize(event.data)
-    changes = diff(before, summary)
-    new_state = StudyState(summary, event.data, summary["last_update"], event.time, False)
+    if event.summary is None:
+        raise ValueError(f"event {event.pk} of type {event.type} carries no study")
+    changes = diff(before, event.summary)
+    new_state = StudyState(event.summary, event.pk, event.last_update, event.time, False)
     return ("applied" if changes else "unchanged"), new_state, changes
 
 
@@ -88,7 +89,7 @@ def _load_events(session: Session, pks: Sequence[int]) -> list[Any]:
             ReceivedEvent.type,
             ReceivedEvent.time,
             ReceivedEvent.last_update,
-            ReceivedEvent.payload,
+            ReceivedEvent.summary,
         )
         .where(ReceivedEvent.id.in_(pks), ReceivedEvent.outcome == "pending")
         .order_by(ReceivedEvent.id)
@@ -101,11 +102,18 @@ def _load_events(session: Session, pks: Sequence[int]) -> list[Any]:
 def _load_states(session: Session, nct_ids: Sequence[str]) -> dict[str, StudyState]:
     rows = session.execute(
         select(
-            Study.nct_id, Study.summary, Study.last_update, Study.event_time, Study.removed
+            Study.nct_id,
+            Study.summary,
+            Study.event_pk,
+            Study.last_update,
+            Study.event_time,
+            Study.removed,
         ).where(Study.nct_id.in_(nct_ids))
     )
     return {
-        row.nct_id: StudyState(row.summary, None, row.last_update, row.event_time, row.removed)
+        row.nct_id: StudyState(
+            row.summary, row.event_pk, row.last_update, row.event_time, row.removed
+        )
         for row in rows
     }
 
@@ -122,23 +130,9 @@ def ingest_events(session: Session, pks: Sequence[int], now: datetime) -> Ingest
     outcomes: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     changed_pks: list[int] = []
-    rejected: list[dict[str, Any]] = []
     for row in rows:
-        event = IncomingEvent(row.id, row.type, row.time, row.last_update, row.payload.get("data"))
-        try:
-            outcome, states[row.nct_id], found = apply_event(states.get(row.nct_id), event)
-        except (InvalidStudy, KeyError, TypeError, AttributeError, ValueError) as error:
-            outcome, found = "rejected", []
-            rejected.append(
-                dead_letter(
-                    "ingest",
-                    None,
-                    row.payload.get("id"),
-                    f"cannot ingest: {error}",
-                    row.payload,
-                    now,
-                )
-            )
+        event = IncomingEvent(row.id, row.type, row.time, row.last_update, row.summary)
+        outcome, states[row.nct_id], found = apply_event(states.get(row.nct_id), event)
         outcomes.append({"pk": row.id, "outcome": outcome, "at": now})
         if found:
             changed_pks.append(row.id)
@@ -157,8 +151,6 @@ def ingest_events(session: Session, pks: Sequence[int], now: datetime) -> Ingest
     _write_states(session, stored, states, now)
     if changes:
         session.execute(StudyChange.__table__.insert(), changes)
-    if rejected:
-        store_dead_letters(session, rejected)
     session.execute(
         update(ReceivedEvent.__table__)
         .where(ReceivedEvent.__table__.c.id == bindparam("pk"))
@@ -177,37 +169,42 @@ def _write_states(
     states: dict[str, StudyState | None],
     now: datetime,
 ) -> None:
-    """Insert new studies, update changed ones; a removal keeps the last record."""
+    """Insert new studies and update changed ones: one bulk statement each."""
     inserts: list[dict[str, Any]] = []
-    updates: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    updates: list[dict[str, Any]] = []
     for nct_id, state in states.items():
         if state is None or state is stored.get(nct_id):
             continue
         values = {
+            "nct_id": nct_id,
+            "event_pk": state.event_pk,
             "summary": state.summary,
             "last_update": state.last_update,
             "event_time": state.event_time,
             "removed": state.removed,
             "updated_at": now,
         }
-        if nct_id not in stored:
-            inserts.append({"nct_id": nct_id, "record": state.record, **values})
-            continue
-        with_record = state.record is not None
-        params = {f"p_{k}": v for k, v in values.items()} | {"p_nct_id": nct_id}
-        if with_record:
-            params["p_record"] = state.record
-        updates[with_record].append(params)
+        if nct_id in stored:
+            updates.append({f"p_{k}": v for k, v in values.items()})
+        else:
+            inserts.append(values)
     table = Study.__table__
     insert_ignoring_conflicts(session, table, inserts)
-    for with_record, batch in updates.items():
-        if not batch:
-            continue
-        columns = ["summary", "last_update", "event_time", "removed", "updated_at"]
-        columns += ["record"] if with_record else []
+    if updates:
+        columns = ["event_pk", "summary", "last_update", "event_time", "removed", "updated_at"]
         statement = (
             update(table)
             .where(table.c.nct_id == bindparam("p_nct_id"))
             .values({name: bindparam(f"p_{name}") for name in columns})
         )
-        session.execute(statement, batch)
+        session.execute(statement, updates)
+
+
+def current_record(session: Session, nct_id: str) -> dict[str, Any] | None:
+    """The full registry record of a study's snapshot (the `data` of the event that set it)."""
+    payload = session.scalar(
+        select(ReceivedEvent.payload)
+        .join(Study, Study.event_pk == ReceivedEvent.id)
+        .where(Study.nct_id == nct_id)
+    )
+    return orjson.loads(payload).get("data") if payload else None

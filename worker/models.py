@@ -80,7 +80,10 @@ class ReceivedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
     ingested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    payload: Mapped[Any] = mapped_column(Json)
+    # The event exactly as received (its `data` is the study record) and the
+    # summary extracted at publish time, so ingest never re-parses big records.
+    payload: Mapped[str] = mapped_column(Text)
+    summary: Mapped[Any] = mapped_column(Json, nullable=True)
     __table_args__ = (
         UniqueConstraint("source", "event_id"),
         Index("ix_received_events_pending", "outcome", "id"),
@@ -88,11 +91,15 @@ class ReceivedEvent(Base):
 
 
 class Study(Base):
-    """The latest snapshot of a study: full record plus the summary we diff and match on."""
+    """The latest snapshot of a study: the summary we diff and match on.
+
+    The full record is the `data` of the event that delivered it (`event_pk`),
+    stored once, in received_events.
+    """
 
     __tablename__ = "studies"
     nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
-    record: Mapped[Any] = mapped_column(Json)
+    event_pk: Mapped[int] = mapped_column(ForeignKey("received_events.id"))
     summary: Mapped[Any] = mapped_column(Json)
     last_update: Mapped[str | None] = mapped_column(String(10))
     event_time: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -50,7 +50,8 @@ def _event_row(event: StudyEvent, now: datetime) -> dict[str, Any]:
         "received_at": now,
         "outcome": "pending",
         "ingested_at": None,
-        "payload": event.payload,
+        "payload": event.raw,
+        "summary": event.summary,
     }
 
 

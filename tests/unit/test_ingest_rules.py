@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from tests.support import record, with_changes
 from worker.ingest import REMOVED, IncomingEvent, apply_event
+from worker.studies import summarize
 
 UPDATED = "gov.clinicaltrials.study.updated"
 T0 = datetime(2026, 6, 27, 9, tzinfo=UTC)
@@ -13,8 +14,8 @@ T1 = datetime(2026, 6, 28, 9, tzinfo=UTC)
 
 
 def _event(data: dict | None, time: datetime = T0, type: str = UPDATED) -> IncomingEvent:
-    last = data["protocolSection"]["statusModule"].get("lastUpdateSubmitDate") if data else None
-    return IncomingEvent(1, type, time, last, data)
+    summary = summarize(data) if data else None
+    return IncomingEvent(1, type, time, summary["last_update"] if summary else None, summary)
 
 
 def test_a_new_study_is_applied_with_a_new_study_change() -> None:

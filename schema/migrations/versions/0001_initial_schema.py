@@ -42,7 +42,8 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_received_events")),
         sa.UniqueConstraint("source", "event_id", name=op.f("uq_received_events_source_event_id")),
     )
@@ -53,12 +54,15 @@ def upgrade() -> None:
     op.create_table(
         "studies",
         sa.Column("nct_id", sa.String(length=11), nullable=False),
-        sa.Column("record", sa.JSON(), nullable=False),
+        sa.Column("event_pk", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
         sa.Column("summary", sa.JSON(), nullable=False),
         sa.Column("last_update", sa.String(length=10), nullable=True),
         sa.Column("event_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("removed", sa.Boolean(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_pk"], ["received_events.id"], name=op.f("fk_studies_event_pk_received_events")
+        ),
         sa.PrimaryKeyConstraint("nct_id", name=op.f("pk_studies")),
     )
     op.create_table(

@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## Run the whole pipeline on embedded defaults (SQLite, in-process broker, .eml outbox) in ./demo-run
 demo: $(STAMP)
-	mkdir -p demo-run && cd demo-run && ../$(BIN)/trialalerts demo
+	rm -rf demo-run && mkdir demo-run && cd demo-run && ../$(BIN)/trialalerts demo
 
 ## Start PostgreSQL/Redis if they are down, then run the whole test suite
 test: $(STAMP)

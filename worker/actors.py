@@ -14,9 +14,24 @@ def ingest_events(event_pks: list[int]) -> None:
     pipeline.ingest_batch(event_pks)
 
 
+def match_changes(event_pks: list[int]) -> None:
+    pipeline.match_batch(event_pks)
+
+
+def build_digests(delivery_ids: list[int]) -> None:
+    pipeline.build_batch(delivery_ids)
+
+
+def send_deliveries(delivery_ids: list[int]) -> None:
+    pipeline.send_batch(delivery_ids)
+
+
 # name → (function, queue, max_retries)
 ACTORS: dict[str, tuple[Callable[..., None], str, int]] = {
     "events.ingest": (ingest_events, "ingest", 5),
+    "changes.match": (match_changes, "match", 5),
+    "digests.build": (build_digests, "digests", 5),
+    "deliveries.send": (send_deliveries, "send", 5),
 }
 
 

@@ -112,6 +112,77 @@ def run(ctx: click.Context, until_idle: bool, now: datetime | None) -> None:
     ctx.exit(1 if report.failures else 0)
 
 
+@cli.command()
+@click.option(
+    "--preview",
+    "preview_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="preview.html",
+    show_default=True,
+    help="Where to write an HTML preview.",
+)
+@click.pass_context
+def demo(ctx: click.Context, preview_path: Path) -> None:
+    """Run the whole pipeline on embedded defaults with bundled sample data."""
+    from worker.demo import DemoNeedsEmptyDatabase, run_demo
+
+    try:
+        report = run_demo(runtime_for(ctx), preview_path)
+    except DemoNeedsEmptyDatabase as error:
+        raise click.UsageError(str(error)) from None
+    columns = ("events", "changes", "notifications", "emails")
+    click.echo(f"{'after':<40}" + "".join(f"{c:>15}" for c in columns))
+    for label, counts in report.rows:
+        click.echo(f"{label:<40}" + "".join(f"{counts.get(c, 0):>15}" for c in columns))
+    for reason in report.rejected:
+        click.echo(f"rejected (kept as a dead letter): {reason}")
+    click.echo("")
+    for address, frequency, path in report.emails:
+        click.echo(f"{frequency:<8} digest to {address:<20} {path}")
+    if report.preview:
+        click.echo(f"HTML preview: {report.preview}")
+
+
+@cli.group()
+def digests() -> None:
+    """Digest emails."""
+
+
+@digests.command("preview")
+@click.argument("email")
+@click.option("--now", type=When(), help="The moment to preview at (default: now).")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML of the (first) digest to this file.",
+)
+@click.pass_context
+def digests_preview(
+    ctx: click.Context, email: str, now: datetime | None, html_path: Path | None
+) -> None:
+    """Print the text digest(s) EMAIL would get now; nothing is sent or marked."""
+    from worker.preview import preview_digests
+
+    runtime = runtime_for(ctx, now)
+    with runtime.sessions() as session:
+        previews = preview_digests(session, runtime.settings, email, runtime.now())
+    if previews is None:
+        click.echo(f"no subscriber {email}", err=True)
+        ctx.exit(1)
+    if not previews:
+        click.echo(f"nothing pending for {email}: no digest would go out", err=True)
+        return
+    for preview in previews:
+        when = "due now" if preview.due_now else f"next at {preview.next_send:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"=== {preview.frequency} digest ({when})")
+        click.echo(f"Subject: {preview.email.subject}\n")
+        click.echo(preview.email.text)
+    if html_path:
+        html_path.write_text(previews[0].email.html, encoding="utf-8")
+        click.echo(f"HTML written to {html_path}", err=True)
+
+
 @cli.group()
 def deadletters() -> None:
     """Rejected input kept with its reason."""
@@ -177,6 +248,15 @@ def scheduler(ctx: click.Context, interval: float) -> None:
     from worker.runner import run_scheduler
 
     run_scheduler(runtime_for(ctx), interval)
+
+
+def _register_groups() -> None:
+    from worker.cli_subscribers import subscribers
+
+    cli.add_command(subscribers)
+
+
+_register_groups()
 
 
 def main() -> None:

@@ -13,11 +13,16 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    """SQLite gives JSON numbers back as numbers (NUMERIC affinity); text is parsed."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """One engine per process; nothing connects until first use."""
     options: dict[str, Any] = {
         "json_serializer": _json_dumps,
-        "json_deserializer": orjson.loads,
+        "json_deserializer": _json_loads,
         "pool_pre_ping": True,
     }
     if url.startswith("sqlite"):

@@ -179,6 +179,8 @@ def _write_states(
             "nct_id": nct_id,
             "event_pk": state.event_pk,
             "summary": state.summary,
+            "title": (state.summary or {}).get("title", ""),
+            "status": (state.summary or {}).get("status", ""),
             "last_update": state.last_update,
             "event_time": state.event_time,
             "removed": state.removed,
@@ -191,7 +193,16 @@ def _write_states(
     table = Study.__table__
     insert_ignoring_conflicts(session, table, inserts)
     if updates:
-        columns = ["event_pk", "summary", "last_update", "event_time", "removed", "updated_at"]
+        columns = [
+            "event_pk",
+            "title",
+            "status",
+            "summary",
+            "last_update",
+            "event_time",
+            "removed",
+            "updated_at",
+        ]
         statement = (
             update(table)
             .where(table.c.nct_id == bindparam("p_nct_id"))

@@ -100,6 +100,8 @@ class Study(Base):
     __tablename__ = "studies"
     nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
     event_pk: Mapped[int] = mapped_column(ForeignKey("received_events.id"))
+    title: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(40), default="")
     summary: Mapped[Any] = mapped_column(Json)
     last_update: Mapped[str | None] = mapped_column(String(10))
     event_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -145,8 +147,36 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Criteria(Base):
+    """What a condition subscription asks for, normalized: shared by all who ask the same.
+
+    Rows never change once written, so workers may cache them; `match_key` is
+    the one word a study must contain for this criteria to be a candidate.
+    """
+
+    __tablename__ = "criteria"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    signature: Mapped[str] = mapped_column(Text, unique=True)
+    words: Mapped[str] = mapped_column(Text)
+    match_key: Mapped[str] = mapped_column(String(100), index=True)
+    statuses: Mapped[Any] = mapped_column(Json)
+    countries: Mapped[Any] = mapped_column(Json)
+    near_lat: Mapped[float | None] = mapped_column(Float)
+    near_lon: Mapped[float | None] = mapped_column(Float)
+    near_km: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CriteriaMatch(Base):
+    """The criteria currently matches this study: 'newly matches' is the absence of a row."""
+
+    __tablename__ = "criteria_matches"
+    criteria_id: Mapped[int] = mapped_column(ForeignKey("criteria.id"), primary_key=True)
+    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+
+
 class Subscription(Base):
-    """A condition alert or a study follow; `match_key` is the index word for candidates."""
+    """A condition alert or a study follow, as the subscriber wrote it."""
 
     __tablename__ = "subscriptions"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -157,7 +187,7 @@ class Subscription(Base):
     kind: Mapped[str] = mapped_column(String(10))
     condition: Mapped[str | None] = mapped_column(Text)
     nct_id: Mapped[str | None] = mapped_column(String(11))
-    match_key: Mapped[str | None] = mapped_column(String(100))
+    criteria_id: Mapped[int | None] = mapped_column(ForeignKey("criteria.id"))
     frequency: Mapped[str] = mapped_column(String(10), default="daily")
     statuses: Mapped[Any] = mapped_column(Json, default=list)
     countries: Mapped[Any] = mapped_column(Json, default=list)
@@ -170,19 +200,9 @@ class Subscription(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     __table_args__ = (
         UniqueConstraint("subscriber_id", "identity"),
-        Index("ix_subscriptions_match_key", "match_key"),
+        Index("ix_subscriptions_criteria_id", "criteria_id"),
         Index("ix_subscriptions_nct_id", "nct_id"),
     )
-
-
-class SubscriptionMatch(Base):
-    """A condition subscription currently matches this study: 'newly matches' is the absence."""
-
-    __tablename__ = "subscription_matches"
-    subscription_id: Mapped[int] = mapped_column(
-        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
-    )
-    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
 
 
 class Notification(Base):

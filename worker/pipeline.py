@@ -7,14 +7,20 @@ work has committed, so a message never points at a row that isn't there.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import IO, Any
 
 from worker.broker import enqueue
 from worker.deadletters import list_dead_letters
+from worker.digest_jobs import bind_notifications, claim_windows, due_streams
 from worker.events import items_of, read_items
+from worker.fanout import MatchResult, match_events
 from worker.ingest import IngestResult, ingest_events
-from worker.publish import PublishReport, publish_items, replay_dead_letters
+from worker.publish import PublishReport, chunks, publish_items, replay_dead_letters
 from worker.runtime import Runtime, get_runtime
+from worker.sending import SendResult, send_deliveries
+
+DELIVERY_BATCH = 100
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +59,58 @@ def ingest_batch(event_pks: list[int], runtime: Runtime | None = None) -> Ingest
     runtime = runtime or get_runtime()
     with runtime.sessions() as session, session.begin():
         result = ingest_events(session, event_pks, runtime.now())
+    if result.changed_event_pks:
+        enqueue(runtime.settings, "changes.match", result.changed_event_pks)
     log.info(
         "ingested %d events: %s, %d changes", len(event_pks), result.outcomes, result.change_count
+    )
+    return result
+
+
+def match_batch(event_pks: list[int], runtime: Runtime | None = None) -> MatchResult:
+    runtime = runtime or get_runtime()
+    with runtime.sessions() as session, session.begin():
+        result = match_events(session, event_pks, runtime.now(), runtime.criteria_index)
+    log.info(
+        "matched %d changes: %d newly matched criteria, %d notifications",
+        result.changes,
+        result.newly_matched,
+        result.notifications,
+    )
+    return result
+
+
+def schedule_digests(runtime: Runtime | None = None, flush_instant: bool = False) -> int:
+    """Claim every due digest window and wake the builders; returns how many were claimed."""
+    runtime = runtime or get_runtime()
+    now = runtime.now()
+    delay = timedelta(seconds=runtime.settings.instant_delay_seconds)
+    with runtime.sessions() as session, session.begin():
+        claimed = claim_windows(session, due_streams(session, now, delay, flush_instant), now)
+    for batch in chunks(claimed, DELIVERY_BATCH):
+        enqueue(runtime.settings, "digests.build", batch)
+    return len(claimed)
+
+
+def build_batch(delivery_ids: list[int], runtime: Runtime | None = None) -> list[int]:
+    runtime = runtime or get_runtime()
+    with runtime.sessions() as session, session.begin():
+        queued = bind_notifications(session, delivery_ids, runtime.now())
+    if queued:
+        enqueue(runtime.settings, "deliveries.send", queued)
+    return queued
+
+
+def send_batch(delivery_ids: list[int], runtime: Runtime | None = None) -> SendResult:
+    runtime = runtime or get_runtime()
+    result = send_deliveries(
+        runtime.sessions, runtime.settings, runtime.sender, delivery_ids, runtime.now()
+    )
+    log.info(
+        "sent %d, suppressed %d, failed %d",
+        len(result.sent),
+        len(result.suppressed),
+        len(result.failed),
     )
     return result
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.models import ReceivedEvent
+from worker.models import Delivery, ReceivedEvent, StudyChange
 
 
 def _batched_ids(session: Session, query, size: int) -> Iterator[list[int]]:
@@ -36,3 +36,16 @@ def stranded_work(
         events = events.where(ReceivedEvent.received_at <= now - grace)
     for batch in _batched_ids(session, events.order_by(ReceivedEvent.id), batch_size):
         yield "events.ingest", batch
+    changes = select(StudyChange.event_pk).where(StudyChange.matched_at.is_(None))
+    if grace is not None:
+        changes = changes.where(StudyChange.created_at <= now - grace)
+    for batch in _batched_ids(
+        session, changes.distinct().order_by(StudyChange.event_pk), batch_size
+    ):
+        yield "changes.match", batch
+    for state, actor_name in (("building", "digests.build"), ("queued", "deliveries.send")):
+        deliveries = select(Delivery.id).where(Delivery.state == state)
+        if grace is not None:
+            deliveries = deliveries.where(Delivery.updated_at <= now - grace)
+        for batch in _batched_ids(session, deliveries.order_by(Delivery.id), 100):
+            yield actor_name, batch

@@ -10,7 +10,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from worker.broker import DrainReport, drain, enqueue, install, make_broker
-from worker.models import ReceivedEvent, StudyChange
+from worker.models import Delivery, Notification, ReceivedEvent, StudyChange
+from worker.pipeline import schedule_digests
 from worker.reconcile import stranded_work
 from worker.runtime import Runtime
 
@@ -55,7 +56,7 @@ def run_until_idle(runtime: Runtime) -> RunReport:
     while report.passes < MAX_IDLE_PASSES:
         report.passes += 1
         failures_before = len(drained.failures)
-        woken = wake_stranded(runtime, None)
+        woken = wake_stranded(runtime, None) + schedule_digests(runtime, flush_instant=True)
         drain(broker, drained)
         if not woken or len(drained.failures) > failures_before:
             break
@@ -69,6 +70,11 @@ def counts(runtime: Runtime) -> dict[str, int]:
         return {
             "events": session.scalar(select(func.count()).select_from(ReceivedEvent)) or 0,
             "changes": session.scalar(select(func.count()).select_from(StudyChange)) or 0,
+            "notifications": session.scalar(select(func.count()).select_from(Notification)) or 0,
+            "emails": session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.state == "sent")
+            )
+            or 0,
         }
 
 
@@ -78,6 +84,7 @@ def run_scheduler(runtime: Runtime, interval: float) -> None:
     while True:
         try:
             sent = wake_stranded(runtime, timedelta(seconds=max(60.0, interval * 4)))
+            sent += schedule_digests(runtime)
             if sent:
                 log.info("reconciler re-sent %d wake-ups", sent)
         except Exception:  # noqa: BLE001 - a tick must not kill the scheduler

@@ -16,7 +16,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, load_settings
+from worker.criteria_index import CriteriaIndex
 from worker.db import make_engine, make_sessionmaker
+from worker.outbox import Sender
 
 
 def system_clock() -> datetime:
@@ -44,6 +46,16 @@ class Runtime:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         return make_sessionmaker(self.engine)
+
+    @cached_property
+    def criteria_index(self) -> CriteriaIndex:
+        return CriteriaIndex()
+
+    @cached_property
+    def sender(self) -> Sender:
+        from worker.outbox import FileOutbox
+
+        return FileOutbox.from_settings(self.settings)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -111,3 +111,33 @@ def test_db_upgrade_and_publish_on_postgresql(
     assert "7 accepted" in published.stdout
     run = trialalerts("run", "--until-idle", cwd=tmp_path, env=env)
     assert run.returncode == 0 and "changes: 7" in run.stdout
+
+
+def test_demo_runs_the_whole_pipeline_in_an_empty_folder(tmp_path: Path) -> None:
+    result = trialalerts("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    emails = [line for line in result.stdout.splitlines() if " digest to " in line]
+    assert [line.split()[0] for line in emails] == ["instant", "daily", "weekly"]
+    for line in emails:
+        assert Path(line.split()[-1]).is_file()
+    assert (tmp_path / "preview.html").read_text().startswith("<!DOCTYPE html>")
+    assert "rejected (kept as a dead letter): line 6 event 'demo-broken'" in result.stdout
+    again = trialalerts("demo", cwd=tmp_path)
+    assert again.returncode == 2 and "empty folder" in again.stderr
+
+
+def test_digests_preview_prints_the_digest_and_writes_html(tmp_path: Path) -> None:
+    subs = tmp_path / "subs.csv"
+    subs.write_text("email,kind,condition\nada@example.org,condition,lung cancer\n")
+    events = write_jsonl(tmp_path / "e.jsonl", [event(record("NCT04267848"), "p1")])
+    assert trialalerts("subscribers", "import", str(subs), cwd=tmp_path).returncode == 0
+    trialalerts("publish", str(events), cwd=tmp_path)
+    trialalerts("run", "--until-idle", "--now", "2026-06-28T18:00:00Z", cwd=tmp_path)
+    html = tmp_path / "p.html"
+    result = trialalerts("digests", "preview", "ADA@example.org", "--now", "2026-06-29T09:00:00Z",
+                         "--html", str(html), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "=== daily digest (due now)" in result.stdout and "NCT04267848" in result.stdout
+    assert "clinicaltrials.gov/study/NCT04267848" in html.read_text()
+    unknown = trialalerts("digests", "preview", "nobody@example.org", cwd=tmp_path)
+    assert unknown.returncode == 1

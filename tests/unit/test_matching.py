@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support import CTGOV
 from worker.concepts import normalize_concept
 from worker.matching import (
     Filters,
@@ -26,8 +26,6 @@ from worker.matching import (
     term_matches,
 )
 from worker.studies import summarize
-
-CTGOV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ctgov"
 
 
 @cache

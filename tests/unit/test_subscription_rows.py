@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import CTGOV
 from worker.subscription_files import (
     ImportFileError,
     RowError,
@@ -26,7 +27,7 @@ HEADER = "email,kind,condition,nct_id,frequency,statuses,countries,near,timezone
 
 def ctgov_records() -> Iterator[dict[str, Any]]:
     """Every study in the shared real registry records (search pages hold several)."""
-    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ctgov"
+    folder = CTGOV
     for path in sorted(folder.glob("*.json")):
         document = json.loads(path.read_text(encoding="utf-8"))
         yield from document.get("studies", [document])

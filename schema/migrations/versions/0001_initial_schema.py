@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 20:54:08.013568
+Create Date: 2026-11-27 21:07:30.790845
 """
 
 import sqlalchemy as sa
@@ -15,6 +15,24 @@ depends_on = None
 
 
 def upgrade() -> None:
+
+    op.create_table(
+        "criteria",
+        sa.Column("id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("signature", sa.Text(), nullable=False),
+        sa.Column("words", sa.Text(), nullable=False),
+        sa.Column("match_key", sa.String(length=100), nullable=False),
+        sa.Column("statuses", sa.JSON(), nullable=False),
+        sa.Column("countries", sa.JSON(), nullable=False),
+        sa.Column("near_lat", sa.Float(), nullable=True),
+        sa.Column("near_lon", sa.Float(), nullable=True),
+        sa.Column("near_km", sa.Float(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_criteria")),
+        sa.UniqueConstraint("signature", name=op.f("uq_criteria_signature")),
+    )
+    with op.batch_alter_table("criteria", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_criteria_match_key"), ["match_key"], unique=False)
 
     op.create_table(
         "dead_letters",
@@ -52,20 +70,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_received_events_pending", ["outcome", "id"], unique=False)
 
     op.create_table(
-        "studies",
-        sa.Column("nct_id", sa.String(length=11), nullable=False),
-        sa.Column("event_pk", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
-        sa.Column("summary", sa.JSON(), nullable=False),
-        sa.Column("last_update", sa.String(length=10), nullable=True),
-        sa.Column("event_time", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("removed", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["event_pk"], ["received_events.id"], name=op.f("fk_studies_event_pk_received_events")
-        ),
-        sa.PrimaryKeyConstraint("nct_id", name=op.f("pk_studies")),
-    )
-    op.create_table(
         "subscribers",
         sa.Column("id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
@@ -81,6 +85,17 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("email", name=op.f("pk_suppressions")),
+    )
+    op.create_table(
+        "criteria_matches",
+        sa.Column(
+            "criteria_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False
+        ),
+        sa.Column("nct_id", sa.String(length=11), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["criteria_id"], ["criteria.id"], name=op.f("fk_criteria_matches_criteria_id_criteria")
+        ),
+        sa.PrimaryKeyConstraint("criteria_id", "nct_id", name=op.f("pk_criteria_matches")),
     )
     op.create_table(
         "deliveries",
@@ -116,6 +131,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_deliveries_state"), ["state"], unique=False)
 
     op.create_table(
+        "studies",
+        sa.Column("nct_id", sa.String(length=11), nullable=False),
+        sa.Column("event_pk", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=40), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=False),
+        sa.Column("last_update", sa.String(length=10), nullable=True),
+        sa.Column("event_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("removed", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_pk"], ["received_events.id"], name=op.f("fk_studies_event_pk_received_events")
+        ),
+        sa.PrimaryKeyConstraint("nct_id", name=op.f("pk_studies")),
+    )
+    op.create_table(
         "study_changes",
         sa.Column("id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
         sa.Column("nct_id", sa.String(length=11), nullable=False),
@@ -150,7 +181,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("condition", sa.Text(), nullable=True),
         sa.Column("nct_id", sa.String(length=11), nullable=True),
-        sa.Column("match_key", sa.String(length=100), nullable=True),
+        sa.Column(
+            "criteria_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True
+        ),
         sa.Column("frequency", sa.String(length=10), nullable=False),
         sa.Column("statuses", sa.JSON(), nullable=False),
         sa.Column("countries", sa.JSON(), nullable=False),
@@ -161,6 +194,9 @@ def upgrade() -> None:
         sa.Column("confirmed", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["criteria_id"], ["criteria.id"], name=op.f("fk_subscriptions_criteria_id_criteria")
+        ),
         sa.ForeignKeyConstraint(
             ["subscriber_id"],
             ["subscribers.id"],
@@ -173,7 +209,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
-        batch_op.create_index("ix_subscriptions_match_key", ["match_key"], unique=False)
+        batch_op.create_index("ix_subscriptions_criteria_id", ["criteria_id"], unique=False)
         batch_op.create_index("ix_subscriptions_nct_id", ["nct_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_subscriptions_subscriber_id"), ["subscriber_id"], unique=False
@@ -222,25 +258,9 @@ def upgrade() -> None:
             "ix_notifications_pending", ["subscriber_id", "frequency", "delivery_id"], unique=False
         )
 
-    op.create_table(
-        "subscription_matches",
-        sa.Column(
-            "subscription_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False
-        ),
-        sa.Column("nct_id", sa.String(length=11), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["subscription_id"],
-            ["subscriptions.id"],
-            name=op.f("fk_subscription_matches_subscription_id_subscriptions"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("subscription_id", "nct_id", name=op.f("pk_subscription_matches")),
-    )
-
 
 def downgrade() -> None:
 
-    op.drop_table("subscription_matches")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index("ix_notifications_pending")
         batch_op.drop_index(batch_op.f("ix_notifications_delivery_id"))
@@ -249,7 +269,7 @@ def downgrade() -> None:
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subscriptions_subscriber_id"))
         batch_op.drop_index("ix_subscriptions_nct_id")
-        batch_op.drop_index("ix_subscriptions_match_key")
+        batch_op.drop_index("ix_subscriptions_criteria_id")
 
     op.drop_table("subscriptions")
     with op.batch_alter_table("study_changes", schema=None) as batch_op:
@@ -258,16 +278,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_study_changes_event_pk"))
 
     op.drop_table("study_changes")
+    op.drop_table("studies")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deliveries_state"))
 
     op.drop_table("deliveries")
+    op.drop_table("criteria_matches")
     op.drop_table("suppressions")
     op.drop_table("subscribers")
-    op.drop_table("studies")
     with op.batch_alter_table("received_events", schema=None) as batch_op:
         batch_op.drop_index("ix_received_events_pending")
         batch_op.drop_index(batch_op.f("ix_received_events_nct_id"))
 
     op.drop_table("received_events")
     op.drop_table("dead_letters")
+    with op.batch_alter_table("criteria", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_criteria_match_key"))
+
+    op.drop_table("criteria")

@@ -1,0 +1,109 @@
+"""Criteria: the normalized matching form of condition subscriptions, shared and insert-only.
+
+Every subscription that asks the same thing ("Lung cancers" in Italy and
+"lung cancer" in italy) points at one criteria row, so matching works once per
+distinct question rather than once per subscriber. A row is identified by its
+`signature` and never changes once written: workers may cache rows by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.concepts import normalize_term
+from worker.matching import Filters, index_key
+from worker.models import Criteria
+from worker.sql import insert_ignoring_conflicts
+from worker.subscription_rows import SubscriptionRow, show_value
+
+
+@dataclass(frozen=True)
+class CriteriaSpec:
+    """A criteria row before it has an id: what matching needs, nothing more."""
+
+    words: str
+    match_key: str
+    statuses: tuple[str, ...]
+    countries: tuple[str, ...]
+    near: tuple[float, float, float] | None
+
+    @property
+    def signature(self) -> str:
+        """Stable text standing for the whole spec (JSON floats are repr-exact)."""
+        near = list(self.near) if self.near is not None else None
+        return orjson.dumps([self.words, self.statuses, self.countries, near]).decode()
+
+
+def criteria_for(row: SubscriptionRow) -> CriteriaSpec:
+    """The criteria a condition subscription asks for; ValueError when its term says nothing.
+
+    Statuses and countries are folded exactly as `Filters` folds them, so what
+    is stored is what the matcher compares.
+    """
+    if row.kind != "condition" or row.condition is None:
+        raise ValueError(f"a {row.kind} subscription has no criteria")
+    words = normalize_term(row.condition)
+    if not words:
+        raise ValueError(
+            f"condition {show_value(row.condition)}: no meaningful words "
+            "(only stop words such as 'the', 'and', 'of')"
+        )
+    filters = Filters(statuses=frozenset(row.statuses), countries=frozenset(row.countries))
+    return CriteriaSpec(
+        words=" ".join(sorted(words)),
+        match_key=index_key(words),
+        statuses=tuple(sorted(filters.statuses)),
+        countries=tuple(sorted(filters.countries)),
+        near=row.near,
+    )
+
+
+def ensure_criteria(
+    session: Session, specs: Iterable[CriteriaSpec], now: datetime
+) -> dict[str, int]:
+    """Criteria id by signature for every spec, inserting the missing rows.
+
+    Two statements whatever the number of specs: an insert that ignores rows
+    already there (concurrent importers included), then a read-back by signature.
+    """
+    unique = {spec.signature: spec for spec in specs}
+    if not unique:
+        return {}
+    insert_ignoring_conflicts(
+        session,
+        Criteria.__table__,  # type: ignore[arg-type]
+        [_criteria_values(signature, spec, now) for signature, spec in unique.items()],
+    )
+    return criteria_ids(session, unique)
+
+
+def criteria_ids(session: Session, signatures: Collection[str]) -> dict[str, int]:
+    """Existing criteria id by signature (absent signatures are left out)."""
+    if not signatures:
+        return {}
+    rows = session.execute(
+        select(Criteria.signature, Criteria.id).where(Criteria.signature.in_(list(signatures)))
+    )
+    return {signature: pk for signature, pk in rows}
+
+
+def _criteria_values(signature: str, spec: CriteriaSpec, now: datetime) -> dict[str, Any]:
+    lat, lon, km = spec.near if spec.near is not None else (None, None, None)
+    return {
+        "signature": signature,
+        "words": spec.words,
+        "match_key": spec.match_key,
+        "statuses": list(spec.statuses),
+        "countries": list(spec.countries),
+        "near_lat": lat,
+        "near_lon": lon,
+        "near_km": km,
+        "created_at": now,
+    }

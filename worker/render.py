@@ -1,0 +1,347 @@
+"""Jinja2 over templates/email: one email is a subject, a plain text and an HTML body.
+
+Each email is a folder `templates/email/<name>/{subject.txt, body.txt, body.html}`
+extending the layouts in `_base/` (its README tells designers the rules).  HTML
+templates are autoescaped and their CSS (`_base/email.css`) is inlined once,
+when a template is loaded, not per email (see `inline_css`).  Subjects are
+collapsed to one line whatever the data, so nothing from a study can reach
+another header.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache, lru_cache
+from html import unescape
+from typing import Any
+
+import css_inline
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+
+from worker.config import Settings
+from worker.digests import Digest, Section, subject_line
+from worker.paths import templates_dir
+from worker.tokens import (
+    CONFIRM_MAX_AGE,
+    confirm_url,
+    preferences_url,
+    stream_unsubscribe_links,
+    unsubscribe_all_url,
+    unsubscribe_subscription_url,
+)
+
+SUBJECT_LIMIT = 200
+STYLESHEET = "_base/email.css"
+# C0 controls, DEL and Unicode line breaks; str.split() handles the rest.
+_CONTROLS = {code: " " for code in [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]}
+
+
+_JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_PLACEHOLDER = re.compile("<!--\ue000(\\d+)\ue001-->|\ue000(\\d+)\ue001")
+_RAW_TEXT_ELEMENTS = frozenset({"title", "style", "script", "textarea"})
+_STYLE_ELEMENT = re.compile(r"<style\b.*?</style>", re.S | re.I)
+_OUTLINE_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*>|([^<]+)")
+_IMPLIED_ELEMENTS = frozenset({"html", "head", "body"})  # a document's frame, added if missing
+
+
+class TemplateLayoutError(ValueError):
+    """The HTML parser would rearrange a template around its Jinja tags."""
+
+
+@dataclass
+class _Cursor:
+    """Where a scan of template HTML stands: in content, a tag, a comment or raw text."""
+
+    mode: str = "content"
+    element: str = ""
+    closing: bool = False
+    quote: str = ""
+
+    def advance(self, html: str) -> None:
+        i = 0
+        while i < len(html):
+            if self.mode == "content":
+                i = html.find("<", i)
+                if i < 0:
+                    return
+                tag = _HTML_TAG.match(html, i)
+                if html.startswith("<!--", i):
+                    self.mode, i = "comment", i + 4
+                elif tag or html.startswith("<!", i):
+                    self.mode, self.quote = "tag", ""
+                    self.closing = bool(tag and tag.group(1))
+                    self.element = tag.group(2).lower() if tag else "!"
+                    i = tag.end() if tag else i + 2
+                else:
+                    i += 1
+            elif self.mode == "tag":
+                char = html[i]
+                if self.quote:
+                    self.quote = "" if char == self.quote else self.quote
+                elif char in "\"'":
+                    self.quote = char
+                elif char == ">":
+                    raw = self.element in _RAW_TEXT_ELEMENTS and not self.closing
+                    self.mode = "raw" if raw else "content"
+                i += 1
+            elif self.mode == "comment":
+                end = html.find("-->", i)
+                if end < 0:
+                    return
+                self.mode, i = "content", end + 3
+            else:
+                end = html.lower().find("</" + self.element, i)
+                if end < 0:
+                    return
+                self.mode, i = "content", end
+
+
+def _placeholders(source: str, name: str) -> tuple[str, list[str]]:
+    """Swap each Jinja tag for a marker the HTML parser keeps where it is.
+
+    Between elements the marker is an HTML comment (a parser never moves
+    comments out of a table, while it would move text); inside attribute
+    values and raw-text elements it is a pair of private-use characters.
+    """
+    cursor = _Cursor()
+    pieces: list[str] = []
+    tags: list[str] = []
+    position = 0
+    for found in _JINJA_TAG.finditer(source):
+        cursor.advance(source[position : found.start()])
+        index = len(tags)
+        if cursor.mode == "content":
+            pieces.append(f"{source[position : found.start()]}<!--\ue000{index}\ue001-->")
+        elif cursor.mode == "tag" and not cursor.quote:
+            line = source.count("\n", 0, found.start()) + 1
+            raise TemplateLayoutError(
+                f"{name}:{line}: put Jinja tags inside a tag only within quoted attribute values"
+            )
+        else:
+            pieces.append(f"{source[position : found.start()]}\ue000{index}\ue001")
+        tags.append(found.group())
+        position = found.end()
+    pieces.append(source[position:])
+    return "".join(pieces), tags
+
+
+def _outline(html: str) -> list[str]:
+    """Element names and text, in order: what must not change when CSS is inlined."""
+    html = _STYLE_ELEMENT.sub("", _HTML_COMMENT.sub("", _JINJA_TAG.sub("", html)))
+    outline = []
+    for slash, element, text in _OUTLINE_TOKEN.findall(html):
+        if element and element.lower() not in _IMPLIED_ELEMENTS:
+            outline.append(f"<{slash}{element.lower()}>")
+        elif text and text.strip():
+            outline.append(" ".join(unescape(text).split()))
+    return outline
+
+
+def inline_css(source: str, css: str, *, name: str = "<template>") -> str:
+    """Inline `css` into a Jinja HTML template's source, keeping every Jinja tag in place.
+
+    A whole document (the base layout) keeps its @media rules in a <style>
+    element; a child template is inlined as a fragment.  The result is checked:
+    a template the parser would rearrange (unclosed elements, a branch that
+    opens an element another branch closes, text loose in a table) is refused
+    with TemplateLayoutError rather than rendered wrong.
+    """
+    marked, tags = _placeholders(source, name)
+    options: dict[str, Any] = {"load_remote_stylesheets": False, "keep_at_rules": True}
+    if re.match(r"\s*<!doctype|\s*<html", source, re.I):
+        inlined = css_inline.CSSInliner(extra_css=css, **options).inline(marked)
+    else:
+        inlined = css_inline.CSSInliner(**options).inline_fragment(marked, css)
+    seen: list[int] = []
+
+    def restore(found: re.Match[str]) -> str:
+        index = int(found.group(1) or found.group(2))
+        seen.append(index)
+        return tags[index]
+
+    result = _PLACEHOLDER.sub(restore, inlined)
+    if "<tbody" not in source.lower():  # the parser adds one per table; it could land in a loop
+        result = result.replace("<tbody>", "").replace("</tbody>", "")
+    if seen != list(range(len(tags))):
+        raise TemplateLayoutError(f"{name}: the HTML parser moved or dropped Jinja tags")
+    if _outline(result) != _outline(source):
+        raise TemplateLayoutError(
+            f"{name}: the HTML parser changed the element structure; close every element"
+            " explicitly, keep each Jinja branch balanced and text inside table cells"
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+class InliningLoader(FileSystemLoader):
+    """Loads templates from disk; `.html` ones come back with their CSS inlined."""
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if template.endswith(".html"):
+            css, _, _ = super().get_source(environment, STYLESHEET)
+            source = inline_css(source, css, name=template)
+        return source, filename, uptodate
+
+
+@lru_cache(maxsize=1)
+def email_environment() -> Environment:
+    """The Jinja2 environment over templates/email, built on first use."""
+    return Environment(
+        loader=InliningLoader(templates_dir() / "email"),
+        autoescape=lambda name: bool(name and name.endswith(".html")),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,  # templates ship with the code: no stat() per email
+        cache_size=-1,
+    )
+
+
+@cache
+def _template(name: str) -> Template:
+    return email_environment().get_template(name)
+
+
+def one_line(text: str, limit: int = SUBJECT_LIMIT) -> str:
+    """Collapse any whitespace or control character to single spaces and cap the length."""
+    line = " ".join(text.translate(_CONTROLS).split())
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return line
+
+
+def render_email(name: str, context: Mapping[str, Any]) -> RenderedEmail:
+    """Render `templates/email/<name>/`; the bodies see the final one-line `subject`."""
+    subject = one_line(_template(f"{name}/subject.txt").render(context))
+    body_context = {**context, "subject": subject}
+    return RenderedEmail(
+        subject=subject,
+        text=_template(f"{name}/body.txt").render(body_context),
+        html=_template(f"{name}/body.html").render(body_context),
+    )
+
+
+FREQUENCY_WORDING = {
+    # frequency: (label in the header, h1 title, intro, what the stream unsubscribe stops)
+    "instant": (
+        "Alerts",
+        "New clinical trial alerts",
+        "Here are your latest alerts.",
+        "instant alerts",
+    ),
+    "daily": ("Daily digest", "Your daily digest", "Here is your daily digest.", "daily digests"),
+    "weekly": (
+        "Weekly digest",
+        "Your weekly digest",
+        "Here is your weekly digest.",
+        "weekly digests",
+    ),
+}
+PREHEADER_LIMIT = 140
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def _summary(digest: Digest) -> str:
+    new = min(digest.new_count, digest.total_count)
+    parts = [f"{_plural(new, 'new study', 'new studies')}"] if new else []
+    if digest.total_count - new:
+        parts.append(_plural(digest.total_count - new, "updated study", "updated studies"))
+    text = " and ".join(parts) or "No changes"
+    if digest.item_count < digest.total_count:
+        text += f" (showing {digest.item_count} of {digest.total_count})"
+    return text + "."
+
+
+@dataclass(frozen=True)
+class SectionView:
+    """A digest section as the templates see it: the section plus its stop link."""
+
+    section: Section
+    stop_label: str
+    stop_url: str
+
+    def __getattr__(self, name: str) -> Any:  # heading, items, more, more_url, kind
+        return getattr(self.section, name)
+
+
+def _stop_link(settings: Settings, subscriber_id: int, section: Section) -> tuple[str, str]:
+    """(label, url) of a section's "stop" link.
+
+    A section backed by one subscription links straight to stopping it.  The
+    follow section can gather several subscriptions and says nothing about
+    which item came from which, so it links to the preferences page, where
+    each followed study can be stopped on its own.
+    """
+    if len(section.subscription_ids) == 1:
+        url = unsubscribe_subscription_url(settings, subscriber_id, section.subscription_ids[0])
+        return ("Stop these alerts", url)
+    return ("Choose which studies to stop following", preferences_url(settings, subscriber_id))
+
+
+def digest_context(
+    settings: Settings, subscriber: Mapping[str, Any], digest: Digest, now: datetime
+) -> dict[str, Any]:
+    """Everything the digest templates need; `now` dates the email (pass it in local time)."""
+    subscriber_id = int(subscriber["id"])
+    label, title, intro, stream_label = FREQUENCY_WORDING.get(
+        digest.frequency, FREQUENCY_WORDING["daily"]
+    )
+    sections = [
+        SectionView(section, *_stop_link(settings, subscriber_id, section))
+        for section in digest.sections
+    ]
+    unsubscribe, mailto = stream_unsubscribe_links(settings, subscriber_id, digest.frequency)
+    summary = _summary(digest)
+    headings = ", ".join(section.heading for section in digest.sections)
+    return {
+        "lang": "en",
+        "base_url": settings.base_url,
+        "postal_address": settings.postal_address,
+        "subject_line": subject_line(digest),
+        "preheader": one_line(f"{summary} {headings}", PREHEADER_LIMIT),
+        "digest_label": label,
+        "date_label": f"{now.day} {now:%B %Y}",
+        "title": title,
+        "intro": intro,
+        "summary": summary,
+        "stream_label": stream_label,
+        "sections": sections,
+        "unsubscribe_url": unsubscribe,
+        "unsubscribe_mailto": mailto,
+        "preferences_url": preferences_url(settings, subscriber_id),
+        "unsubscribe_all_url": unsubscribe_all_url(settings, subscriber_id),
+    }
+
+
+def confirm_context(
+    settings: Settings, *, signup_id: int, target: str, now: datetime
+) -> dict[str, Any]:
+    """The double opt-in email: `target` is the condition text or the followed NCT id."""
+    target = one_line(target, 120)
+    return {
+        "lang": "en",
+        "base_url": settings.base_url,
+        "postal_address": settings.postal_address,
+        "preheader": f"One click to start your alerts for {target}.",
+        "target": target,
+        "confirm_url": confirm_url(settings, signup_id, now=now),
+        "valid_days": CONFIRM_MAX_AGE.days,
+    }

@@ -144,6 +144,7 @@ class Subscriber(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     send_hour: Mapped[int] = mapped_column(Integer, default=8)
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -239,7 +240,11 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    __table_args__ = (UniqueConstraint("subscriber_id", "frequency", "window"),)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "frequency", "window"),
+        Index("ix_deliveries_message_id", "message_id"),
+    )
 
 
 class Suppression(Base):
@@ -249,3 +254,33 @@ class Suppression(Base):
     email: Mapped[str] = mapped_column(String(320), primary_key=True)
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Signup(Base):
+    """A public sign-up waiting for its double opt-in; it expires unconfirmed."""
+
+    __tablename__ = "signups"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    condition: Mapped[str | None] = mapped_column(Text)
+    nct_id: Mapped[str | None] = mapped_column(String(11))
+    frequency: Mapped[str] = mapped_column(String(10), default="daily")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    client_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeedbackMessage(Base):
+    """An SES feedback notification taken from SQS, kept once per SNS MessageId."""
+
+    __tablename__ = "feedback_messages"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sns_message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

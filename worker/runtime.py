@@ -53,9 +53,9 @@ class Runtime:
 
     @cached_property
     def sender(self) -> Sender:
-        from worker.outbox import FileOutbox
+        from worker.senders import make_sender
 
-        return FileOutbox.from_settings(self.settings)
+        return make_sender(self.settings)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 21:07:30.790845
+Create Date: 2026-11-27 21:15:15.526658
 """
 
 import sqlalchemy as sa
@@ -49,6 +49,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("fingerprint", name=op.f("uq_dead_letters_fingerprint")),
     )
     op.create_table(
+        "feedback_messages",
+        sa.Column("id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("sns_message_id", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=True),
+        sa.Column("outcome", sa.String(length=40), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_feedback_messages")),
+        sa.UniqueConstraint("sns_message_id", name=op.f("uq_feedback_messages_sns_message_id")),
+    )
+    op.create_table(
         "received_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
         sa.Column("source", sa.String(length=500), nullable=False),
@@ -70,11 +82,32 @@ def upgrade() -> None:
         batch_op.create_index("ix_received_events_pending", ["outcome", "id"], unique=False)
 
     op.create_table(
+        "signups",
+        sa.Column("id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("condition", sa.Text(), nullable=True),
+        sa.Column("nct_id", sa.String(length=11), nullable=True),
+        sa.Column("frequency", sa.String(length=10), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("client_hash", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signups")),
+    )
+    with op.batch_alter_table("signups", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_signups_client_hash"), ["client_hash"], unique=False)
+        batch_op.create_index(batch_op.f("ix_signups_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_signups_email"), ["email"], unique=False)
+
+    op.create_table(
         "subscribers",
         sa.Column("id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("send_hour", sa.Integer(), nullable=False),
+        sa.Column("soft_bounces", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscribers")),
         sa.UniqueConstraint("email", name=op.f("uq_subscribers_email")),
@@ -113,6 +146,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["subscriber_id"],
             ["subscribers.id"],
@@ -128,6 +162,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_deliveries_message_id", ["message_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_deliveries_state"), ["state"], unique=False)
 
     op.create_table(
@@ -281,16 +316,24 @@ def downgrade() -> None:
     op.drop_table("studies")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deliveries_state"))
+        batch_op.drop_index("ix_deliveries_message_id")
 
     op.drop_table("deliveries")
     op.drop_table("criteria_matches")
     op.drop_table("suppressions")
     op.drop_table("subscribers")
+    with op.batch_alter_table("signups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_signups_email"))
+        batch_op.drop_index(batch_op.f("ix_signups_created_at"))
+        batch_op.drop_index(batch_op.f("ix_signups_client_hash"))
+
+    op.drop_table("signups")
     with op.batch_alter_table("received_events", schema=None) as batch_op:
         batch_op.drop_index("ix_received_events_pending")
         batch_op.drop_index(batch_op.f("ix_received_events_nct_id"))
 
     op.drop_table("received_events")
+    op.drop_table("feedback_messages")
     op.drop_table("dead_letters")
     with op.batch_alter_table("criteria", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_criteria_match_key"))

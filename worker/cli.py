@@ -238,6 +238,14 @@ def worker(ctx: click.Context, dramatiq_args: tuple[str, ...]) -> None:
     os.execv(sys.executable, args)
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+def web(gunicorn_args: tuple[str, ...]) -> None:
+    """Serve the web app (worker.web:app) with gunicorn; extra arguments go to gunicorn."""
+    args = [sys.executable, "-m", "gunicorn", *gunicorn_args, "worker.web:app"]
+    os.execv(sys.executable, args)
+
+
 @cli.command()
 @click.option(
     "--interval", type=float, default=15.0, show_default=True, help="Seconds between ticks."

@@ -17,14 +17,13 @@ from worker.config import Settings
 from worker.digests import Digest, DigestItem, Section, subject_line
 from worker.paths import schema_dir, templates_dir
 from worker.render import (
-    TemplateLayoutError,
     confirm_context,
     digest_context,
     email_environment,
-    inline_css,
     one_line,
     render_email,
 )
+from worker.template_css import TemplateLayoutError, inline_css
 from worker.tokens import read_token
 
 KEYS = ("new-key-0123456789abcdef", "old-key-0123456789abcdef")

@@ -252,10 +252,10 @@ def web(gunicorn_args: tuple[str, ...]) -> None:
 )
 @click.pass_context
 def scheduler(ctx: click.Context, interval: float) -> None:
-    """Periodic ticks: wake stranded work (reconciler). Safe to run twice."""
-    from worker.runner import run_scheduler
+    """Periodic ticks: due digests and the reconciler. Safe to run twice."""
+    from worker.scheduler import serve
 
-    run_scheduler(runtime_for(ctx), interval)
+    serve(runtime_for(ctx), interval)
 
 
 def _register_groups() -> None:

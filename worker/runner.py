@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -76,17 +75,3 @@ def counts(runtime: Runtime) -> dict[str, int]:
             )
             or 0,
         }
-
-
-def run_scheduler(runtime: Runtime, interval: float) -> None:
-    """Tick forever: wake stranded work; every step is idempotent, so two schedulers are safe."""
-    install(make_broker(runtime.settings))
-    while True:
-        try:
-            sent = wake_stranded(runtime, timedelta(seconds=max(60.0, interval * 4)))
-            sent += schedule_digests(runtime)
-            if sent:
-                log.info("reconciler re-sent %d wake-ups", sent)
-        except Exception:  # noqa: BLE001 - a tick must not kill the scheduler
-            log.exception("scheduler tick failed")
-        time.sleep(interval)

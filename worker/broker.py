@@ -25,8 +25,21 @@ def make_broker(settings: Settings, in_process: bool = False) -> Broker:
     if settings.broker_url and not in_process:
         from dramatiq.brokers.redis import RedisBroker
 
-        return RedisBroker(url=settings.broker_url)
+        broker = RedisBroker(url=settings.broker_url)
+        if settings.metrics_port:
+            _add_prometheus(broker, settings.metrics_port)
+        return broker
     return StubBroker()
+
+
+def _add_prometheus(broker: Broker, port: int) -> None:
+    """dramatiq's middleware serves /metrics from a fork of the worker master (ours included).
+
+    `trialalerts worker` sets dramatiq_prom_port/host before the master starts.
+    """
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())
 
 
 def install(broker: Broker) -> Broker:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from worker.config import ConfigError, ensure_secret_key, load_settings
+from worker.logs import configure as configure_logging
 from worker.runtime import Runtime, fixed_clock, set_runtime
 
 
@@ -52,10 +53,7 @@ def runtime_for(ctx: click.Context, now: datetime | None = None) -> Runtime:
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Trialalerts: clinical-trial registry alerts and email digests."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(logging.INFO if verbose else logging.WARNING)
     ctx.obj = {"settings": load_settings()}
 
 
@@ -234,6 +232,10 @@ def worker(ctx: click.Context, dramatiq_args: tuple[str, ...]) -> None:
         raise click.UsageError(
             "TRIALALERTS_BROKER_URL is not set: use `trialalerts run --until-idle`"
         )
+    settings = ctx.obj["settings"]
+    # The metrics server is a fork of the dramatiq master: it reads these at start.
+    os.environ.setdefault("dramatiq_prom_port", str(settings.metrics_port))
+    os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
     args = [sys.executable, "-m", "dramatiq", "worker.tasks", *dramatiq_args]
     os.execv(sys.executable, args)
 

@@ -41,6 +41,7 @@ class Settings:
     instant_delay_seconds: int = 60
     digest_item_cap: int = 25
     ingest_batch_size: int = 500
+    metrics_port: int = 9191
 
     @property
     def is_embedded(self) -> bool:
@@ -130,6 +131,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         digest_item_cap=int(_positive_number(env, "TRIALALERTS_DIGEST_ITEM_CAP", 25, int)),
         ingest_batch_size=int(_positive_number(env, "TRIALALERTS_INGEST_BATCH_SIZE", 500, int)),
+        metrics_port=_int_in_range(env, "TRIALALERTS_METRICS_PORT", 9191, 0, 65535),
     )
 
 

@@ -7,15 +7,17 @@ work has committed, so a message never points at a row that isn't there.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import IO, Any
 
 from worker.broker import enqueue
 from worker.deadletters import list_dead_letters
 from worker.digest_jobs import bind_notifications, claim_windows, due_streams
-from worker.events import items_of, read_items
+from worker.events import RawItem, items_of, read_items
 from worker.fanout import MatchResult, match_events
 from worker.ingest import IngestResult, ingest_events
+from worker.metrics import count
 from worker.publish import PublishReport, chunks, publish_items, replay_dead_letters
 from worker.runtime import Runtime, get_runtime
 from worker.sending import SendResult, send_deliveries
@@ -29,36 +31,38 @@ def _wake_ingest(runtime: Runtime) -> Any:
     return lambda ids: enqueue(runtime.settings, "events.ingest", ids)
 
 
-def publish(events: Any, origin: str = "python", runtime: Runtime | None = None) -> PublishReport:
-    """`worker.publish(event_or_events)`: one CloudEvent dict or an iterable of them."""
-    runtime = runtime or get_runtime()
-    return publish_items(
+def _publish(runtime: Runtime, items: Iterable[RawItem], origin: str) -> PublishReport:
+    report = publish_items(
         runtime.sessions,
-        items_of(events),
+        items,
         origin,
         runtime.now,
         _wake_ingest(runtime),
         runtime.settings.ingest_batch_size,
     )
+    count("trialalerts_events_total", report.accepted, outcome="accepted")
+    count("trialalerts_events_total", report.duplicates, outcome="duplicate")
+    count("trialalerts_events_total", len(report.rejections), outcome="rejected")
+    return report
+
+
+def publish(events: Any, origin: str = "python", runtime: Runtime | None = None) -> PublishReport:
+    """`worker.publish(event_or_events)`: one CloudEvent dict or an iterable of them."""
+    return _publish(runtime or get_runtime(), items_of(events), origin)
 
 
 def publish_stream(stream: IO[bytes], origin: str, runtime: Runtime | None = None) -> PublishReport:
     """A file or stdin: one JSON event, a JSON array, or JSONL."""
-    runtime = runtime or get_runtime()
-    return publish_items(
-        runtime.sessions,
-        read_items(stream),
-        origin,
-        runtime.now,
-        _wake_ingest(runtime),
-        runtime.settings.ingest_batch_size,
-    )
+    return _publish(runtime or get_runtime(), read_items(stream), origin)
 
 
 def ingest_batch(event_pks: list[int], runtime: Runtime | None = None) -> IngestResult:
     runtime = runtime or get_runtime()
     with runtime.sessions() as session, session.begin():
         result = ingest_events(session, event_pks, runtime.now())
+    for outcome, number in result.outcomes.items():
+        count("trialalerts_ingested_total", number, outcome=outcome)
+    count("trialalerts_changes_total", result.change_count)
     if result.changed_event_pks:
         enqueue(runtime.settings, "changes.match", result.changed_event_pks)
     log.info(
@@ -71,6 +75,7 @@ def match_batch(event_pks: list[int], runtime: Runtime | None = None) -> MatchRe
     runtime = runtime or get_runtime()
     with runtime.sessions() as session, session.begin():
         result = match_events(session, event_pks, runtime.now(), runtime.criteria_index)
+    count("trialalerts_notifications_total", result.notifications)
     log.info(
         "matched %d changes: %d newly matched criteria, %d notifications",
         result.changes,
@@ -96,6 +101,8 @@ def build_batch(delivery_ids: list[int], runtime: Runtime | None = None) -> list
     runtime = runtime or get_runtime()
     with runtime.sessions() as session, session.begin():
         queued = bind_notifications(session, delivery_ids, runtime.now())
+    count("trialalerts_digests_total", len(queued), state="queued")
+    count("trialalerts_digests_total", len(delivery_ids) - len(queued), state="empty")
     if queued:
         enqueue(runtime.settings, "deliveries.send", queued)
     return queued

@@ -5,6 +5,8 @@ dramatiq CLI finds a broker; nothing connects until the first message.
 """
 
 from worker.broker import install, make_broker
+from worker.logs import redact_existing_handlers
 from worker.runtime import get_runtime
 
+redact_existing_handlers()
 broker = install(make_broker(get_runtime().settings))

@@ -1,0 +1,53 @@
+"""Prometheus counters of our own, beside dramatiq's middleware metrics.
+
+prometheus_client must be imported after dramatiq's Prometheus middleware has
+set PROMETHEUS_MULTIPROC_DIR in a worker process, or the values stay private
+to that process; so metrics are created on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+# name → (kind, help, label names)
+DEFINITIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "trialalerts_events_total": ("counter", "Events published, by outcome.", ("outcome",)),
+    "trialalerts_ingested_total": ("counter", "Events ingested, by outcome.", ("outcome",)),
+    "trialalerts_changes_total": ("counter", "Classified study changes written.", ()),
+    "trialalerts_notifications_total": ("counter", "Pending notifications written.", ()),
+    "trialalerts_digests_total": ("counter", "Digest windows built, by state.", ("state",)),
+    "trialalerts_sends_total": ("counter", "Delivery attempts, by outcome.", ("outcome",)),
+    "trialalerts_ses_errors_total": ("counter", "SES errors, by class.", ("error_class",)),
+    "trialalerts_pacer_rate": ("gauge", "Shared send rate limit in sends/s.", ()),
+}
+_metrics: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def _metric(name: str) -> Any:
+    metric = _metrics.get(name)
+    if metric is None:
+        with _lock:
+            metric = _metrics.get(name)
+            if metric is None:
+                import prometheus_client as prom
+
+                kind, doc, labels = DEFINITIONS[name]
+                if kind == "counter":
+                    metric = prom.Counter(name.removesuffix("_total"), doc, labels)
+                else:
+                    metric = prom.Gauge(name, doc, labels, multiprocess_mode="max")
+                _metrics[name] = metric
+    return metric
+
+
+def count(name: str, amount: float = 1, **labels: str) -> None:
+    if amount:
+        metric = _metric(name)
+        (metric.labels(**labels) if labels else metric).inc(amount)
+
+
+def set_gauge(name: str, value: float, **labels: str) -> None:
+    metric = _metric(name)
+    (metric.labels(**labels) if labels else metric).set(value)

@@ -130,45 +130,58 @@ def parse_line(number: int, text: str) -> RawItem:
 
 
 def read_items(stream: IO[bytes]) -> Iterator[RawItem]:
-    """JSONL streams line by line; a single JSON document or array is read whole."""
-    seen: list[bytes] = []
-    number = 0
-    for raw in stream:
-        number += 1
-        seen.append(raw)
-        if raw.strip(b" \t\r\n\xef\xbb\xbf"):
-            break
-    else:
+    """One JSON event, a JSON array, or JSONL.
+
+    When the first line is JSON by itself the file is JSONL and streams line
+    by line (a lone array on one line is read as an array).  Otherwise the
+    file is one document, read whole; if that does not parse either, it is
+    read line by line after all, so each bad line is reported where it is.
+    """
+    lines = _lines(stream)
+    first = next(lines, None)
+    if first is None:
         return
-    head = seen[-1].lstrip(b"\xef\xbb\xbf").strip()
-    if head.startswith(b"{"):
-        try:
-            value = orjson.loads(head)
-        except orjson.JSONDecodeError:
-            value = None  # a pretty-printed document spans several lines
-        if value is not None:
-            yield RawItem(f"line {number}", number, value, head.decode(errors="replace"))
-            for later, raw in enumerate(stream, start=number + 1):
-                text = raw.decode("utf-8", errors="replace").strip()
-                if text:
-                    yield parse_line(later, text)
-            return
-    yield from _document_items(b"".join(seen) + stream.read())
-
-
-def _document_items(document: bytes) -> Iterator[RawItem]:
-    document = document.lstrip(b"\xef\xbb\xbf")
+    number, head = first
     try:
-        value = orjson.loads(document)
-    except orjson.JSONDecodeError as error:
-        text = document.decode("utf-8", errors="replace")
-        yield RawItem("line 1", 1, None, text, f"not valid JSON ({error})")
+        value = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        yield from _document_items([first, *lines])
+        return
+    second = next(lines, None)
+    if second is None and isinstance(value, list):
+        yield from _array_items(value)
+        return
+    yield RawItem(f"line {number}", number, value, head.decode(errors="replace"))
+    if second is not None:
+        yield parse_line(second[0], second[1].decode("utf-8", errors="replace"))
+    for later, raw in lines:
+        yield parse_line(later, raw.decode("utf-8", errors="replace"))
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, stripped bytes) of every non-blank line; a leading BOM is dropped."""
+    for number, raw in enumerate(stream, start=1):
+        text = raw.lstrip(b"\xef\xbb\xbf").strip() if number == 1 else raw.strip()
+        if text:
+            yield number, text
+
+
+def _document_items(lines: list[tuple[int, bytes]]) -> Iterator[RawItem]:
+    try:
+        value = orjson.loads(b"\n".join(text for _, text in lines))
+    except orjson.JSONDecodeError:
+        for number, text in lines:
+            yield parse_line(number, text.decode("utf-8", errors="replace"))
         return
     if isinstance(value, list):
-        for index, element in enumerate(value, start=1):
-            yield RawItem(f"item {index}", None, element)
+        yield from _array_items(value)
     else:
-        yield RawItem("line 1", 1, value)
+        yield RawItem(f"line {lines[0][0]}", lines[0][0], value)
+
+
+def _array_items(values: list[Any]) -> Iterator[RawItem]:
+    for index, element in enumerate(values, start=1):
+        yield RawItem(f"item {index}", None, element)
 
 
 def items_of(events: Any) -> Iterator[RawItem]:

@@ -26,7 +26,7 @@ HEADER = "email,kind,condition,nct_id,frequency,statuses,countries,near,timezone
 
 
 def ctgov_records() -> Iterator[dict[str, Any]]:
-    """Every study in the shared real registry records (search pages hold several)."""
+    """Every study in the real registry records (search pages hold several)."""
     folder = CTGOV
     for path in sorted(folder.glob("*.json")):
         document = json.loads(path.read_text(encoding="utf-8"))

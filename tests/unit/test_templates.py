@@ -13,6 +13,7 @@ import pytest
 from jinja2 import Environment
 from markupsafe import escape
 
+from tests.support import CTGOV
 from worker.config import Settings
 from worker.digests import Digest, DigestItem, Section, subject_line
 from worker.paths import schema_dir, templates_dir
@@ -40,7 +41,7 @@ HTML_BUDGET = 100_000  # Gmail clips messages whose HTML passes ~102 KB, hiding 
 
 
 def ctgov_dir() -> Path:
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ctgov"
+    return CTGOV
 
 
 @cache

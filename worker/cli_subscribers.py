@@ -98,7 +98,10 @@ def import_command(ctx: click.Context, file: Path, dry_run: bool) -> None:
 )
 @click.pass_context
 def export_command(ctx: click.Context, fmt: str | None, output: Path | None) -> None:
-    """Write every active subscription, in the form import reads back."""
+    """Export active subscriptions for import.
+
+    The output is in the form `import` reads back: importing it changes nothing.
+    """
     if fmt is None:
         fmt = FILE_FORMATS.get(output.suffix.lower(), "csv") if output else "csv"
     runtime = _runtime(ctx)
@@ -107,7 +110,12 @@ def export_command(ctx: click.Context, fmt: str | None, output: Path | None) -> 
         if output is None:
             count = write_subscription_file(rows, sys.stdout, fmt)
         else:
-            count = _write_atomically(output, lambda out: write_subscription_file(rows, out, fmt))
+            try:
+                count = _write_atomically(
+                    output, lambda out: write_subscription_file(rows, out, fmt)
+                )
+            except OSError as error:
+                _fail(ctx, f"{output}: cannot write: {error.strerror or error}")
     where = f" to {output}" if output else ""
     click.echo(f"{count} subscriptions exported{where}", err=True)
 
@@ -116,8 +124,11 @@ def export_command(ctx: click.Context, fmt: str | None, output: Path | None) -> 
 @click.option("--email", type=EmailAddress(), help="Only this subscriber's subscriptions.")
 @click.pass_context
 def list_command(ctx: click.Context, email: str | None) -> None:
-    """One line a subscription: email, kind, condition or NCT id, frequency, filters,
-    timezone, state."""
+    """List subscriptions, one line each.
+
+    Tab-separated: email, kind, condition or NCT id, frequency, filters,
+    timezone, state (active or inactive, confirmed or unconfirmed).
+    """
     runtime = _runtime(ctx)
     with runtime.sessions() as session:
         if email is not None and not subscriber_exists(session, email):
@@ -135,7 +146,10 @@ def list_command(ctx: click.Context, email: str | None) -> None:
 @click.argument("email", type=EmailAddress())
 @click.pass_context
 def remove_command(ctx: click.Context, email: str) -> None:
-    """Delete the subscriber EMAIL with all their subscriptions and pending notifications."""
+    """Delete a subscriber with all subscriptions.
+
+    Their pending notifications and deliveries go too; shared criteria stay.
+    """
     runtime = _runtime(ctx)
     try:
         with runtime.sessions() as session, session.begin():

@@ -9,12 +9,13 @@ distinct question rather than once per subscriber. A row is identified by its
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from worker.concepts import normalize_term
@@ -26,19 +27,18 @@ from worker.subscription_rows import SubscriptionRow, show_value
 
 @dataclass(frozen=True)
 class CriteriaSpec:
-    """A criteria row before it has an id: what matching needs, nothing more."""
+    """A criteria row before it has an id: what matching needs, nothing more.
 
+    `signature` is stable text standing for all the other fields (JSON floats
+    are repr-exact): the unique key of the row.
+    """
+
+    signature: str
     words: str
     match_key: str
     statuses: tuple[str, ...]
     countries: tuple[str, ...]
     near: tuple[float, float, float] | None
-
-    @property
-    def signature(self) -> str:
-        """Stable text standing for the whole spec (JSON floats are repr-exact)."""
-        near = list(self.near) if self.near is not None else None
-        return orjson.dumps([self.words, self.statuses, self.countries, near]).decode()
 
 
 def criteria_for(row: SubscriptionRow) -> CriteriaSpec:
@@ -49,20 +49,34 @@ def criteria_for(row: SubscriptionRow) -> CriteriaSpec:
     """
     if row.kind != "condition" or row.condition is None:
         raise ValueError(f"a {row.kind} subscription has no criteria")
-    words = normalize_term(row.condition)
+    return _criteria(row.condition, row.statuses, row.countries, row.near)
+
+
+@lru_cache(maxsize=65_536)
+def _criteria(
+    condition: str,
+    statuses: tuple[str, ...],
+    countries: tuple[str, ...],
+    near: tuple[float, float, float] | None,
+) -> CriteriaSpec:
+    """Cached: many subscribers ask the same thing, and a big import repeats it."""
+    words = normalize_term(condition)
     if not words:
         raise ValueError(
-            f"condition {show_value(row.condition)}: no meaningful words "
+            f"condition {show_value(condition)}: no meaningful words "
             "(only stop words such as 'the', 'and', 'of')"
         )
-    filters = Filters(statuses=frozenset(row.statuses), countries=frozenset(row.countries))
-    return CriteriaSpec(
+    filters = Filters(statuses=frozenset(statuses), countries=frozenset(countries))
+    spec = CriteriaSpec(
+        signature="",
         words=" ".join(sorted(words)),
         match_key=index_key(words),
         statuses=tuple(sorted(filters.statuses)),
         countries=tuple(sorted(filters.countries)),
-        near=row.near,
+        near=near,
     )
+    signed = [spec.words, spec.statuses, spec.countries, spec.near]
+    return replace(spec, signature=orjson.dumps(signed).decode())
 
 
 def ensure_criteria(
@@ -78,7 +92,7 @@ def ensure_criteria(
         return {}
     insert_ignoring_conflicts(
         session,
-        Criteria.__table__,  # type: ignore[arg-type]
+        cast(Table, Criteria.__table__),
         [_criteria_values(signature, spec, now) for signature, spec in unique.items()],
     )
     return criteria_ids(session, unique)

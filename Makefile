@@ -21,6 +21,7 @@ demo: $(STAMP)
 ## Start PostgreSQL/Redis if they are down, then run the whole test suite
 test: $(STAMP)
 	scripts/services.sh
+	scripts/browser.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -42,6 +42,7 @@ class Settings:
     digest_item_cap: int = 25
     ingest_batch_size: int = 500
     metrics_port: int = 9191
+    trusted_proxies: int = 0
 
     @property
     def is_embedded(self) -> bool:
@@ -132,6 +133,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         digest_item_cap=int(_positive_number(env, "TRIALALERTS_DIGEST_ITEM_CAP", 25, int)),
         ingest_batch_size=int(_positive_number(env, "TRIALALERTS_INGEST_BATCH_SIZE", 500, int)),
         metrics_port=_int_in_range(env, "TRIALALERTS_METRICS_PORT", 9191, 0, 65535),
+        trusted_proxies=_int_in_range(env, "TRIALALERTS_TRUSTED_PROXIES", 0, 0, 10),
     )
 
 

@@ -39,6 +39,8 @@ class FileOutbox:
         return cls(settings.outbox)
 
     def path_for(self, delivery_id: int) -> Path:
+        if delivery_id < 0:  # confirmation mails of sign-ups carry -signup_id
+            return self.directory / f"signup-{-int(delivery_id):012d}.eml"
         return self.directory / f"delivery-{int(delivery_id):012d}.eml"
 
     def send(self, *, to_addr: str, raw: bytes, delivery_id: int, tags: dict[str, str]) -> str:

@@ -89,12 +89,14 @@ def run_due(runtime: Runtime, jobs: list[Job], claims: SlotClaims) -> list[str]:
 def default_jobs(runtime: Runtime, tick: float) -> list[Job]:
     from worker.pipeline import schedule_digests
     from worker.runner import wake_stranded
+    from worker.signups import cleanup_signups
 
     every = timedelta(seconds=tick)
     grace = timedelta(seconds=max(60.0, tick * 4))
     jobs = [
         Job("digests", every, lambda rt: schedule_digests(rt)),
         Job("reconcile", every * 4, lambda rt: wake_stranded(rt, grace)),
+        Job("signups.cleanup", timedelta(hours=1), lambda rt: cleanup_signups(rt)),
     ]
     return jobs
 

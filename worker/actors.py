@@ -26,12 +26,18 @@ def send_deliveries(delivery_ids: list[int]) -> None:
     pipeline.send_batch(delivery_ids)
 
 
+def poll_feedback() -> None:
+    pipeline.poll_feedback_queue()
+
+
 # name → (function, queue, max_retries)
 ACTORS: dict[str, tuple[Callable[..., None], str, int]] = {
     "events.ingest": (ingest_events, "ingest", 5),
     "changes.match": (match_changes, "match", 5),
     "digests.build": (build_digests, "digests", 5),
     "deliveries.send": (send_deliveries, "send", 5),
+    # No retries: the next tick polls again, and nothing unstored is deleted from SQS.
+    "feedback.poll": (poll_feedback, "feedback", 0),
 }
 
 

@@ -122,6 +122,13 @@ def send_batch(delivery_ids: list[int], runtime: Runtime | None = None) -> SendR
     return result
 
 
+def poll_feedback_queue(runtime: Runtime | None = None, wait_seconds: int = 20) -> Any:
+    """Apply SES bounce/complaint/delivery feedback waiting in SQS."""
+    from worker.feedback_poll import poll_feedback
+
+    return poll_feedback(runtime or get_runtime(), wait_seconds=wait_seconds)
+
+
 def replay(
     letter_id: int | None = None, runtime: Runtime | None = None
 ) -> tuple[int, list[tuple[int, str]]]:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from worker.broker import DrainReport, drain, enqueue, install, make_broker
 from worker.models import Delivery, Notification, ReceivedEvent, StudyChange
-from worker.pipeline import schedule_digests
+from worker.pipeline import poll_feedback_queue, schedule_digests
 from worker.reconcile import stranded_work
 from worker.runtime import Runtime
 
@@ -50,6 +50,8 @@ def run_until_idle(runtime: Runtime) -> RunReport:
     Stops when a pass wakes nothing new, or when the same work keeps failing.
     """
     broker = install(make_broker(runtime.settings, in_process=True))
+    if runtime.settings.feedback_queue_url:
+        poll_feedback_queue(runtime, wait_seconds=0)  # suppress before sending
     report = RunReport()
     drained = DrainReport()
     while report.passes < MAX_IDLE_PASSES:

@@ -87,6 +87,7 @@ def run_due(runtime: Runtime, jobs: list[Job], claims: SlotClaims) -> list[str]:
 
 
 def default_jobs(runtime: Runtime, tick: float) -> list[Job]:
+    from worker.broker import enqueue
     from worker.pipeline import schedule_digests
     from worker.runner import wake_stranded
     from worker.signups import cleanup_signups
@@ -98,6 +99,9 @@ def default_jobs(runtime: Runtime, tick: float) -> list[Job]:
         Job("reconcile", every * 4, lambda rt: wake_stranded(rt, grace)),
         Job("signups.cleanup", timedelta(hours=1), lambda rt: cleanup_signups(rt)),
     ]
+    if runtime.settings.feedback_queue_url:
+        # A 20 s long poll may overlap the next tick: harmless, feedback is deduplicated.
+        jobs.append(Job("feedback", every, lambda rt: enqueue(rt.settings, "feedback.poll")))
     return jobs
 
 

@@ -33,6 +33,11 @@ BOTH_FORMS = pytest.mark.parametrize(
 AT = datetime(2026, 6, 29, 6, 0, 3, 669000, tzinfo=UTC)
 
 
+def _tag(publishing: bool) -> int | None:
+    """Configuration-set events carry the sender's `delivery` tag; notifications carry none."""
+    return 1 if publishing else None
+
+
 def _in_envelope(record: dict, message_id: str = "sns-1") -> str:
     return json.dumps(sns_envelope(record, message_id=message_id))
 
@@ -51,7 +56,7 @@ def test_a_permanent_bounce_suppresses_every_bounced_recipient(publishing: bool)
     assert feedback.actions == (
         Suppress("ada@example.org", "permanent bounce (General) 5.1.1"),
         Suppress("bob@example.org", "permanent bounce (General) 5.1.1"),
-        MarkDelivery("ses-1", "bounced", AT),
+        MarkDelivery("ses-1", "bounced", AT, _tag(publishing)),
     )
 
 
@@ -83,7 +88,7 @@ def test_transient_and_undetermined_bounces_are_counted_not_suppressed(
     assert feedback.kind == f"Bounce/{bounce_type}"
     assert feedback.actions == (
         CountSoftBounce("ada@example.org"),
-        MarkDelivery("ses-2", "bounced", AT),
+        MarkDelivery("ses-2", "bounced", AT, _tag(publishing)),
     )
 
 
@@ -95,7 +100,7 @@ def test_a_complaint_suppresses_and_stops_all_subscriptions(publishing: bool) ->
     assert feedback.actions == (
         Suppress("ada@example.org", "complaint (abuse)"),
         StopSubscriptions("ada@example.org"),
-        MarkDelivery("ses-3", "complained", AT),
+        MarkDelivery("ses-3", "complained", AT, _tag(publishing)),
     )
 
 
@@ -119,7 +124,7 @@ def test_a_delivery_marks_the_delivery_and_resets_soft_bounces(publishing: bool)
     assert (feedback.kind, feedback.outcome) == ("Delivery", "handled")
     assert feedback.actions == (
         ResetSoftBounces("ada@example.org"),
-        MarkDelivery("ses-4", "delivered", AT),
+        MarkDelivery("ses-4", "delivered", AT, _tag(publishing)),
     )
 
 
@@ -186,6 +191,7 @@ def test_a_body_that_is_neither_sns_nor_ses_is_unknown() -> None:
     [
         ("{this is not json", "not JSON"),
         ("[1, 2]", "not a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "not JSON"),
         (json.dumps(sns_envelope("{oops")), "SNS Message is not JSON"),
         (json.dumps(sns_envelope({"eventType": "Bounce", "mail": {}})), "no 'bounce' object"),
         (
@@ -239,3 +245,27 @@ def test_feedback_without_a_mail_object_acts_on_recipients_only() -> None:
     assert parse_feedback(_in_envelope(record)).actions == (
         Suppress("ada@example.org", "permanent bounce (General) 5.1.1"),
     )
+
+
+@pytest.mark.parametrize("tag", [["12", "13"], ["x1"], "12", ["9" * 19]])
+def test_a_delivery_tag_that_is_not_one_id_is_not_used(tag: object) -> None:
+    record = delivery(["ada@example.org"], message_id="ses-5")
+    record["mail"]["tags"]["delivery"] = tag
+    [_reset, mark] = parse_feedback(_in_envelope(record)).actions
+    assert mark == MarkDelivery("ses-5", "delivered", AT, None)
+
+
+def test_control_characters_never_reach_the_database() -> None:
+    record = bounce(["ada@example.org", "nul\x00@example.org"], sub_type="Gen\x00eral")
+    record["mail"]["messageId"] = "ses\x00id"
+    feedback = parse_feedback(json.dumps(sns_envelope(record)))
+    assert feedback.actions == (Suppress("ada@example.org", "permanent bounce (Gen?eral) 5.1.1"),)
+    assert feedback.reason == "bouncedRecipients[1] has no usable emailAddress"
+    unknown = parse_feedback(json.dumps({"eventType": "Odd\x00Type"}))
+    assert unknown.kind == "Odd?Type" and unknown.outcome == "unknown"
+
+
+def test_a_timestamp_out_of_range_is_left_out() -> None:
+    record = delivery(["ada@example.org"], message_id="ses-6", publishing=False)
+    record["delivery"]["timestamp"] = "0001-01-01T00:00:00+14:00"
+    assert parse_feedback(json.dumps(record)).actions[-1] == MarkDelivery("ses-6", "delivered")

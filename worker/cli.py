@@ -261,9 +261,12 @@ def scheduler(ctx: click.Context, interval: float) -> None:
 
 
 def _register_groups() -> None:
+    from worker.cli_bench import bench
     from worker.cli_subscribers import subscribers
+    from worker.cli_suppressions import suppressions
 
-    cli.add_command(subscribers)
+    for command in (subscribers, suppressions, bench):
+        cli.add_command(command)
 
 
 _register_groups()

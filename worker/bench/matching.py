@@ -1,0 +1,124 @@
+"""Matching at 10k, 100k and 1M subscriptions: decision speed, notification writes, memory.
+
+Each size gets a database of its own, filled by one fresh process
+(`matching_setup`) and copied once.  Two more fresh processes then match the
+same waiting events: one on the copy with the notification output stubbed
+out (the matching decision alone: its time per event and the memory matching
+needs), one on the original with everything (output timed apart, writes
+compared with COPY, peak RSS).  Anchors: the smallest size's time per event,
+COPY of the same notification rows, and the same size's peak RSS without output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.bench.databases import database_name, throwaway_postgres
+from worker.bench.matching_run import MatchFigures, run_matching
+from worker.bench.matching_setup import NEW_SHARE, MatchingSetup, build
+from worker.bench.rss import in_fresh_process
+from worker.bench.scale import Scale, by_scale
+from worker.bench_rows import BenchRow
+
+RSS_LIMIT_MB = 250
+
+
+def size_label(subscriptions: int) -> str:
+    if subscriptions >= 1_000_000 and subscriptions % 1_000_000 == 0:
+        return f"{subscriptions // 1_000_000}M"
+    if subscriptions >= 1000 and subscriptions % 1000 == 0:
+        return f"{subscriptions // 1000}k"
+    return str(subscriptions)
+
+
+def _rate(count: float, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    subscriptions: int
+    setup: MatchingSetup
+    decision: MatchFigures  # output stubbed out
+    full: MatchFigures  # with the notification output
+
+    @property
+    def per_event_us(self) -> float:
+        return self.decision.match / self.decision.events * 1e6
+
+
+def measure_size(subscriptions: int, events: int) -> SizeResult:
+    with throwaway_postgres() as url:
+        setup, _ = in_fresh_process(build, url, subscriptions, events)
+        with throwaway_postgres(template=database_name(url)) as copy_url:
+            decision, _ = in_fresh_process(run_matching, copy_url, setup.batches, False)
+        full, _ = in_fresh_process(run_matching, url, setup.batches, True)
+    return SizeResult(subscriptions, setup, decision, full)
+
+
+def size_rows(result: SizeResult, base: SizeResult) -> list[BenchRow]:
+    setup, decision, run = result.setup, result.decision, result.full
+    label = f"matching {size_label(result.subscriptions)} subscriptions"
+    base_label = size_label(base.subscriptions)
+    lists = (
+        f"{setup.subscriptions:,} subscriptions of {setup.subscribers:,} subscribers, "
+        f"{setup.criteria:,} distinct criteria; {decision.events:,} events in "
+        f"{len(setup.batches)} batches, {NEW_SHARE:.0%} new studies"
+    )
+    split = (
+        f"output stubbed out; per event: {decision.candidates / decision.events:,.0f} "
+        f"candidates, {decision.evaluation / decision.events * 1e6:,.0f} us evaluating them, "
+        f"{decision.match_state / decision.events * 1e6:,.0f} us recording match state, "
+        f"the rest in queries; criteria cache cold load {decision.index_load:.2f} s, untimed"
+    )
+    output = (
+        f"{run.notifications:,} notifications ({run.notifications / run.events:,.1f} per event); "
+        f"rows per subscriber {run.fanout:.1f} s, writes {run.writes:.1f} s, "
+        f"decision with the output present {run.decision / run.events * 1e6:,.0f} us/event"
+    )
+    return [
+        BenchRow(
+            f"{label}: events matched", _rate(decision.events, decision.match), "events/s",
+            None, "", ">= 10,000 events/s", f"matching decision, output stubbed out; {lists}",
+        ),
+        BenchRow(
+            f"{label}: time per event", result.per_event_us, "us/event", base.per_event_us,
+            f"time per event at {base_label}", f"<= 1.5 x the {base_label} time", split,
+        ),
+        BenchRow(
+            f"{label}: events incl. output", _rate(run.events, run.match + run.commit),
+            "events/s", None, "", "", f"match_events with its output and commit; {output}",
+        ),
+        BenchRow(
+            f"{label}: notification writes", _rate(run.notifications, run.writes),
+            "notifications/s", _rate(run.notifications, run.copy),
+            "COPY of the same rows, same batches", ">= 50 % of COPY",
+            "write_notifications (INSERT ... ON CONFLICT DO NOTHING, executemany) vs "
+            "psycopg COPY into a table with the same indexes and foreign keys",
+        ),
+        BenchRow(
+            f"{label}: peak RSS", run.peak_rss_mb, "MB", decision.peak_rss_mb,
+            "peak RSS, output stubbed out", f"<= {RSS_LIMIT_MB} MB per process at 1M",
+            f"the matching process, start-up included; {decision.load_rss_mb:,.0f} MB right "
+            f"after loading the criteria cache ({decision.criteria:,} criteria)",
+        ),
+    ]  # fmt: skip
+
+
+def matching_rows(scale: Scale) -> list[BenchRow]:
+    sizes = by_scale(scale, (200, 1000), (10_000, 100_000), (10_000, 100_000, 1_000_000))
+    events = by_scale(scale, 40, 1000, 1000)
+    measured = [measure_size(size, events) for size in sizes]
+    rows: list[BenchRow] = []
+    for result in measured:
+        rows += size_rows(result, measured[0])
+    if scale == "quick":
+        rows.append(
+            BenchRow(
+                "matching 1M subscriptions: not run", 0.0, "", None, "", "",
+                "skipped with --quick: the 1M list takes about a minute to build and its "
+                "~2,500 notifications per event minutes to write; "
+                "`trialalerts bench --only matching` runs 10k, 100k and 1M",
+            )
+        )  # fmt: skip
+    return rows

@@ -1,0 +1,45 @@
+"""`trialalerts bench`: performance figures, each beside an anchor measured in the same run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from worker.bench.corpus import BenchSetupError
+from worker.bench.runner import format_table, run_bench, scenario_names, write_json
+from worker.bench.scale import Scale
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="A short run of every scenario (a few minutes).")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write the rows to FILE as JSON.",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(scenario_names()),
+    help="Run only this scenario (repeatable).",
+)
+def bench(quick: bool, json_path: Path | None, only: tuple[str, ...]) -> None:
+    """Measure ingest, matching, digests and sending; print one table.
+
+    PostgreSQL scenarios create and drop their own databases through the admin
+    connection TRIALALERTS_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1).
+    """
+    scale: Scale = "quick" if quick else "full"
+    started = datetime.now(UTC)
+    try:
+        rows = run_bench(only, scale, progress=lambda line: click.echo(line, err=True))
+    except BenchSetupError as error:
+        click.echo(f"bench: {error}", err=True)
+        raise SystemExit(2) from None
+    click.echo(format_table(rows))
+    if json_path is not None:
+        write_json(json_path, rows, scale, started)
+        click.echo(f"rows written to {json_path}", err=True)

@@ -60,12 +60,22 @@ _DATE_FIELDS = {
     "completion": "Completion date",
 }
 
+_SEQUENCES = (list, tuple)  # a tuple, not `list | tuple`: no union object built per call
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def clean_text(value: Any, limit: int = VALUE_LIMIT) -> str:
     """One line of printable text, at most ``limit`` characters."""
     text = value if isinstance(value, str) else str(value)
+    # Already one clean line? Printable text has no whitespace but " ", so only
+    # runs of spaces or a leading or trailing one would change.
+    if (
+        len(text) <= limit
+        and text.isprintable()
+        and "  " not in text
+        and (not text or (text[0] != " " and text[-1] != " "))
+    ):
+        return text
     if len(text) > limit * 4:
         text = text[: limit * 4]
     text = " ".join(text.split())
@@ -99,7 +109,7 @@ def _plain(value: Any) -> str:
         return NOT_SET
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         return clean_text(", ".join(str(item) for item in value))
     return clean_text(value)
 
@@ -144,7 +154,7 @@ def _eligibility(field: Any, before: Any, after: Any) -> list[str]:
 def _codes(value: Any) -> str:
     if value is None or value == "" or value == []:
         return NOT_SET
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         return clean_text(", ".join(_code_label(item) for item in value))
     return _code_label(value)
 
@@ -181,8 +191,8 @@ def _title(field: Any, before: Any, after: Any) -> list[str]:
 
 
 def _conditions(field: Any, before: Any, after: Any) -> list[str]:
-    old = [str(item) for item in before] if isinstance(before, list | tuple) else []
-    new = [str(item) for item in after] if isinstance(after, list | tuple) else []
+    old = [str(item) for item in before] if isinstance(before, _SEQUENCES) else []
+    new = [str(item) for item in after] if isinstance(after, _SEQUENCES) else []
     old_folded = {item.casefold() for item in old}
     new_folded = {item.casefold() for item in new}
     added = [item for item in new if item.casefold() not in old_folded]

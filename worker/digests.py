@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 from urllib.parse import quote
 
@@ -93,6 +95,7 @@ class _Study:
     notifications: list[PendingNotification]  # ascending id: oldest first
     refs: list[SubscriptionRef]  # condition refs first, each kind by id
     is_new: bool
+    matched_by: tuple[str, ...]  # labels of `refs`, cleaned and deduped
 
     @property
     def home(self) -> SubscriptionRef | None:
@@ -105,9 +108,18 @@ def _id_key(value: Any) -> int:
     return value if isinstance(value, int) else 0
 
 
-def _nct_id(notification: PendingNotification) -> str:
-    value = notification.nct_id
-    return value if isinstance(value, str) else str(value or "")
+def _sorted_ids(ids: set[Any]) -> tuple[Any, ...]:
+    if all(isinstance(value, int) for value in ids):
+        return tuple(sorted(ids))
+    return tuple(sorted(ids, key=_id_key))
+
+
+def _by_id(group: list[PendingNotification]) -> None:
+    """Oldest first; ids that are not ints sort as 0 (the order is stable)."""
+    if all(isinstance(n.id, int) for n in group):
+        group.sort(key=attrgetter("id"))
+    else:
+        group.sort(key=lambda n: _id_key(n.id))
 
 
 def _refs(notifications: list[PendingNotification]) -> list[SubscriptionRef]:
@@ -119,15 +131,55 @@ def _refs(notifications: list[PendingNotification]) -> list[SubscriptionRef]:
     return sorted(by_id.values(), key=lambda ref: (ref.kind != "condition", _id_key(ref.id)))
 
 
+def _refs_and_labels(
+    notifications: list[PendingNotification],
+) -> tuple[list[SubscriptionRef], tuple[str, ...]]:
+    refs = _refs(notifications)
+    return refs, _matched_by(refs)
+
+
+def _ref_ids(notification: PendingNotification) -> tuple[int, ...] | None:
+    """The identity of a notification's subscription refs, or None if they are not a tuple."""
+    subscriptions = notification.subscriptions
+    return tuple(map(id, subscriptions)) if type(subscriptions) is tuple else None
+
+
 def _group(notifications: Sequence[PendingNotification]) -> list[_Study]:
+    """One _Study per NCT id, in first-seen order.
+
+    The studies of a digest mostly share the same one or two subscriptions, so
+    their refs and "matched by" labels are worked out once per distinct set,
+    keyed by the ids of the ref objects (the caller shares one ref per
+    subscription; they all stay alive for the whole call).
+    """
     by_nct: dict[str, list[PendingNotification]] = {}
     for notification in notifications:
-        by_nct.setdefault(_nct_id(notification), []).append(notification)
+        nct_id = notification.nct_id
+        if not isinstance(nct_id, str):
+            nct_id = str(nct_id or "")
+        group = by_nct.get(nct_id)
+        if group is None:
+            by_nct[nct_id] = [notification]
+        else:
+            group.append(notification)
+    memo: dict[tuple[int, ...], tuple[list[SubscriptionRef], tuple[str, ...]]] = {}
     studies = []
     for nct_id, group in by_nct.items():
-        group.sort(key=lambda n: _id_key(n.id))
-        is_new = any(n.kind == "new_study" for n in group)
-        studies.append(_Study(nct_id, group, _refs(group), is_new))
+        key = _ref_ids(group[0])
+        if len(group) == 1:
+            is_new = group[0].kind == "new_study"
+        else:
+            _by_id(group)
+            is_new = any(n.kind == "new_study" for n in group)
+            if key is not None and any(_ref_ids(n) != key for n in group):
+                key = None  # the notifications disagree: merge their refs
+        if key is None:
+            found = _refs_and_labels(group)
+        elif key in memo:
+            found = memo[key]
+        else:
+            found = memo[key] = _refs_and_labels(group)
+        studies.append(_Study(nct_id, group, found[0], is_new, found[1]))
     return studies
 
 
@@ -137,6 +189,9 @@ def _sort_items(studies: list[_Study]) -> list[_Study]:
 
 def _latest_text(study: _Study, attribute: str) -> str:
     """The newest non-empty title/status, else the one recorded by new_study/removed."""
+    newest = getattr(study.notifications[-1], attribute, None)
+    if isinstance(newest, str) and newest:
+        return newest
     for notification in reversed(study.notifications):
         value = getattr(notification, attribute, None)
         if isinstance(value, str) and value:
@@ -150,21 +205,33 @@ def _latest_text(study: _Study, attribute: str) -> str:
     return ""
 
 
+_LAST_RANK = len(KIND_ORDER)
+
+
+def _by_kind(notification: PendingNotification) -> int:
+    kind = notification.kind
+    return KIND_ORDER.get(kind, _LAST_RANK) if isinstance(kind, str) else _LAST_RANK
+
+
 def _change_lines(study: _Study) -> tuple[str, ...]:
     """Merged, deduped lines in kind order; long site lists collapse to a count."""
-    last_rank = len(KIND_ORDER)
-    ordered = sorted(
-        study.notifications,
-        key=lambda n: KIND_ORDER.get(n.kind, last_rank) if isinstance(n.kind, str) else last_rank,
-    )
+    notifications = study.notifications
+    if len(notifications) == 1:  # most studies: one line or none, nothing to merge
+        only = notifications[0]
+        lines = change_lines(only.kind, only.field, only.before, only.after)
+        if len(lines) <= 1:
+            return tuple(lines)
+    ordered = sorted(notifications, key=_by_kind) if len(notifications) > 1 else notifications
     shown: list[str] = []
     seen: set[str] = set()
     shown_sites = hidden_sites = hidden_other = 0
     for notification in ordered:
-        is_site = isinstance(notification.kind, str) and notification.kind in SITE_KINDS
-        for line in change_lines(
-            notification.kind, notification.field, notification.before, notification.after
-        ):
+        kind = notification.kind
+        lines = change_lines(kind, notification.field, notification.before, notification.after)
+        if not lines:
+            continue
+        is_site = isinstance(kind, str) and kind in SITE_KINDS
+        for line in lines:
             if line in seen:
                 continue
             seen.add(line)
@@ -185,10 +252,10 @@ def _change_lines(study: _Study) -> tuple[str, ...]:
     return tuple(shown)
 
 
-def _matched_by(study: _Study) -> tuple[str, ...]:
+def _matched_by(refs: list[SubscriptionRef]) -> tuple[str, ...]:
     labels: list[str] = []
     seen: set[str] = set()
-    for ref in study.refs:
+    for ref in refs:
         label = clean_text(ref.label if ref.label is not None else "", LABEL_LIMIT)
         if label and label.casefold() not in seen:
             seen.add(label.casefold())
@@ -196,15 +263,27 @@ def _matched_by(study: _Study) -> tuple[str, ...]:
     return tuple(labels)
 
 
+@lru_cache(maxsize=4096)  # condition texts repeat across subscribers
+def _search_url(condition: str) -> str:
+    return SEARCH_URL + quote(" ".join(condition.split()), safe="")
+
+
+def _study_url(nct_id: str) -> str:
+    # NCT ids are plain letters and digits: nothing to quote.
+    if nct_id.isascii() and nct_id.isalnum():
+        return STUDY_URL + nct_id
+    return STUDY_URL + quote(nct_id, safe="")
+
+
 def _item(study: _Study) -> DigestItem:
     return DigestItem(
         nct_id=study.nct_id,
         title=_latest_text(study, "title") or study.nct_id,
         status=status_label(_latest_text(study, "status")),
-        url=STUDY_URL + quote(study.nct_id, safe=""),
+        url=_study_url(study.nct_id),
         is_new=study.is_new,
         changes=_change_lines(study),
-        matched_by=_matched_by(study),
+        matched_by=study.matched_by,
     )
 
 
@@ -262,7 +341,7 @@ def build_digest(
                     (home.id,),
                     shown,
                     len(ordered) - len(shown),
-                    SEARCH_URL + quote(" ".join(label.split()), safe=""),
+                    _search_url(label),
                 )
             )
     return Digest(
@@ -270,7 +349,7 @@ def build_digest(
         sections=tuple(sections),
         item_count=sum(len(section.items) for section in sections),
         total_count=len(studies),
-        notification_ids=tuple(sorted({n.id for n in notifications}, key=_id_key)),
+        notification_ids=_sorted_ids({n.id for n in notifications}),
         new_count=sum(1 for study in studies if study.is_new),
     )
 

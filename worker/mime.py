@@ -14,7 +14,7 @@ import re
 import secrets
 import struct
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from functools import lru_cache
 from itertools import chain
@@ -93,6 +93,7 @@ def _fold(name: str, words: list[str]) -> str | None:
     return "\r\n".join(lines)
 
 
+@lru_cache(maxsize=1024)  # subjects are built from counts: few distinct values per run
 def unstructured_header(name: str, value: str) -> str:
     """A free-text header (Subject, extras): folded ASCII, or RFC 2047 words when needed."""
     value = _clean(value)
@@ -159,6 +160,16 @@ def _structured_header(name: str, value: str) -> str:
     return folded
 
 
+def _date_header(date: datetime) -> str:
+    # Equal instants in other zones hash alike: the offset is part of the key.
+    return _date_line(date, date.utcoffset())
+
+
+@lru_cache(maxsize=16)  # a run dates all its digests with the same `now`
+def _date_line(date: datetime, offset: timedelta | None) -> str:
+    return f"Date: {format_datetime(date)}"
+
+
 def _message_id(value: str) -> str:
     value = _clean(value).replace(" ", "")
     if not value.startswith("<"):
@@ -171,15 +182,13 @@ def _message_id(value: str) -> str:
 def _base64_lines(raw: bytes) -> bytes:
     """base64 in 76-character CRLF lines, cut by struct in C rather than sliced in a loop."""
     encoded = binascii.b2a_base64(raw, newline=False)
-    pad = -len(encoded) % BASE64_LINE
-    if pad:  # fill the last line for the cutter, then trim it
-        encoded += b"=" * pad
-    whole = len(encoded) - len(encoded) % _BLOCK.size
+    whole = len(encoded) - len(encoded) % BASE64_LINE  # the last, short line is sliced off
+    blocks = whole - whole % _BLOCK.size
     view = memoryview(encoded)
-    lines = list(chain.from_iterable(_BLOCK.iter_unpack(view[:whole])))
-    lines.extend(chain.from_iterable(_LINE.iter_unpack(view[whole:])))
-    if pad:
-        lines[-1] = lines[-1][: BASE64_LINE - pad]
+    lines = list(chain.from_iterable(_BLOCK.iter_unpack(view[:blocks])))
+    lines.extend(chain.from_iterable(_LINE.iter_unpack(view[blocks:whole])))
+    if whole < len(encoded):
+        lines.append(encoded[whole:])
     return b"\r\n".join(lines)
 
 
@@ -213,7 +222,7 @@ def build_message(
         address_header("From", from_addr),
         address_header("To", to_addr),
         unstructured_header("Subject", subject),
-        f"Date: {format_datetime(date)}",
+        _date_header(date),
         f"Message-ID: {_message_id(message_id)}",
         "MIME-Version: 1.0",
     ]

@@ -19,7 +19,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 from worker.config import Settings
-from worker.digests import Digest, Section, subject_line
+from worker.digests import Digest, DigestItem, Section, subject_line
 from worker.paths import templates_dir
 from worker.template_css import inline_css
 from worker.tokens import (
@@ -132,17 +132,38 @@ def _summary(digest: Digest) -> str:
 
 @dataclass(frozen=True)
 class SectionView:
-    """A digest section as the templates see it: the section plus its stop link."""
+    """A digest section as the templates see it: the section plus its stop link.
+
+    The section's fields are copied rather than forwarded: templates read them
+    once per item, and a forwarding `__getattr__` costs a failed lookup each time.
+    """
 
     section: Section
     stop_label: str
     stop_url: str
+    kind: str
+    heading: str
+    items: tuple[DigestItem, ...]
+    more: int
+    more_url: str | None
 
-    def __getattr__(self, name: str) -> Any:  # heading, items, more, more_url, kind
-        return getattr(self.section, name)
+    @classmethod
+    def of(cls, section: Section, stop_label: str, stop_url: str) -> SectionView:
+        return cls(
+            section,
+            stop_label,
+            stop_url,
+            section.kind,
+            section.heading,
+            section.items,
+            section.more,
+            section.more_url,
+        )
 
 
-def _stop_link(settings: Settings, subscriber_id: int, section: Section) -> tuple[str, str]:
+def _stop_link(
+    settings: Settings, subscriber_id: int, section: Section, preferences: str
+) -> tuple[str, str]:
     """(label, url) of a section's "stop" link.
 
     A section backed by one subscription links straight to stopping it.  The
@@ -153,7 +174,7 @@ def _stop_link(settings: Settings, subscriber_id: int, section: Section) -> tupl
     if len(section.subscription_ids) == 1:
         url = unsubscribe_subscription_url(settings, subscriber_id, section.subscription_ids[0])
         return ("Stop these alerts", url)
-    return ("Choose which studies to stop following", preferences_url(settings, subscriber_id))
+    return ("Choose which studies to stop following", preferences)
 
 
 def digest_context(
@@ -164,8 +185,9 @@ def digest_context(
     label, title, intro, stream_label = FREQUENCY_WORDING.get(
         digest.frequency, FREQUENCY_WORDING["daily"]
     )
+    preferences = preferences_url(settings, subscriber_id)
     sections = [
-        SectionView(section, *_stop_link(settings, subscriber_id, section))
+        SectionView.of(section, *_stop_link(settings, subscriber_id, section, preferences))
         for section in digest.sections
     ]
     unsubscribe, mailto = stream_unsubscribe_links(settings, subscriber_id, digest.frequency)
@@ -186,7 +208,7 @@ def digest_context(
         "sections": sections,
         "unsubscribe_url": unsubscribe,
         "unsubscribe_mailto": mailto,
-        "preferences_url": preferences_url(settings, subscriber_id),
+        "preferences_url": preferences,
         "unsubscribe_all_url": unsubscribe_all_url(settings, subscriber_id),
     }
 

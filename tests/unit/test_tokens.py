@@ -237,3 +237,13 @@ def test_the_list_unsubscribe_value_offers_https_then_mailto() -> None:
     https, mailto = header.split(", ")
     assert https == f"<{unsubscribe_url(SETTINGS, 42, 'daily')}>"
     assert mailto == f"<{unsubscribe_mailto(SETTINGS, 42, 'daily')}>"
+
+
+@pytest.mark.parametrize(
+    "purpose", ["unsubscribe-stream", "unsubscribe-subscription", "unsubscribe-all", "preferences"]
+)
+def test_every_untimed_token_matches_itsdangerous(purpose: str) -> None:
+    reference = URLSafeSerializer(
+        [OLD_KEY, NEW_KEY], salt=purpose, signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    assert make_token(KEYS, purpose, PAYLOADS[purpose]) == reference.dumps(PAYLOADS[purpose])

@@ -43,6 +43,7 @@ class Settings:
     ingest_batch_size: int = 500
     metrics_port: int = 9191
     trusted_proxies: int = 0
+    sending_lease_seconds: int = 300
 
     @property
     def is_embedded(self) -> bool:
@@ -134,6 +135,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ingest_batch_size=int(_positive_number(env, "TRIALALERTS_INGEST_BATCH_SIZE", 500, int)),
         metrics_port=_int_in_range(env, "TRIALALERTS_METRICS_PORT", 9191, 0, 65535),
         trusted_proxies=_int_in_range(env, "TRIALALERTS_TRUSTED_PROXIES", 0, 0, 10),
+        sending_lease_seconds=_int_in_range(
+            env, "TRIALALERTS_SENDING_LEASE_SECONDS", 300, 1, 86_400
+        ),
     )
 
 

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+import orjson
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker.criteria_index import CriteriaIndex
-from worker.matching import matching_keys, study_concepts
+from worker.matching import Filters, matching_keys, study_concepts
 from worker.models import CriteriaMatch, Notification, ReceivedEvent, StudyChange, Subscription
-from worker.sql import insert_ignoring_conflicts, lock_keys
+from worker.sql import (
+    delete_pairs,
+    insert_arrays_ignoring_conflicts,
+    insert_ignoring_conflicts,
+    is_postgresql,
+    lock_keys,
+)
 
 # The change a condition alert is attached to when an update makes a study match.
 KIND_PRIORITY = (
@@ -39,6 +46,11 @@ KIND_PRIORITY = (
     "removed",
 )
 FREQUENCY_ORDER = {"instant": 0, "daily": 1, "weekly": 2}
+# Notification rows made and written at a time: bounds the memory a batch's
+# output takes (a popular criteria can have thousands of subscriptions).
+ROWS_PER_CHUNK = 10_000
+FIRST_CHUNK_FIRES = 50  # newly matched criteria in the first chunk; then from rows per fire
+_ANY_PLACE = Filters()  # terms are checked alone; their criteria's filters come after
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,6 @@ class MatchResult:
     changes: int = 0
     newly_matched: int = 0
     notifications: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def representative(changes: Sequence[ChangeRef]) -> ChangeRef:
@@ -86,6 +97,14 @@ def _unmatched_changes(session: Session, event_pks: Sequence[int]) -> dict[int, 
     return by_event
 
 
+def _matching_summaries(session: Session, event_pks: list[int]) -> dict[int, Any]:
+    """Each event's summary, in one query."""
+    rows = session.execute(
+        select(ReceivedEvent.id, ReceivedEvent.summary).where(ReceivedEvent.id.in_(event_pks))
+    )
+    return {pk: summary for pk, summary in rows}
+
+
 def match_events(
     session: Session, event_pks: Sequence[int], now: datetime, index: CriteriaIndex
 ) -> MatchResult:
@@ -95,12 +114,7 @@ def match_events(
         return MatchResult()
     index.refresh(session)
     nct_ids = sorted({changes[0].nct_id for changes in by_event.values()})
-    summaries = {
-        pk: summary
-        for pk, summary in session.execute(
-            select(ReceivedEvent.id, ReceivedEvent.summary).where(ReceivedEvent.id.in_(by_event))
-        )
-    }
+    summaries = _matching_summaries(session, list(by_event))
     state: dict[str, set[int]] = defaultdict(set)
     for criteria_id, nct_id in session.execute(
         select(CriteriaMatch.criteria_id, CriteriaMatch.nct_id).where(
@@ -110,7 +124,7 @@ def match_events(
         state[nct_id].add(criteria_id)
     before = {nct: set(ids) for nct, ids in state.items()}
 
-    fires: list[tuple[int, ChangeRef]] = []  # (criteria id, change) for newly matched criteria
+    fires: dict[int, list[tuple[int, ChangeRef]]] = {}  # event → (criteria, change) newly matched
     result = MatchResult()
     for event_pk in sorted(by_event):
         changes = by_event[event_pk]
@@ -118,21 +132,19 @@ def match_events(
         matched: set[int] = set()
         if summary is not None:
             study = study_concepts(summary)
-            candidates = index.candidates(study.words)
-            matched = set(matching_keys(((c.id, c.words, c.filters) for c in candidates), study))
+            terms = index.candidates(study.words)
+            matching = matching_keys([(term, term.words, _ANY_PLACE) for term in terms], study)
+            matched = set(index.matching_ids(matching, study))
         newly = matched - state[nct_id]
         state[nct_id] = matched
         if newly:
             change = representative(changes)
-            fires += [(criteria_id, change) for criteria_id in newly]
+            fires[event_pk] = [(criteria_id, change) for criteria_id in newly]
             result.newly_matched += len(newly)
         result.changes += len(changes)
 
     _write_match_state(session, before, state)
-    rows = _notification_rows(session, fires, by_event, now)
-    result.rows = rows
-    result.notifications = len(rows)
-    write_notifications(session, rows)
+    result.notifications = _fan_out(session, fires, by_event, now)
     all_change_ids = [c.id for changes in by_event.values() for c in changes]
     session.execute(
         update(StudyChange).where(StudyChange.id.in_(all_change_ids)).values(matched_at=now)
@@ -140,22 +152,55 @@ def match_events(
     return result
 
 
+def _fan_out(
+    session: Session,
+    fires: dict[int, list[tuple[int, ChangeRef]]],
+    by_event: dict[int, list[ChangeRef]],
+    now: datetime,
+) -> int:
+    """Make and write the batch's notifications, whole events at a time; returns how many.
+
+    A notification is per (subscriber, change) and a change belongs to one
+    event, so chunks of whole events make exactly the rows the batch would.
+    Chunks aim at ROWS_PER_CHUNK rows, sized from the rows per newly matched
+    criteria the previous chunk gave.
+    """
+    written = 0
+    limit = FIRST_CHUNK_FIRES
+    chunk_fires: list[tuple[int, ChangeRef]] = []
+    chunk_events: dict[int, list[ChangeRef]] = {}
+    last = max(by_event)
+    for event_pk in sorted(by_event):
+        chunk_fires += fires.get(event_pk, ())
+        chunk_events[event_pk] = by_event[event_pk]
+        if len(chunk_fires) < limit and event_pk != last:
+            continue
+        rows = _notification_rows(session, chunk_fires, chunk_events, now)
+        write_notifications(session, rows)
+        written += len(rows)
+        if rows and chunk_fires:
+            limit = max(1, ROWS_PER_CHUNK * len(chunk_fires) // len(rows))
+        chunk_fires, chunk_events = [], {}
+    return written
+
+
 def _write_match_state(
     session: Session, before: dict[str, set[int]], after: dict[str, set[int]]
 ) -> None:
-    added = [
-        {"criteria_id": cid, "nct_id": nct}
-        for nct, ids in after.items()
-        for cid in ids - before.get(nct, set())
-    ]
+    added = [(cid, nct) for nct, ids in after.items() for cid in ids - before.get(nct, set())]
     gone = [(cid, nct) for nct, ids in before.items() for cid in ids - after.get(nct, set())]
-    insert_ignoring_conflicts(session, CriteriaMatch.__table__, added)
-    if gone:
-        session.execute(
-            delete(CriteriaMatch).where(
-                tuple_(CriteriaMatch.criteria_id, CriteriaMatch.nct_id).in_(gone)
-            )
+    table = CriteriaMatch.__table__
+    if is_postgresql(session):
+        insert_arrays_ignoring_conflicts(
+            session,
+            table,
+            {"criteria_id": [cid for cid, _ in added], "nct_id": [nct for _, nct in added]},
         )
+    else:
+        insert_ignoring_conflicts(
+            session, table, [{"criteria_id": cid, "nct_id": nct} for cid, nct in added]
+        )
+    delete_pairs(session, table, "criteria_id", "nct_id", gone)
 
 
 def _notification_rows(
@@ -218,5 +263,16 @@ def _notification_rows(
 
 
 def write_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert; the unique (subscriber, change) constraint makes a replay a no-op."""
-    insert_ignoring_conflicts(session, Notification.__table__, rows)
+    """Bulk insert; the unique (subscriber, change) constraint makes a replay a no-op.
+
+    PostgreSQL: one INSERT … SELECT FROM unnest(column arrays) per call.
+    """
+    if not rows:
+        return
+    if not is_postgresql(session) or any(row["delivery_id"] is not None for row in rows):
+        insert_ignoring_conflicts(session, Notification.__table__, rows)
+        return
+    columns = ("subscriber_id", "change_id", "nct_id", "frequency", "created_at")
+    arrays: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in columns}
+    arrays["subscription_ids"] = [orjson.dumps(row["subscription_ids"]).decode() for row in rows]
+    insert_arrays_ignoring_conflicts(session, Notification.__table__, arrays)

@@ -35,11 +35,10 @@ MAX_REASON = 200  # suppressions.reason
 DELIVERY_TAG = "delivery"  # the SES message tag holding our delivery id (worker.sending)
 
 Outcome = Literal["handled", "ignored", "unknown", "malformed"]
-DeliveryState = Literal["delivered", "bounced", "complained"]
+DeliveryState = Literal["sent", "delivered", "bounced", "complained"]
 
 # SES types that carry nothing to act on here (with why, for the kept row).
 NO_ACTION = {
-    "Send": "SES accepted the message",
     "Reject": "SES rejected the message before sending it",
     "Open": "open tracking",
     "Click": "click tracking",
@@ -200,6 +199,8 @@ def _from_ses(ses: dict[str, Any], key: str) -> Feedback:
             return _complaint(ses, key)
         if kind == "Delivery":
             return _delivery(ses, key)
+        if kind == "Send":
+            return _send(ses, key)
     except Malformed as error:
         return Feedback(key, kind, "malformed", str(error))
     if kind in NO_ACTION:
@@ -316,6 +317,19 @@ def feedback_address(value: Any) -> str | None:
 
 def _short_printable(value: Any, limit: int) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
+
+
+def _send(ses: dict[str, Any], key: str) -> Feedback:
+    """SES took the message: settles a send whose worker stopped before recording it.
+
+    Without this, a delivery left `sending` by a killed worker could be sent
+    again although SES already had it (SendEmail has no idempotency token).
+    """
+    mail = ses.get("mail")
+    actions = _mark(ses, "sent", mail.get("timestamp") if isinstance(mail, dict) else None)
+    if not actions:
+        raise Malformed("Send event without mail.messageId")
+    return _acted(key, "Send", actions, [])
 
 
 def _mark(ses: dict[str, Any], state: DeliveryState, timestamp: Any) -> list[Action]:

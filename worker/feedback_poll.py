@@ -240,7 +240,7 @@ def apply_actions(session: Session, actions: Sequence[Action], now: datetime) ->
             .where(SUBSCRIPTIONS.c.subscriber_id.in_(people), SUBSCRIPTIONS.c.active.is_(True))
             .values(active=False, updated_at=now)
         )
-    for state in FEEDBACK_STATES:
+    for state in ("sent", *FEEDBACK_STATES):
         _mark_deliveries(session, [m for m in marks if m.state == state], state, now)
     return newly
 
@@ -270,6 +270,12 @@ def _mark_deliveries(
     values: dict[str, Any] = {"state": state, "updated_at": now}
     if state == "delivered":
         values["delivered_at"] = bindparam("p_at")
+    if state == "sent":  # a Send event for a send its worker never recorded
+        values |= {
+            "message_id": bindparam("p_message_id"),
+            "sent_at": bindparam("p_at"),
+            "last_error": None,
+        }
     session.execute(
         update(DELIVERIES)
         .where(

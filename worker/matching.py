@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from operator import itemgetter
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from worker.concepts import normalize_concept, normalize_term
 
@@ -37,7 +37,9 @@ __all__ = [
     "haversine_km",
     "index_key",
     "matching_keys",
+    "near_reach",
     "normalize_term",
+    "site_within",
     "study_concepts",
     "study_words",
     "term_matches",
@@ -219,11 +221,43 @@ def _longitude_reach(lat: float, km: float) -> float:
     return math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(math.radians(lat)))))
 
 
+@lru_cache(maxsize=4096)
+def near_reach(lat: float, km: float) -> tuple[float, float]:
+    """Latitude and longitude reach (degrees, with a hair of slack) of a circle of km around lat."""
+    return km / _KM_PER_DEGREE_LATITUDE + 1e-9, _longitude_reach(lat, km) + 1e-9
+
+
+class NearCircle(Protocol):
+    """A near filter with its reach precomputed (see `near_reach`)."""
+
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def km(self) -> float: ...
+    @property
+    def lat_reach(self) -> float: ...
+    @property
+    def lon_reach(self) -> float: ...
+
+
+def site_within(point: tuple[float, float], circle: NearCircle) -> bool:
+    """Whether a site's (lat, lon) lies within the circle: bounding box first, then distance."""
+    site_lat, site_lon = point
+    if not circle.lat - circle.lat_reach <= site_lat <= circle.lat + circle.lat_reach:
+        return False
+    lon_gap = abs(site_lon - circle.lon) % 360
+    return (
+        min(lon_gap, 360 - lon_gap) <= circle.lon_reach
+        and haversine_km(circle.lat, circle.lon, site_lat, site_lon) <= circle.km
+    )
+
+
 def _any_site_near(study: StudyConcepts, near: tuple[float, float, float]) -> bool:
     """Cheap bounds first: a site within km is within the cap's latitude/longitude box."""
     lat, lon, km = near
-    lat_reach = km / _KM_PER_DEGREE_LATITUDE + 1e-9
-    lon_reach = _longitude_reach(lat, km) + 1e-9
+    lat_reach, lon_reach = near_reach(lat, km)
     latitudes, points = study.latitudes, study.points
     start, stop = bisect_left(latitudes, lat - lat_reach), bisect_right(latitudes, lat + lat_reach)
     for site_lat, site_lon in points[start:stop]:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from worker.broker import DrainReport, drain, enqueue, install, make_broker
+from worker.delivery_rows import release_stale_sending
 from worker.models import Delivery, Notification, ReceivedEvent, StudyChange
 from worker.pipeline import poll_feedback_queue, schedule_digests
 from worker.reconcile import stranded_work
@@ -34,6 +35,11 @@ class RunReport:
 def wake_stranded(runtime: Runtime, grace: timedelta | None) -> int:
     """Re-send a wake-up for every unit of work pending longer than `grace`."""
     sent = 0
+    lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
+    with runtime.sessions() as session, session.begin():
+        # Deliveries whose worker died mid-send: back to the queue (an uncertain one
+        # at most once, unless SES's Send event has settled it meanwhile).
+        release_stale_sending(session, runtime.now(), lease)
     with runtime.sessions() as session:
         work = list(
             stranded_work(session, runtime.now(), grace, runtime.settings.ingest_batch_size)

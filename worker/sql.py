@@ -39,3 +39,69 @@ def lock_keys(session: Session, namespace: str, keys: Sequence[str]) -> None:
         ),
         {"ns": namespace, "keys": sorted(set(keys))},
     )
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_arrays_ignoring_conflicts(
+    session: Session, table: Table, columns: dict[str, Sequence[Any]]
+) -> None:
+    """PostgreSQL: INSERT … SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING.
+
+    One statement and a handful of parameters however many rows: far cheaper
+    than an executemany.  Every array holds one value per row.
+    """
+    names = list(columns)
+    if not names or not columns[names[0]]:
+        return
+    dialect = session.get_bind().dialect
+    casts = ", ".join(
+        f"CAST(:a{n} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for n, name in enumerate(names)
+    )
+    session.execute(
+        text(
+            f"INSERT INTO {table.name} ({', '.join(names)}) "
+            f"SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING"
+        ),
+        {f"a{n}": list(columns[name]) for n, name in enumerate(names)},
+    )
+
+
+def delete_pairs(
+    session: Session, table: Table, first: str, second: str, pairs: Sequence[tuple[Any, Any]]
+) -> None:
+    """Delete the rows whose (first, second) columns are one of the pairs.
+
+    PostgreSQL: one statement over unnest(arrays).  SQLite: one statement per
+    value of `second`, naming its `first` values in an IN list.
+    """
+    if not pairs:
+        return
+    if is_postgresql(session):
+        dialect = session.get_bind().dialect
+        types = [table.c[name].type.compile(dialect=dialect) for name in (first, second)]
+        session.execute(
+            text(
+                f"DELETE FROM {table.name} WHERE ({first}, {second}) IN "
+                f"(SELECT * FROM unnest(CAST(:a AS {types[0]}[]), CAST(:b AS {types[1]}[])))"
+            ),
+            {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]},
+        )
+        return
+    grouped: dict[Any, list[Any]] = {}
+    for a, b in pairs:
+        grouped.setdefault(b, []).append(a)
+    for b, values in grouped.items():
+        for start in range(0, len(values), _SQLITE_IN_LIMIT):
+            session.execute(
+                table.delete().where(
+                    table.c[second] == b,
+                    table.c[first].in_(values[start : start + _SQLITE_IN_LIMIT]),
+                )
+            )
+
+
+_SQLITE_IN_LIMIT = 500

@@ -133,3 +133,14 @@ def test_the_bulk_loader_writes_what_the_importer_writes(pg_url: str) -> None:
         assert _stored(engine) == imported
     finally:
         engine.dispose()
+
+
+def test_the_end_to_end_scenario_delivers_every_digest_through_real_workers(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("worker.bench.end_to_end.REDIS_URL", redis_url)
+    rows = run_bench(["end-to-end"], scale="tiny")
+    [throughput, rss] = rows
+    assert throughput.figure > 0 and throughput.anchor and throughput.anchor > 0
+    assert throughput.note.startswith("300 of 300 digests sent")
+    assert rss.figure > 0

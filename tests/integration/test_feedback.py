@@ -17,7 +17,7 @@ from tests.feedback_support import (
     bounce,
     complaint,
     delivery,
-    send_event,
+    reject_event,
     sns_envelope,
 )
 from tests.integration.pipeline_helpers import publish_at, subscribe, tick
@@ -225,7 +225,7 @@ def test_unknown_and_malformed_messages_are_kept_with_their_reason_then_deleted(
     route = FeedbackRoute.create(raw=False)
     _listening(runtime, route)
     route.send_body("{not json")
-    route.publish({"eventType": "Teleport", "mail": {}}, send_event("ada@example.org"))
+    route.publish({"eventType": "Teleport", "mail": {}}, reject_event("ada@example.org"))
 
     result = _poll(runtime)
 
@@ -239,7 +239,7 @@ def test_unknown_and_malformed_messages_are_kept_with_their_reason_then_deleted(
     assert kept["malformed"][0] is None and (kept["malformed"][1] or "").startswith("not JSON")
     assert kept["malformed"][2] == "{not json"
     assert kept["unknown"][:2] == ("Teleport", "unknown SES type 'Teleport'")
-    assert kept["ignored"][:2] == ("Send", "SES accepted the message")
+    assert kept["ignored"][:2] == ("Reject", "SES rejected the message before sending it")
 
 
 def test_nothing_is_deleted_when_the_database_cannot_store_it(

@@ -139,7 +139,6 @@ def test_raw_message_delivery_is_read_without_an_envelope_and_keyed_by_its_body(
 @pytest.mark.parametrize(
     ("record", "kind"),
     [
-        (send_event("ada@example.org"), "Send"),
         (reject_event("ada@example.org"), "Reject"),
         (delivery_delay("ada@example.org"), "DeliveryDelay"),
         (
@@ -269,3 +268,10 @@ def test_a_timestamp_out_of_range_is_left_out() -> None:
     record = delivery(["ada@example.org"], message_id="ses-6", publishing=False)
     record["delivery"]["timestamp"] = "0001-01-01T00:00:00+14:00"
     assert parse_feedback(json.dumps(record)).actions[-1] == MarkDelivery("ses-6", "delivered")
+
+
+def test_a_send_event_settles_the_delivery_it_names() -> None:
+    feedback = parse_feedback(_in_envelope(send_event("ada@example.org", "0100-abc")))
+    [mark] = feedback.actions
+    assert (feedback.kind, feedback.outcome) == ("Send", "handled")
+    assert isinstance(mark, MarkDelivery) and (mark.message_id, mark.state) == ("0100-abc", "sent")

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from worker.bench.digests import digest_rows
+from worker.bench.end_to_end import end_to_end_rows
 from worker.bench.ingest import ingest_rows
 from worker.bench.matching import matching_rows
 from worker.bench.rss import in_fresh_process
@@ -62,7 +63,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario("digests", digest_rows, "send-ready digests vs bare Jinja2 rendering"),
     Scenario("ses", ses_rows, "SES sends/s and pacing accuracy", own_processes=True),
-    # Next: "end-to-end", 100k subscribers' daily digests through Redis + PostgreSQL + SES.
+    Scenario(
+        "end-to-end",
+        end_to_end_rows,
+        "daily digests through Redis + PostgreSQL + worker processes + a local SES endpoint",
+        own_processes=True,
+    ),
 )
 
 

@@ -1,0 +1,239 @@
+"""`trialalerts bench`, SES sending: our own cost per send, and how exactly workers hold a rate.
+
+Both run against the stand-in SES endpoint (worker.fake_ses) in a process of
+its own, so its CPU is not counted as ours.
+
+- Overhead: sends per CPU-second of this process with no rate limit, for
+  boto3's `send_email` alone (the anchor), for our send path around it
+  (pacer slot, error classes, retries), and for `send_deliveries` end to end
+  on PostgreSQL (claim, check again, render, send, record; the database
+  server's CPU is not counted).
+- Pacing (worker/bench_pacing.py): four processes of four threads share one
+  Redis pacer; achieved rate against the configured rate.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from worker.bench_rows import BenchRow
+from worker.pacer import LocalPacer, RedisPacer
+from worker.send_attempt import Message, send_one
+from worker.send_control import MemoryControl, RedisControl
+from worker.send_gate import SendGate
+from worker.ses import ClientTimeouts, SesSender, make_client
+
+REDIS_ENV = "TRIALALERTS_BENCH_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+FROM = "alerts@trialalerts.example"
+RAW = (
+    b"From: Trialalerts <alerts@trialalerts.example>\r\nTo: reader@example.org\r\n"
+    b"Subject: Your daily trial alerts\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + b"x" * 20_000
+)
+NO_LIMIT = 1e9
+PROCESSES, THREADS = 4, 4
+OVERHEAD_TARGET = ">= 500 sends/s per core (2 cores >= 1,000/s)"
+PACING_TARGET = ">= 95 % of the configured rate, 0 throttled"
+
+
+def redis_url() -> str:
+    return os.environ.get(REDIS_ENV) or DEFAULT_REDIS_URL
+
+
+@contextmanager
+def fake_ses_process(max_rate: float | None = None) -> Iterator[str]:
+    """The stand-in endpoint in its own process; yields its URL."""
+    args = ["--max-rate", str(max_rate)] if max_rate else []
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker.fake_ses", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _session() -> Any:
+    return boto3.session.Session(
+        aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1"
+    )
+
+
+def bench_client(url: str, attempts: int = 1) -> Any:
+    return make_client(attempts, ClientTimeouts(), _session(), endpoint_url=url)
+
+
+def bench_message(n: int) -> Message:
+    return Message(n, f"reader{n:06d}@example.org", RAW, {"delivery": str(n), "frequency": "daily"})
+
+
+def _per_cpu_second(count: int, run: Callable[[], object]) -> tuple[float, float]:
+    """(sends per CPU-second of this process, sends per wall second)."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    run()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return count / cpu, count / wall
+
+
+def overhead_rows(count: int) -> list[BenchRow]:
+    with fake_ses_process() as url:
+        client = bench_client(url)
+        client.send_email(  # warm the connection and botocore's caches
+            FromEmailAddress=FROM,
+            Destination={"ToAddresses": ["warm@example.org"]},
+            Content={"Raw": {"Data": RAW}},
+        )
+
+        def boto_alone() -> None:
+            for n in range(count):
+                client.send_email(
+                    FromEmailAddress=FROM,
+                    Destination={"ToAddresses": [f"reader{n:06d}@example.org"]},
+                    Content={"Raw": {"Data": RAW}},
+                    EmailTags=[{"Name": "delivery", "Value": str(n)}],
+                )
+
+        anchor, _ = _per_cpu_second(count, boto_alone)
+        gate = SendGate(LocalPacer(NO_LIMIT), MemoryControl())
+        sender = SesSender(client, from_address=FROM, configuration_set=None, gate=gate)
+        ours, ours_wall = _per_cpu_second(
+            count, lambda: [send_one(sender, gate, bench_message(n)) for n in range(count)]
+        )
+        rows = [
+            BenchRow(
+                "SES send path, no limit: pacer + error classes + boto3",
+                ours,
+                "sends/CPU-s",
+                anchor,
+                "boto3 sesv2.send_email alone",
+                OVERHEAD_TARGET,
+                f"{count} sends of {len(RAW) // 1000} KB, one thread: {ours_wall:.0f} sends/s wall",
+            )
+        ]
+        rows += _redis_pacer_row(url, count, ours)
+        rows += _end_to_end_row(url, count, ours)
+    return rows
+
+
+def _redis_pacer_row(url: str, count: int, local: float) -> list[BenchRow]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    prefix = f"bench:{uuid.uuid4().hex[:8]}"
+    try:
+        client.ping()
+    except redis.ConnectionError as error:
+        return [skipped_row("SES send path, no limit, Redis pacer", f"Redis unreachable: {error}")]
+    try:
+        gate = SendGate(RedisPacer(client, NO_LIMIT, prefix=prefix), RedisControl(client, prefix))
+        sender = SesSender(bench_client(url), from_address=FROM, configuration_set=None, gate=gate)
+        ours, wall = _per_cpu_second(
+            count, lambda: [send_one(sender, gate, bench_message(n)) for n in range(count)]
+        )
+    finally:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        client.close()
+    return [
+        BenchRow(
+            "SES send path, no limit, shared Redis pacer",
+            ours,
+            "sends/CPU-s",
+            local,
+            "the same with the in-process pacer",
+            OVERHEAD_TARGET,
+            f"one Redis round trip per send; {wall:.0f} sends/s wall, one thread",
+        )
+    ]
+
+
+def _end_to_end_row(url: str, count: int, sender_alone: float) -> list[BenchRow]:
+    from worker.bench.corpus import BenchSetupError
+    from worker.bench.databases import throwaway_postgres
+    from worker.config import Settings
+    from worker.db import make_engine, make_sessionmaker
+    from worker.sample_deliveries import queue_deliveries
+    from worker.sending import send_deliveries
+
+    name = "send_deliveries end to end, PostgreSQL, no limit"
+    try:
+        with throwaway_postgres() as database:
+            engine = make_engine(database)
+            sessions = make_sessionmaker(engine)
+            ids = queue_deliveries(sessions, count)
+            settings = Settings(
+                database_url=database,
+                email_backend="ses",
+                secret_keys=("bench-secret-key-0123456789",),
+            )
+            gate = SendGate(LocalPacer(NO_LIMIT), MemoryControl())
+            sender = SesSender(
+                bench_client(url), from_address=FROM, configuration_set=None, gate=gate
+            )
+            now = datetime.now(UTC)
+
+            def run() -> None:
+                for start in range(0, count, 100):
+                    send_deliveries(sessions, settings, sender, ids[start : start + 100], now)
+
+            figure, wall = _per_cpu_second(count, run)
+            engine.dispose()
+    except BenchSetupError as error:
+        return [skipped_row(name, str(error))]
+    return [
+        BenchRow(
+            name,
+            figure,
+            "sends/CPU-s",
+            sender_alone,
+            "the SES send path alone",
+            OVERHEAD_TARGET,
+            f"claim, check again, render the digest, send, record; batches of 100; "
+            f"{wall:.0f} sends/s wall, one thread; PostgreSQL's CPU not counted",
+        )
+    ]
+
+
+def skipped_row(name: str, why: str) -> BenchRow:
+    return BenchRow(name, float("nan"), "", None, "", note=f"not measured: {why}")
+
+
+def bench_send(quick: bool = True) -> list[BenchRow]:
+    """The SES rows of `trialalerts bench` (quick: seconds; full: about a minute)."""
+    from worker.bench_pacing import pacing_rows
+
+    count = 1000 if quick else 5000
+    rows = overhead_rows(count)
+    if quick:
+        rows += pacing_rows(max_rate=200.0, seconds=6.0)
+    else:
+        rows += pacing_rows(max_rate=100.0, seconds=20.0)
+        rows += pacing_rows(max_rate=500.0, seconds=20.0)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in bench_send(quick="--full" not in sys.argv):
+        ratio = f"{row.ratio:.2f}" if row.ratio else "-"
+        print(f"{row.scenario}: {row.figure:,.1f} {row.unit} | {row.anchor_name}: "
+              f"{row.anchor or 0:,.1f} | ratio {ratio} | {row.note}")  # fmt: skip

@@ -93,7 +93,8 @@ def size_rows(result: SizeResult, base: SizeResult) -> list[BenchRow]:
             f"{label}: notification writes", _rate(run.notifications, run.writes),
             "notifications/s", _rate(run.notifications, run.copy),
             "COPY of the same rows, same batches", ">= 50 % of COPY",
-            "write_notifications (INSERT ... ON CONFLICT DO NOTHING, executemany) vs "
+            "write_notifications (INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING, "
+            "<= ~20k rows a statement) vs "
             "psycopg COPY into a table with the same indexes and foreign keys",
         ),
         BenchRow(

@@ -22,7 +22,7 @@ from worker import fanout
 from worker.bench.matching_setup import EVENTS_AT, no_notifications
 from worker.bench.notification_copy import copy_seconds
 from worker.bench.rss import peak_rss_mb
-from worker.criteria_index import CriteriaEntry, CriteriaIndex
+from worker.criteria_index import CriteriaIndex, TermCandidates
 from worker.db import make_engine, make_sessionmaker
 from worker.fanout import match_events
 
@@ -76,7 +76,7 @@ class _CountingIndex(CriteriaIndex):
         self.watch = watch
         self.handed_out = 0
 
-    def candidates(self, words: frozenset[str]) -> list[CriteriaEntry]:
+    def candidates(self, words: frozenset[str]) -> list[TermCandidates]:
         start = perf_counter()
         found = super().candidates(words)
         self.watch.seconds += perf_counter() - start

@@ -8,6 +8,7 @@ import dramatiq
 from dramatiq import Broker
 
 from worker import pipeline
+from worker.sending import SendingHeld
 
 
 def ingest_events(event_pks: list[int]) -> None:
@@ -41,11 +42,16 @@ ACTORS: dict[str, tuple[Callable[..., None], str, int]] = {
 }
 
 
+# Not failures: the deliveries wait in the database until sending may resume.
+THROWS: dict[str, tuple[type[Exception], ...]] = {"deliveries.send": (SendingHeld,)}
+
+
 def declare(broker: Broker) -> None:
     for name, (fn, queue, retries) in ACTORS.items():
         if name not in broker.actors:
             dramatiq.actor(
                 fn,
+                throws=THROWS.get(name, ()),
                 actor_name=name,
                 queue_name=queue,
                 broker=broker,

@@ -63,6 +63,13 @@ TABLE: dict[tuple[State, State], Move] = {
     (S.SENDING, S.BOUNCED): _move("feedback arrived before the send was recorded"),
     (S.SENDING, S.COMPLAINED): _move("feedback arrived before the send was recorded"),
     (S.SENT, S.SENT): _ignore("a duplicate acceptance changes nothing"),
+    # SES's Send event names the delivery (tag) and proves SES took it: it settles
+    # a send whose worker stopped before recording it, before any resend.
+    (S.QUEUED, S.SENT): _move("a Send event for a send released as uncertain: no resend"),
+    (S.FAILED, S.SENT): _move("a Send event for a send failed as uncertain: it went out"),
+    (S.DELIVERED, S.SENT): _ignore("a Send event that arrived after the delivery notice"),
+    (S.BOUNCED, S.SENT): _ignore("a Send event that arrived after the bounce"),
+    (S.COMPLAINED, S.SENT): _ignore("a Send event that arrived after the complaint"),
     (S.SENT, S.DELIVERED): _move("the receiving server took it"),
     (S.SENT, S.BOUNCED): _move("the receiving server refused it"),
     (S.SENT, S.COMPLAINED): _move("the recipient complained (the delivery notice may come later)"),

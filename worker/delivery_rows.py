@@ -239,3 +239,33 @@ def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
         for outcome in outcomes
     ]
     db.execute(_record_statement(), values[0] if len(values) == 1 else values)
+
+
+class Ledger:
+    """Outcomes wait for the next write: the next delivery's in-flight mark, or
+    the end of the chunk.  One short transaction per message, not two."""
+
+    def __init__(self, writer: Writer, clock: Callable[[], datetime]) -> None:
+        self.writer, self.clock = writer, clock
+        self.pending: list[Outcome] = []
+        self.owned: dict[int, datetime] = {}  # marked in flight: delivery id → its stamp
+
+    def mark(self, delivery_id: int, claimed_at: datetime, owned_at: datetime) -> bool:
+        """Record what is pending and mark `delivery_id` in flight; False: not ours."""
+        outcomes, now = list(self.pending), self.clock()
+
+        def write(connection: Connection) -> bool:
+            record_outcomes(connection, outcomes, now)
+            return mark_in_flight(connection, delivery_id, claimed_at, owned_at)
+
+        ours = self.writer.run(write)
+        del self.pending[: len(outcomes)]
+        if ours:
+            self.owned[delivery_id] = owned_at
+        return ours
+
+    def flush(self) -> None:
+        if self.pending:
+            outcomes, now = list(self.pending), self.clock()
+            self.writer.run(lambda connection: record_outcomes(connection, outcomes, now))
+            self.pending.clear()

@@ -246,7 +246,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        data = self.rfile.read(length)
+        if len(data) < length:  # the client went away mid-request: SES would never see it
+            self.close_connection = True
+            return
+        body = json.loads(data or b"{}")
         if self.path.startswith("/_fake/script"):
             self.fake.script(*(Fault(**fault) for fault in body))
             self._reply(200, {})

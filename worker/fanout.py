@@ -48,8 +48,8 @@ KIND_PRIORITY = (
 FREQUENCY_ORDER = {"instant": 0, "daily": 1, "weekly": 2}
 # Notification rows made and written at a time: bounds the memory a batch's
 # output takes (a popular criteria can have thousands of subscriptions).
-ROWS_PER_CHUNK = 10_000
-FIRST_CHUNK_FIRES = 50  # newly matched criteria in the first chunk; then from rows per fire
+ROWS_PER_CHUNK = 20_000
+FIRST_CHUNK_FIRES = 500  # newly matched criteria in the first chunk; then from rows per fire
 _ANY_PLACE = Filters()  # terms are checked alone; their criteria's filters come after
 
 

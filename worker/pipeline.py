@@ -114,11 +114,17 @@ def send_batch(delivery_ids: list[int], runtime: Runtime | None = None) -> SendR
         runtime.sessions, runtime.settings, runtime.sender, delivery_ids, runtime.now()
     )
     log.info(
-        "sent %d, suppressed %d, failed %d",
-        len(result.sent),
-        len(result.suppressed),
-        len(result.failed),
-    )
+        "sent %d, suppressed %d, failed %d, requeued %d, paused %d, throttled %d, "
+        "retried after a timeout %d",
+        len(result.sent), len(result.suppressed), len(result.failed), len(result.requeued),
+        len(result.paused), result.throttled, result.uncertain_retries,
+    )  # fmt: skip
+    for outcome, ids in (("sent", result.sent), ("suppressed", result.suppressed),
+                         ("failed", result.failed), ("requeued", result.requeued),
+                         ("paused", result.paused)):  # fmt: skip
+        count("trialalerts_sends_total", len(ids), outcome=outcome)
+    for batch in chunks(result.resumed, DELIVERY_BATCH):
+        enqueue(runtime.settings, "deliveries.send", batch)
     return result
 
 

@@ -43,7 +43,11 @@ def stranded_work(
         session, changes.distinct().order_by(StudyChange.event_pk), batch_size
     ):
         yield "changes.match", batch
-    for state, actor_name in (("building", "digests.build"), ("queued", "deliveries.send")):
+    for state, actor_name in (
+        ("building", "digests.build"),
+        ("queued", "deliveries.send"),
+        ("paused", "deliveries.send"),  # re-checked against the 24-hour quota
+    ):
         deliveries = select(Delivery.id).where(Delivery.state == state)
         if grace is not None:
             deliveries = deliveries.where(Delivery.updated_at <= now - grace)

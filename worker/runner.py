@@ -79,7 +79,9 @@ def counts(runtime: Runtime) -> dict[str, int]:
             "changes": session.scalar(select(func.count()).select_from(StudyChange)) or 0,
             "notifications": session.scalar(select(func.count()).select_from(Notification)) or 0,
             "emails": session.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.state == "sent")
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.state.in_(("sent", "delivered", "bounced", "complained")))
             )
             or 0,
         }

@@ -4,9 +4,10 @@ A batch (the ids of one wake-up message) goes out a small chunk at a time.
 Each chunk is claimed with a conditional update (queued → sending), so two
 workers can never both send one delivery, and its addresses are checked for
 suppression and unsubscribe in the same breath, right before sending.  Each
-message is marked in flight right before its SES call and its outcome is
-written right after (worker/delivery_rows.py), so a worker killed at any
-moment leaves at most one delivery whose fate is unknown.  Each message
+message is marked in flight right before its pacing slot and SES call, and
+its outcome is written in the same transaction as the next mark (or at the
+end of the chunk), so a worker killed at any moment leaves at most one
+delivery whose fate is unknown (worker/delivery_rows.py).  Each message
 follows the error-class rules of worker/send_attempt.py.
 
 When sending is held on all workers (account paused, quota spent), nothing
@@ -23,19 +24,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from worker.config import Settings
 from worker.delivery import State
 from worker.delivery_rows import (
     UNCERTAIN,
+    Ledger,
     Outcome,
     Writer,
     claim_for_sending,
-    mark_in_flight,
     park_for_quota,
-    record_outcomes,
     resume_paused,
 )
 from worker.digest_jobs import bound_to, pending_notifications
@@ -51,7 +51,7 @@ from worker.tokens import mail_domain
 
 log = logging.getLogger(__name__)
 CHUNK = 25  # deliveries claimed and checked again together
-BATCH_SECONDS = 300.0  # a batch hands back what it has not sent by then
+BATCH_SECONDS = 300.0  # a batch claims no new chunk after this; the rest wait queued
 TIMEOUTS_BEFORE_GIVING_UP = 2  # deliveries in a row lost to timeouts: SES is down, stop
 
 
@@ -179,7 +179,7 @@ def _send_chunk(batch: _Batch, chunk_ids: list[int]) -> None:
         engine = session.get_bind()
     unrecorded = {row.id for row in rows}
     with engine.connect() as connection:  # held for the chunk: a short transaction per write
-        ledger = _Ledger(batch, Writer(connection))
+        ledger = Ledger(Writer(connection), batch.clock)
         try:
             for row in rows:
                 outcome = _deliver(batch, ledger, row, notes, claimed_at)
@@ -188,40 +188,17 @@ def _send_chunk(batch: _Batch, chunk_ids: list[int]) -> None:
                     _tally(batch.result, row.id, outcome.attempt)
                 unrecorded.discard(row.id)
         finally:
-            # An unexpected error (database, Redis): hand back what was not tried.
+            # An unexpected error (database, Redis) before a request left: hand back the rest.
             interrupted = Attempt(State.QUEUED, error="interrupted", hand_back=True)
-            ledger.pending += [Outcome(i, interrupted, claimed_at, False) for i in unrecorded]
+            ledger.pending += [
+                Outcome(i, interrupted, ledger.owned.get(i, claimed_at), i in ledger.owned)
+                for i in sorted(unrecorded)
+            ]
             ledger.flush()
 
 
-class _Ledger:
-    """Outcomes wait for the next write: the next delivery's in-flight mark, or
-    the end of the chunk.  One short transaction per message, not two."""
-
-    def __init__(self, batch: _Batch, writer: Writer) -> None:
-        self.batch, self.writer = batch, writer
-        self.pending: list[Outcome] = []
-
-    def mark(self, delivery_id: int, claimed_at: datetime, owned_at: datetime) -> bool:
-        outcomes, now = list(self.pending), self.batch.clock()
-
-        def write(connection: Connection) -> bool:
-            record_outcomes(connection, outcomes, now)
-            return mark_in_flight(connection, delivery_id, claimed_at, owned_at)
-
-        ours = self.writer.run(write)
-        del self.pending[: len(outcomes)]
-        return ours
-
-    def flush(self) -> None:
-        if self.pending:
-            outcomes, now = list(self.pending), self.batch.clock()
-            self.writer.run(lambda connection: record_outcomes(connection, outcomes, now))
-            self.pending.clear()
-
-
 def _deliver(
-    batch: _Batch, ledger: _Ledger, row: Any, notes: Any, claimed_at: datetime
+    batch: _Batch, ledger: Ledger, row: Any, notes: Any, claimed_at: datetime
 ) -> Outcome | None:
     """The outcome for one claimed row, or None when the row was taken from us."""
     if batch.result.hold is not None:

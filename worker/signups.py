@@ -27,6 +27,7 @@ from worker.criteria import criteria_for
 from worker.mime import confirm_message
 from worker.models import Signup, Subscriber, Subscription, Suppression
 from worker.runtime import Runtime, get_runtime
+from worker.send_attempt import send_single
 from worker.sql import lock_keys
 from worker.subscription_import import import_subscriptions, subscription_identity
 from worker.subscription_rows import SubscriptionRow, parse_row, show_value
@@ -167,7 +168,8 @@ def send_confirmation(runtime: Runtime, signup_id: int, row: SubscriptionRow, no
         now=now,
         message_id=f"<signup-{signup_id}-{now:%Y%m%d%H%M%S}@{mail_domain(settings)}>",
     )
-    return runtime.sender.send(
+    return send_single(
+        runtime.sender,
         to_addr=row.email,
         raw=raw,
         delivery_id=-signup_id,

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import select, update
 
 from tests.conftest import TEST_KEY, _truncate
@@ -401,8 +402,33 @@ def test_a_worker_never_sends_a_delivery_taken_from_it(
     result = send(runtime, [first, second], sender)
     assert result.sent == [first]
     assert [arrival.tags["delivery"] for arrival in fake_ses.arrivals] == [str(first)]
-    row = rows(runtime)[1]
-    assert (row.state, row.updated_at, row.attempts) == ("sending", taken_at, 0)
+    sent, taken = rows(runtime)
+    assert sent.state == "sent" and sent.message_id == fake_ses.arrivals[0].message_id
+    assert (taken.state, taken.updated_at, taken.attempts) == ("sending", taken_at, 0)
+
+
+def test_a_failure_before_the_request_leaves_hands_the_rest_back_unsent(
+    runtime: Runtime, fake_ses: FakeSes, sender: Sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = queue_deliveries(runtime, 3)
+    pacer = sender.gate.pacer  # type: ignore[attr-defined]
+    slots = iter([pacer.acquire, redis.ConnectionError("Redis went away")])
+
+    def acquire() -> float:
+        step = next(slots)
+        if isinstance(step, Exception):
+            raise step
+        return step()
+
+    monkeypatch.setattr(pacer, "acquire", acquire)
+    with pytest.raises(redis.ConnectionError):
+        send(runtime, ids, sender)
+    assert [(r.state, r.attempts, r.last_error) for r in rows(runtime)] == [
+        ("sent", 1, None),
+        ("queued", 0, "interrupted"),
+        ("queued", 0, "interrupted"),
+    ]
+    assert len(fake_ses.arrivals) == 1
 
 
 def test_a_single_message_outside_the_queue_goes_through_the_same_gate(

@@ -88,3 +88,9 @@ def test_a_move_backwards_is_a_bug_not_an_event(current: str, target: str) -> No
 def test_unknown_state_names_are_refused() -> None:
     with pytest.raises(ValueError):
         transition("lost", "sent")
+
+
+def test_a_send_event_settles_a_send_whose_worker_stopped_before_recording_it() -> None:
+    assert set(sources_of("sent")) == {"sending", "queued", "failed"}
+    assert transition("delivered", "sent") == "delivered"
+    assert transition("complained", "sent") == "complained"

@@ -39,13 +39,20 @@ NOTICES = {
 }
 
 
+def _subscriber_of(keys: tuple[str, ...], token: str) -> int | None:
+    """The subscriber a preferences link belongs to; None for a forged or altered link."""
+    try:
+        return int(read_token(keys, "preferences", token)["s"])
+    except BadToken:
+        return None
+
+
 @blueprint.get("/preferences/<token>")
 def show(token: str) -> Response:
     runtime = current_runtime()
     keys = runtime.settings.secret_keys
-    try:
-        subscriber_id = read_token(keys, "preferences", token)["s"]
-    except BadToken:
+    subscriber_id = _subscriber_of(keys, token)
+    if subscriber_id is None:
         return page("invalid_link.html", 400)
     with database(runtime, write=False) as session:
         subscriber = subscriber_view(session, subscriber_id)
@@ -66,9 +73,8 @@ def show(token: str) -> Response:
 def change(token: str) -> Response:
     runtime = current_runtime()
     keys = runtime.settings.secret_keys
-    try:
-        subscriber_id = read_token(keys, "preferences", token)["s"]
-    except BadToken:
+    subscriber_id = _subscriber_of(keys, token)
+    if subscriber_id is None:
         return page("invalid_link.html", 400)
     form = request.form
     if not same_origin(request, runtime.settings.base_url) or not form_token_ok(

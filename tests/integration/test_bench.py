@@ -144,3 +144,16 @@ def test_the_end_to_end_scenario_delivers_every_digest_through_real_workers(
     assert throughput.figure > 0 and throughput.anchor and throughput.anchor > 0
     assert throughput.note.startswith("300 of 300 digests sent")
     assert rss.figure > 0
+
+
+def test_the_fault_scenario_counts_what_arrived_exactly_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("worker.bench.faults.REDIS_URL", redis_url)
+    rows = run_bench(["faults"], scale="tiny")
+    assert [row.scenario.split(",")[0] for row in rows] == [
+        "faults: SIGKILL of the workers x10",
+        "faults: FLUSHALL of Redis mid-run",
+    ]
+    for row in rows:
+        assert row.figure == row.anchor and row.note.startswith("0 lost, 0 sent twice")

@@ -15,7 +15,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from tests.conftest import _truncate, make_runtime
-from tests.integration.fault_harness import Deployment, fault_scale, prepare_digests
+from worker.bench.faults import Deployment, fault_scale, prepare_digests
 from worker.runtime import Runtime, set_runtime
 
 

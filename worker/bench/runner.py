@@ -23,6 +23,7 @@ import orjson
 
 from worker.bench.digests import digest_rows
 from worker.bench.end_to_end import end_to_end_rows
+from worker.bench.faults import fault_rows
 from worker.bench.ingest import ingest_rows
 from worker.bench.matching import matching_rows
 from worker.bench.rss import in_fresh_process
@@ -67,6 +68,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         "end-to-end",
         end_to_end_rows,
         "daily digests through Redis + PostgreSQL + worker processes + a local SES endpoint",
+        own_processes=True,
+    ),
+    Scenario(
+        "faults",
+        fault_rows,
+        "digests delivered once through SIGKILLed workers and a flushed Redis",
         own_processes=True,
     ),
 )

@@ -1,5 +1,7 @@
-"""A real deployment in miniature for fault tests: PostgreSQL, Redis, dramatiq worker
-processes sending through a local SES endpoint, and the test as scheduler/supervisor.
+"""A deployment in miniature for fault runs: PostgreSQL, Redis, dramatiq worker processes
+sending through a local SES endpoint, and the caller as scheduler and supervisor.
+
+Used by the fault tests (small) and by `trialalerts bench --only faults` (full size).
 
 Counts are taken at the SES endpoint: each arrival carries its delivery id tag.
 The endpoint also plays SES event publishing: every accepted message yields a
@@ -24,20 +26,20 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import func, select
 
-from tests.conftest import TEST_KEY
-from tests.feedback_support import mail, send_event, sns_envelope
-from tests.integration.pipeline_helpers import publish_at
-from tests.support import event, record
-from worker.broker import install
+from worker.bench.corpus import record
+from worker.bench.scale import Scale
+from worker.bench_rows import BenchRow
+from worker.broker import drain, install
 from worker.fake_ses import Account, Arrival, FakeSes
 from worker.feedback_poll import record_feedback
 from worker.models import Delivery
-from worker.pipeline import schedule_digests
+from worker.pipeline import publish, schedule_digests
 from worker.runner import wake_stranded
 from worker.runtime import Runtime, fixed_clock
 from worker.subscription_rows import parse_row
 from worker.subscriptions import import_subscriptions
 
+KEY = "fault-run-secret-key-0123456789abcdef"
 STUDY_PUBLISHED = datetime(2026, 6, 28, 18, tzinfo=UTC)
 DIGESTS_DUE = datetime(2026, 6, 29, 8, 0, 1, tzinfo=UTC)
 
@@ -62,7 +64,11 @@ def prepare_digests(runtime: Runtime, count: int) -> None:
         import_subscriptions(session, rows, runtime.now())
     stub = StubBroker()
     install(stub)
-    publish_at(runtime, stub, STUDY_PUBLISHED, event(record("NCT04267848"), "fault-1"))
+    runtime.clock = fixed_clock(STUDY_PUBLISHED)
+    publish({"specversion": "1.0", "id": "fault-1", "source": "faults",
+             "type": "gov.clinicaltrials.study.created", "time": STUDY_PUBLISHED.isoformat(),
+             "data": record("NCT04267848")})  # fmt: skip
+    drain(stub)
 
 
 class Deployment:
@@ -85,7 +91,7 @@ class Deployment:
             "TRIALALERTS_DATABASE_URL": self.runtime.settings.database_url,
             "TRIALALERTS_BROKER_URL": self.redis_url,
             "TRIALALERTS_EMAIL_BACKEND": "ses",
-            "TRIALALERTS_SECRET_KEY": TEST_KEY,
+            "TRIALALERTS_SECRET_KEY": KEY,
             "TRIALALERTS_METRICS_PORT": "0",
             "TRIALALERTS_SES_ACCOUNT_CHECK_SECONDS": "5",
             "AWS_ACCESS_KEY_ID": "testing",
@@ -143,10 +149,13 @@ class Deployment:
         return schedule_digests(self.runtime)
 
     def _publish_send_event(self, arrival: Arrival) -> None:
-        delivery_id = int(arrival.tags.get("delivery", "0"))
-        record = send_event(arrival.to[0], arrival.message_id)
-        record["mail"] = mail(arrival.message_id, list(arrival.to), delivery_id=delivery_id)
-        self.events.append(json.dumps(sns_envelope(record)))
+        """What SES event publishing would put on the feedback queue for this message."""
+        mail = {"messageId": arrival.message_id, "destination": list(arrival.to),
+                "timestamp": datetime.now(UTC).isoformat(),
+                "tags": {key: [value] for key, value in arrival.tags.items()}}  # fmt: skip
+        message = json.dumps({"eventType": "Send", "mail": mail, "send": {}})
+        self.events.append(json.dumps({"Type": "Notification", "MessageId": arrival.message_id,
+                                       "Message": message}))  # fmt: skip
 
     def apply_feedback(self) -> None:
         taken, self.events = self.events, []
@@ -192,3 +201,79 @@ class Deployment:
             f"not all sent within {timeout:.0f} s: {dict(self.states())}, "
             f"{len(self.ses.arrivals)} arrivals"
         )
+
+
+REDIS_URL = os.environ.get("TRIALALERTS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+
+
+def sigkill_ten_times(deployment: Deployment, expected: int) -> None:
+    kills: list[int] = []
+    step = max(expected // 11, 1)
+
+    def kill_now_and_then(sent: int) -> None:
+        if len(kills) < 10 and sent >= step * (len(kills) + 1):
+            deployment.kill_workers()
+            kills.append(sent)
+            deployment.start_workers()
+
+    deployment.run_until_sent(expected, timeout=600 + expected / 20, on_progress=kill_now_and_then)
+
+
+def flush_redis_once(deployment: Deployment, expected: int) -> None:
+    import redis
+
+    flushed: list[int] = []
+
+    def flush(sent: int) -> None:
+        if not flushed and sent >= expected // 3:
+            redis.Redis.from_url(deployment.redis_url).flushall()
+            flushed.append(sent)
+
+    deployment.run_until_sent(expected, timeout=300 + expected / 20, on_progress=flush)
+
+
+FAULTS: dict[str, Callable[[Deployment, int], None]] = {
+    "SIGKILL of the workers x10": sigkill_ten_times,
+    "FLUSHALL of Redis mid-run": flush_redis_once,
+}
+
+
+def fault_rows(scale: Scale) -> list[BenchRow]:
+    """Each fault at size: digests that arrived exactly once, out of those claimed."""
+    from tempfile import TemporaryDirectory
+
+    import redis
+
+    from worker.bench.databases import throwaway_postgres
+    from worker.bench.scale import by_scale
+    from worker.config import Settings
+    from worker.runtime import set_runtime
+
+    count = by_scale(scale, 200, 2_000, 20_000)
+    rows = []
+    for name, fault in FAULTS.items():
+        with throwaway_postgres() as url, TemporaryDirectory() as folder:
+            redis.Redis.from_url(REDIS_URL).flushdb()
+            runtime = Runtime(Settings(database_url=url, broker_url=REDIS_URL, secret_keys=(KEY,),
+                                       sending_lease_seconds=5))  # fmt: skip
+            set_runtime(runtime)
+            prepare_digests(runtime, count)
+            deployment = Deployment(runtime, REDIS_URL, Path(folder))
+            start = time.perf_counter()
+            try:
+                expected = deployment.claim_due_digests()
+                deployment.start_workers()
+                fault(deployment, expected)
+            finally:
+                deployment.stop()
+                set_runtime(None)
+                runtime.close()
+            sends = deployment.sends_per_delivery()
+            once = sum(1 for n in sends.values() if n == 1)
+            twice = sum(1 for n in sends.values() if n > 1)
+            note = (f"{expected - len(sends)} lost, {twice} sent twice; "
+                    f"{time.perf_counter() - start:.0f} s, 2 processes x 4 threads")  # fmt: skip
+            label = f"faults: {name}, {count:,} digests"
+            rows.append(BenchRow(label, once, "sent exactly once", expected, "digests claimed",
+                                 "every one, none twice", note))  # fmt: skip
+    return rows

@@ -11,11 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import create_engine, text
 
 from tests.conftest import _truncate, make_runtime
-from worker.bench.faults import Deployment, fault_scale, prepare_digests
+from worker.bench.faults import (
+    Deployment,
+    fault_scale,
+    flush_redis_once,
+    prepare_digests,
+    sigkill_ten_times,
+)
 from worker.runtime import Runtime, set_runtime
 
 
@@ -42,33 +47,15 @@ def _assert_each_sent_once(deployment: Deployment, expected: int) -> None:
 def test_sigkilled_workers_lose_nothing_and_send_nothing_twice(deployment: Deployment) -> None:
     expected = deployment.claim_due_digests()
     deployment.start_workers()
-    kills: list[int] = []
-    step = max(expected // 11, 1)
-
-    def kill_now_and_then(sent: int) -> None:
-        if len(kills) < 10 and sent >= step * (len(kills) + 1):
-            deployment.kill_workers()
-            kills.append(sent)
-            deployment.start_workers()
-
-    states = deployment.run_until_sent(expected, timeout=240, on_progress=kill_now_and_then)
-    assert len(kills) == 10, kills
-    assert states["sent"] == expected
+    sigkill_ten_times(deployment, expected)
+    assert deployment.states()["sent"] == expected
     _assert_each_sent_once(deployment, expected)
 
 
-def test_flushing_redis_mid_run_loses_nothing(deployment: Deployment, redis_url: str) -> None:
+def test_flushing_redis_mid_run_loses_nothing(deployment: Deployment) -> None:
     expected = deployment.claim_due_digests()
     deployment.start_workers()
-    flushed: list[int] = []
-
-    def flush_once(sent: int) -> None:
-        if not flushed and sent >= expected // 3:
-            redis.Redis.from_url(redis_url).flushall()
-            flushed.append(sent)
-
-    deployment.run_until_sent(expected, timeout=180, on_progress=flush_once)
-    assert flushed and flushed[0] < expected
+    flush_redis_once(deployment, expected)
     _assert_each_sent_once(deployment, expected)
 
 

@@ -207,6 +207,7 @@ REDIS_URL = os.environ.get("TRIALALERTS_BENCH_REDIS_URL", "redis://127.0.0.1:637
 
 
 def sigkill_ten_times(deployment: Deployment, expected: int) -> None:
+    """SIGKILL every worker process ten times, evenly through the run, restarting each time."""
     kills: list[int] = []
     step = max(expected // 11, 1)
 
@@ -217,9 +218,12 @@ def sigkill_ten_times(deployment: Deployment, expected: int) -> None:
             deployment.start_workers()
 
     deployment.run_until_sent(expected, timeout=600 + expected / 20, on_progress=kill_now_and_then)
+    if len(kills) < 10:
+        raise AssertionError(f"the run ended after {len(kills)} kills: {kills}")
 
 
 def flush_redis_once(deployment: Deployment, expected: int) -> None:
+    """FLUSHALL once a third of the digests are out: every queued message is lost."""
     import redis
 
     flushed: list[int] = []
@@ -230,6 +234,8 @@ def flush_redis_once(deployment: Deployment, expected: int) -> None:
             flushed.append(sent)
 
     deployment.run_until_sent(expected, timeout=300 + expected / 20, on_progress=flush)
+    if not flushed:
+        raise AssertionError("the run ended before Redis was flushed")
 
 
 FAULTS: dict[str, Callable[[Deployment, int], None]] = {

@@ -117,7 +117,6 @@ class TermCandidates:
         return TermCandidates(self.words, by_place, circles, frozen, tuple(wide))
 
 
-
 _Pending = dict[frozenset[str], tuple[list[tuple[int, int]], list[NearCriteria]]]
 
 

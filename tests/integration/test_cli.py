@@ -134,8 +134,16 @@ def test_digests_preview_prints_the_digest_and_writes_html(tmp_path: Path) -> No
     trialalerts("publish", str(events), cwd=tmp_path)
     trialalerts("run", "--until-idle", "--now", "2026-06-28T18:00:00Z", cwd=tmp_path)
     html = tmp_path / "p.html"
-    result = trialalerts("digests", "preview", "ADA@example.org", "--now", "2026-06-29T09:00:00Z",
-                         "--html", str(html), cwd=tmp_path)
+    result = trialalerts(
+        "digests",
+        "preview",
+        "ADA@example.org",
+        "--now",
+        "2026-06-29T09:00:00Z",
+        "--html",
+        str(html),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "=== daily digest (due now)" in result.stdout and "NCT04267848" in result.stdout
     assert "clinicaltrials.gov/study/NCT04267848" in html.read_text()

@@ -7,6 +7,7 @@ work has committed, so a message never points at a row that isn't there.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import IO, Any
@@ -17,9 +18,10 @@ from worker.digest_jobs import bind_notifications, claim_windows, due_streams
 from worker.events import RawItem, items_of, read_items
 from worker.fanout import MatchResult, match_events
 from worker.ingest import IngestResult, ingest_events
-from worker.metrics import count
+from worker.metrics import count, set_gauge
 from worker.publish import PublishReport, chunks, publish_items, replay_dead_letters
 from worker.runtime import Runtime, get_runtime
+from worker.send_gate import gate_of
 from worker.sending import SendResult, send_deliveries
 
 DELIVERY_BATCH = 100
@@ -123,6 +125,9 @@ def send_batch(delivery_ids: list[int], runtime: Runtime | None = None) -> SendR
                          ("failed", result.failed), ("requeued", result.requeued),
                          ("paused", result.paused)):  # fmt: skip
         count("trialalerts_sends_total", len(ids), outcome=outcome)
+    rate = gate_of(runtime.sender).pacer.rate()
+    if math.isfinite(rate):  # the file outbox is not paced
+        set_gauge("trialalerts_pacer_rate", rate)
     for batch in chunks(result.resumed, DELIVERY_BATCH):
         enqueue(runtime.settings, "deliveries.send", batch)
     return result

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from worker.delivery import State, can_transition
+from worker.metrics import count
 from worker.outbox import Sender
 from worker.pacer import QuotaSpent, SendingStopped
 from worker.send_control import Hold, HoldReason
@@ -134,6 +135,7 @@ def send_one(
             outcome = _held(hold, uncertain)
         except SendFailure as failure:
             kind = failure.error_class
+            count("trialalerts_ses_errors_total", error_class=str(kind))
             if kind is ErrorClass.RATE:
                 throttled += 1
                 gate.slow_down()

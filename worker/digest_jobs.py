@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from worker.digests import PendingNotification, SubscriptionRef
 from worker.models import Delivery, Notification, Study, StudyChange, Subscriber, Subscription
 from worker.schedule import due_window
-from worker.sql import insert_ignoring_conflicts
+from worker.sql import insert_ignoring_conflicts, is_postgresql
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datet
     query = select(Delivery.id, Delivery.subscriber_id, Delivery.frequency).where(
         Delivery.id.in_(delivery_ids), Delivery.state == "building"
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
     claimed = session.execute(query).all()
     if not claimed:

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from worker.models import ReceivedEvent, Study, StudyChange
-from worker.sql import insert_ignoring_conflicts, lock_keys
+from worker.sql import insert_ignoring_conflicts, is_postgresql, lock_keys
 from worker.studies import Change, diff
 
 REMOVED = "gov.clinicaltrials.study.removed"
@@ -94,7 +94,7 @@ def _load_events(session: Session, pks: Sequence[int]) -> list[Any]:
         .where(ReceivedEvent.id.in_(pks), ReceivedEvent.outcome == "pending")
         .order_by(ReceivedEvent.id)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
     return list(session.execute(query))
 

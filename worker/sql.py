@@ -16,7 +16,7 @@ def insert_ignoring_conflicts(
     """INSERT … ON CONFLICT DO NOTHING for many rows in one round trip; returns inserted rows."""
     if not rows:
         return []
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if is_postgresql(session) else sqlite
     statement = dialect.insert(table).on_conflict_do_nothing()
     if returning is None:
         session.execute(statement, rows)
@@ -30,7 +30,7 @@ def lock_keys(session: Session, namespace: str, keys: Sequence[str]) -> None:
     PostgreSQL: transaction-scoped advisory locks, taken in sorted order so two
     batches can never deadlock.  SQLite: writers are serialized by BEGIN IMMEDIATE.
     """
-    if session.get_bind().dialect.name != "postgresql" or not keys:
+    if not is_postgresql(session) or not keys:
         return
     session.execute(
         text(

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from worker.criteria import CriteriaSpec, criteria_for, ensure_criteria
 from worker.models import Subscriber, Subscription
-from worker.sql import insert_ignoring_conflicts
+from worker.sql import insert_ignoring_conflicts, is_postgresql
 from worker.subscription_files import RowError
 from worker.subscription_rows import SubscriptionRow
 
@@ -118,7 +118,7 @@ class _Import:
 
     def __init__(self, session: Session, now: datetime, send_hour: int) -> None:
         self.session = session
-        self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.postgres = is_postgresql(session)
         self.now = now
         self.send_hour = send_hour
         self.created = self.updated = self.unchanged = 0

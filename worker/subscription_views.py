@@ -14,7 +14,6 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from worker.models import Study, Subscriber, Subscription, Suppression
-from worker.subscription_rows import FREQUENCIES
 
 FREQUENCY_LABELS = {"instant": "Instant alerts", "daily": "Daily digest", "weekly": "Weekly digest"}
 STREAM_LABELS = {"instant": "instant alerts", "daily": "daily digests", "weekly": "weekly digests"}
@@ -129,7 +128,3 @@ def _view(record: Row[Any]) -> SubscriptionView:
         active=bool(record.active),
         confirmed=bool(record.confirmed),
     )
-
-
-def is_frequency(value: object) -> bool:
-    return isinstance(value, str) and value in FREQUENCIES

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from worker.models import Subscriber, Subscription
+from worker.sql import is_postgresql
 from worker.subscription_import import ImportReport, import_subscriptions, subscription_identity
 from worker.subscription_rows import SubscriptionRow
 
@@ -116,7 +117,7 @@ def remove_subscriber(session: Session, email: str) -> int:
 def _listing(session: Session) -> Select[Any]:
     subs, people = SUBSCRIPTIONS, SUBSCRIBERS
     email: ColumnElement[str] = people.c.email
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         email = email.collate("C")  # byte order, as on SQLite: exports equal across databases
     return (
         select(

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from worker.models import Subscriber, Suppression
-from worker.sql import insert_ignoring_conflicts
+from worker.sql import insert_ignoring_conflicts, is_postgresql
 
 SUPPRESSIONS = cast(Table, Suppression.__table__)
 SUBSCRIBERS = cast(Table, Subscriber.__table__)
@@ -85,7 +85,7 @@ def is_suppressed(session: Session, email: str) -> bool:
 def list_suppressions(session: Session) -> list[SuppressedAddress]:
     """Every suppressed address, in byte order of the address on both databases."""
     email: ColumnElement[str] = SUPPRESSIONS.c.email
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         email = email.collate("C")
     rows = session.execute(
         select(SUPPRESSIONS.c.email, SUPPRESSIONS.c.reason, SUPPRESSIONS.c.created_at).order_by(

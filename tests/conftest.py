@@ -17,11 +17,11 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from worker.broker import install
-from worker.config import Settings
-from worker.migrate import upgrade
-from worker.models import Base
-from worker.runtime import Runtime, set_runtime
+from worker.core.config import Settings
+from worker.core.migrate import upgrade
+from worker.core.models import Base
+from worker.core.runtime import Runtime, set_runtime
+from worker.queue.actors import install
 
 PG_ADMIN_URL = os.environ.get(
     "TRIALALERTS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -4,7 +4,7 @@ Fixtures (import them into a test module, or list this module in `pytest_plugins
 - `moto_url`: one moto server per test session on a free loopback port.
 - `moto_ses`: that server reset, the AWS_* variables pointing at it (every
   service: SES, SNS, SQS), the sender identity verified; yields the URL.
-- `fake_ses`: worker.fake_ses.FakeSes (SendEmail + GetAccount, scripted
+- `fake_ses`: worker.bench.fake_ses.FakeSes (SendEmail + GetAccount, scripted
   faults) with AWS_ENDPOINT_URL_SESV2 pointing at it; yields the FakeSes.
 """
 
@@ -23,9 +23,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from worker.fake_ses import FakeSes
-from worker.runtime import Runtime
-from worker.sample_deliveries import queue_deliveries as _queue
+from worker.bench.fake_ses import FakeSes
+from worker.bench.sample_deliveries import queue_deliveries as _queue
+from worker.core.runtime import Runtime
 
 SENDER = "alerts@trialalerts.example"
 REGION = "us-east-1"
@@ -85,5 +85,5 @@ def parse(raw: str | bytes) -> EmailMessage:
 
 
 def queue_deliveries(runtime: Runtime, count: int) -> list[int]:
-    """`count` readers with one queued daily digest each (see worker.sample_deliveries)."""
+    """`count` readers with one queued daily digest each (see worker.bench.sample_deliveries)."""
     return _queue(runtime.sessions, count)

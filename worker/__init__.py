@@ -7,6 +7,6 @@ from typing import Any
 
 def publish(events: Any) -> Any:
     """Publish one CloudEvent (dict) or an iterable of them; returns a PublishReport."""
-    from worker.pipeline import publish as _publish
+    from worker.queue.pipeline import publish as _publish
 
     return _publish(events)

@@ -1,8 +1,8 @@
-"""Alembic environment: the engine comes from the caller (worker.migrate)."""
+"""Alembic environment: the engine comes from the caller (worker.core.migrate)."""
 
 from alembic import context
 
-from worker.models import Base
+from worker.core.models import Base
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:

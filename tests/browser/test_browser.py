@@ -27,9 +27,9 @@ from werkzeug.serving import make_server
 from tests.conftest import make_runtime
 from tests.integration.pipeline_helpers import publish_at, subscribe, tick
 from tests.support import event, record
-from worker.models import Subscriber, Subscription
-from worker.runtime import Runtime, set_runtime
-from worker.web import create_app
+from worker.core.models import Subscriber, Subscription
+from worker.core.runtime import Runtime, set_runtime
+from worker.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

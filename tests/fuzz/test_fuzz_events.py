@@ -17,11 +17,12 @@ from sqlalchemy import func, select, text
 
 from tests.conftest import make_runtime
 from tests.support import event, record
-from worker.broker import drain, install
-from worker.events import Rejection, StudyEvent, read_items, validate
-from worker.models import Base, DeadLetter, ReceivedEvent
-from worker.pipeline import publish_stream
-from worker.runtime import Runtime, set_runtime
+from worker.core.models import Base, DeadLetter, ReceivedEvent
+from worker.core.runtime import Runtime, set_runtime
+from worker.ingest.events import Rejection, StudyEvent, read_items, validate
+from worker.queue.actors import install
+from worker.queue.broker import drain
+from worker.queue.pipeline import publish_stream
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.subscription_files import ImportFileError, RowError, read_subscription_file
-from worker.subscription_rows import FIELDS, SubscriptionRow, parse_row
+from worker.subscriptions.files import ImportFileError, RowError, read_subscription_file
+from worker.subscriptions.rows import FIELDS, SubscriptionRow, parse_row
 
 VALUES = st.one_of(
     st.text(max_size=30),

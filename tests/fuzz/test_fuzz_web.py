@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from tests.conftest import make_runtime
 from tests.fuzz.test_fuzz_events import JSON, mutated_events
 from tests.integration.pipeline_helpers import subscribe
-from worker.broker import install
-from worker.models import DeadLetter, ReceivedEvent, Signup, Subscription
-from worker.runtime import Runtime, set_runtime
-from worker.web import create_app
+from worker.core.models import DeadLetter, ReceivedEvent, Signup, Subscription
+from worker.core.runtime import Runtime, set_runtime
+from worker.queue.actors import install
+from worker.web.app import create_app
 
 TOKEN = "ingest-token-for-fuzzing-0123456789"
 

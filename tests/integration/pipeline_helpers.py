@@ -9,12 +9,12 @@ from typing import Any
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
-from worker.broker import drain
-from worker.models import Notification, StudyChange, Subscriber
-from worker.pipeline import publish, schedule_digests
-from worker.runtime import Runtime, fixed_clock
-from worker.subscription_rows import parse_row
-from worker.subscriptions import import_subscriptions
+from worker.core.models import Notification, StudyChange, Subscriber
+from worker.core.runtime import Runtime, fixed_clock
+from worker.queue.broker import drain
+from worker.queue.pipeline import publish, schedule_digests
+from worker.subscriptions.lists import import_subscriptions
+from worker.subscriptions.rows import parse_row
 
 
 def subscribe(runtime: Runtime, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -50,8 +50,8 @@ def test_the_wheel_carries_its_data_and_runs_from_anywhere(tmp_path: Path) -> No
     env["PYTHONPATH"] = str(target)
     events = write_jsonl(work / "e.jsonl", [event(record("NCT00973089"), "w1")])
     script = (
-        "import worker.paths as p, sys; print(p.schema_dir()); "
-        "from worker.cli import main; sys.argv=['trialalerts', *sys.argv[1:]]; main()"
+        "import worker.core.paths as p, sys; print(p.schema_dir()); "
+        "from worker.cli.main import main; sys.argv=['trialalerts', *sys.argv[1:]]; main()"
     )
     for args in (["db", "upgrade"], ["publish", str(events)], ["run", "--until-idle"]):
         result = subprocess.run(

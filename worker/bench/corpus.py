@@ -23,10 +23,10 @@ from typing import Any
 
 import orjson
 
-from worker.concepts import normalize_term
+from worker.matching.concepts import normalize_term
 
 RECORDS_ENV = "TRIALALERTS_BENCH_RECORDS"
-VOCABULARY_FILE = Path(__file__).resolve().parent.parent / "bench_data" / "vocabulary.txt"
+VOCABULARY_FILE = Path(__file__).resolve().parent / "data" / "vocabulary.txt"
 SOURCE = "https://clinicaltrials.gov"
 CREATED = "gov.clinicaltrials.study.created"
 UPDATED = "gov.clinicaltrials.study.updated"

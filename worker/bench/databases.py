@@ -19,8 +19,8 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from worker.bench.corpus import BenchSetupError
-from worker.db import make_engine
-from worker.migrate import upgrade
+from worker.core.db import make_engine
+from worker.core.migrate import upgrade
 
 ADMIN_ENV = "TRIALALERTS_BENCH_POSTGRES_URL"
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -19,13 +19,13 @@ from time import perf_counter
 from typing import Any
 
 from worker.bench.corpus import NEXT_STATUS, nct_id, record, record_names, vocabulary
+from worker.bench.rows import BenchRow
 from worker.bench.scale import Scale, by_scale
-from worker.bench_rows import BenchRow
-from worker.config import Settings
-from worker.digests import PendingNotification, SubscriptionRef, build_digest
-from worker.mime import digest_message
-from worker.render import digest_context, render_email
-from worker.studies import Change, diff, summarize
+from worker.core.config import Settings
+from worker.digests.digest import PendingNotification, SubscriptionRef, build_digest
+from worker.digests.mime import digest_message
+from worker.digests.render import digest_context, render_email
+from worker.ingest.studies import Change, diff, summarize
 
 SETTINGS = Settings(
     secret_keys=("bench-secret-key-0123456789abcdef",),

@@ -26,15 +26,16 @@ from sqlalchemy import func, select
 
 from worker.bench.corpus import record
 from worker.bench.databases import throwaway_postgres
+from worker.bench.rows import BenchRow
 from worker.bench.scale import Scale, by_scale
 from worker.bench.subscribers import bulk_load
-from worker.bench_rows import BenchRow
-from worker.broker import drain, install
-from worker.config import Settings
-from worker.models import Delivery
-from worker.pipeline import publish, schedule_digests
-from worker.runtime import Runtime, fixed_clock, set_runtime
-from worker.subscription_rows import SubscriptionRow
+from worker.core.config import Settings
+from worker.core.models import Delivery
+from worker.core.runtime import Runtime, fixed_clock, set_runtime
+from worker.queue.actors import install
+from worker.queue.broker import drain
+from worker.queue.pipeline import publish, schedule_digests
+from worker.subscriptions.rows import SubscriptionRow
 
 KEY = "bench-secret-key-0123456789abcdef"
 REDIS_URL = os.environ.get("TRIALALERTS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -58,8 +59,12 @@ def _study_event() -> dict[str, Any]:
 
 
 def _endpoint(log: Any) -> tuple[subprocess.Popen[bytes], str]:
-    process = subprocess.Popen([sys.executable, "-m", "worker.fake_ses"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=log)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker.bench.fake_ses"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
     assert process.stdout is not None
     return process, process.stdout.readline().decode().strip()
 

@@ -27,17 +27,18 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import func, select
 
 from worker.bench.corpus import record
+from worker.bench.fake_ses import Account, Arrival, FakeSes
+from worker.bench.rows import BenchRow
 from worker.bench.scale import Scale
-from worker.bench_rows import BenchRow
-from worker.broker import drain, install
-from worker.fake_ses import Account, Arrival, FakeSes
-from worker.feedback_poll import record_feedback
-from worker.models import Delivery
-from worker.pipeline import publish, schedule_digests
-from worker.runner import wake_stranded
-from worker.runtime import Runtime, fixed_clock
-from worker.subscription_rows import parse_row
-from worker.subscriptions import import_subscriptions
+from worker.core.models import Delivery
+from worker.core.runtime import Runtime, fixed_clock
+from worker.feedback.poll import record_feedback
+from worker.queue.actors import install
+from worker.queue.broker import drain
+from worker.queue.pipeline import publish, schedule_digests
+from worker.queue.runner import wake_stranded
+from worker.subscriptions.lists import import_subscriptions
+from worker.subscriptions.rows import parse_row
 
 KEY = "fault-run-secret-key-0123456789abcdef"
 STUDY_PUBLISHED = datetime(2026, 6, 28, 18, tzinfo=UTC)
@@ -252,8 +253,8 @@ def fault_rows(scale: Scale) -> list[BenchRow]:
 
     from worker.bench.databases import throwaway_postgres
     from worker.bench.scale import by_scale
-    from worker.config import Settings
-    from worker.runtime import set_runtime
+    from worker.core.config import Settings
+    from worker.core.runtime import set_runtime
 
     count = by_scale(scale, 200, 2_000, 20_000)
     rows = []

@@ -31,12 +31,12 @@ from worker.bench.corpus import (
     nct_id,
 )
 from worker.bench.databases import throwaway_postgres, throwaway_sqlite
+from worker.bench.rows import BenchRow
 from worker.bench.scale import Scale, by_scale
-from worker.bench_rows import BenchRow
-from worker.db import make_engine, make_sessionmaker
-from worker.events import read_items
-from worker.ingest import ingest_events
-from worker.publish import chunks, publish_items
+from worker.core.db import make_engine, make_sessionmaker
+from worker.ingest.events import read_items
+from worker.ingest.publish import chunks, publish_items
+from worker.ingest.snapshots import ingest_events
 
 BATCH = 500  # the default TRIALALERTS_INGEST_BATCH_SIZE
 CREATED_AT = datetime(2026, 6, 1, 9, tzinfo=UTC)

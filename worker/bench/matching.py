@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from worker.bench.databases import database_name, throwaway_postgres
 from worker.bench.matching_run import MatchFigures, run_matching
 from worker.bench.matching_setup import NEW_SHARE, MatchingSetup, build
+from worker.bench.rows import BenchRow
 from worker.bench.rss import in_fresh_process
 from worker.bench.scale import Scale, by_scale
-from worker.bench_rows import BenchRow
 
 RSS_LIMIT_MB = 250
 

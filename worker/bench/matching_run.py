@@ -18,13 +18,13 @@ from time import perf_counter
 from typing import Any, TypeVar
 from unittest import mock
 
-from worker import fanout
 from worker.bench.matching_setup import EVENTS_AT, no_notifications
 from worker.bench.notification_copy import copy_seconds
 from worker.bench.rss import peak_rss_mb
-from worker.criteria_index import CriteriaIndex, TermCandidates
-from worker.db import make_engine, make_sessionmaker
-from worker.fanout import match_events
+from worker.core.db import make_engine, make_sessionmaker
+from worker.matching import fanout
+from worker.matching.criteria_index import CriteriaIndex, TermCandidates
+from worker.matching.fanout import match_events
 
 T = TypeVar("T")
 
@@ -85,7 +85,7 @@ class _CountingIndex(CriteriaIndex):
 
 
 class _Instruments:
-    """Stopwatches around the parts of match_events, put in place by patching worker.fanout."""
+    """Stopwatches around the parts of match_events, patched into worker.matching.fanout."""
 
     def __init__(self, output: bool) -> None:
         self.evaluation, self.state = _Stopwatch(), _Stopwatch()

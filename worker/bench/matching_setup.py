@@ -22,7 +22,6 @@ from unittest import mock
 
 from sqlalchemy import text
 
-from worker import fanout
 from worker.bench.corpus import (
     CREATED,
     NEXT_STATUS,
@@ -36,9 +35,10 @@ from worker.bench.corpus import (
 )
 from worker.bench.ingest import ingest_batches, publish_lines
 from worker.bench.subscribers import bulk_load, synthetic_rows
-from worker.criteria_index import CriteriaIndex
-from worker.db import make_engine, make_sessionmaker
-from worker.fanout import match_events
+from worker.core.db import make_engine, make_sessionmaker
+from worker.matching import fanout
+from worker.matching.criteria_index import CriteriaIndex
+from worker.matching.fanout import match_events
 
 KNOWN_AT = datetime(2026, 6, 1, 9, tzinfo=UTC)
 EVENTS_AT = datetime(2026, 6, 2, 9, tzinfo=UTC)

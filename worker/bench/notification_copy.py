@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select, text
 
-from worker.models import Notification
+from worker.core.models import Notification
 
 COLUMNS = (
     "subscriber_id",

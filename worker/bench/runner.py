@@ -26,20 +26,20 @@ from worker.bench.end_to_end import end_to_end_rows
 from worker.bench.faults import fault_rows
 from worker.bench.ingest import ingest_rows
 from worker.bench.matching import matching_rows
+from worker.bench.rows import BenchRow
 from worker.bench.rss import in_fresh_process
 from worker.bench.scale import Scale
-from worker.bench_rows import BenchRow
 
 
 def ses_rows(scale: Scale) -> list[BenchRow]:
-    """SES sends/s and pacing accuracy, from worker.bench_send when it is there."""
+    """SES sends/s and pacing accuracy, from worker.bench.send when it is there."""
     try:
-        from worker.bench_send import bench_send
+        from worker.bench.send import bench_send
     except ImportError as error:
         return [
             BenchRow(
                 "ses sends", 0.0, "sends/s", None, "",
-                note=f"unavailable: worker.bench_send.bench_send cannot be imported ({error})",
+                note=f"unavailable: worker.bench.send.bench_send cannot be imported ({error})",
             )
         ]  # fmt: skip
     rows, peak = in_fresh_process(bench_send, scale != "full")

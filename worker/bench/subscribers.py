@@ -18,9 +18,9 @@ import orjson
 from sqlalchemy import Engine, text
 
 from worker.bench.corpus import nct_id, site_places, vocabulary, zipf_weights
-from worker.criteria import CriteriaSpec, criteria_for
-from worker.subscription_import import DEFAULT_SEND_HOUR, subscription_identity
-from worker.subscription_rows import SubscriptionRow
+from worker.matching.criteria import CriteriaSpec, criteria_for
+from worker.subscriptions.imports import DEFAULT_SEND_HOUR, subscription_identity
+from worker.subscriptions.rows import SubscriptionRow
 
 TIMEZONES = ("UTC", "Europe/Rome", "America/New_York", "America/Los_Angeles", "Asia/Tokyo")
 FREQUENCIES = ("daily", "weekly", "instant")

@@ -1,0 +1,65 @@
+"""A real dramatiq Worker on RedisBroker ingests what was published, on PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dramatiq import Worker
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import func, select
+
+from tests.conftest import _truncate, make_runtime
+from tests.support import event, real_record_names, record
+from worker.core.models import ReceivedEvent, Study
+from worker.core.runtime import Runtime, set_runtime
+from worker.queue.actors import install
+from worker.queue.pipeline import publish
+
+
+@pytest.fixture
+def redis_runtime(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    _truncate(pg_url)
+    runtime = make_runtime(pg_url, tmp_path, broker_url=redis_url)
+    set_runtime(runtime)
+    broker = install(RedisBroker(url=redis_url))
+    yield runtime
+    broker.close()
+    set_runtime(None)
+    runtime.close()
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached within timeout")
+
+
+def test_a_redis_worker_ingests_published_events(redis_runtime: Runtime) -> None:
+    from dramatiq import get_broker
+
+    broker = get_broker()
+    worker = Worker(broker, worker_threads=4, worker_timeout=100)
+    worker.start()
+    try:
+        report = publish([event(record(name), f"r-{name}") for name in real_record_names()])
+        assert report.accepted == 7
+
+        def all_ingested() -> bool:
+            with redis_runtime.sessions() as session:
+                pending = session.scalar(
+                    select(func.count())
+                    .select_from(ReceivedEvent)
+                    .where(ReceivedEvent.outcome == "pending")
+                )
+                studies = session.scalar(select(func.count()).select_from(Study))
+            return pending == 0 and studies == 7
+
+        _wait_for(all_ingested)
+    finally:
+        worker.stop()

@@ -1,0 +1,249 @@
+"""Signed link tokens: scoped to one purpose, rotatable keys, confirm links expire."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from itsdangerous import URLSafeSerializer
+
+from worker.core.config import Settings
+from worker.core.tokens import (
+    PURPOSES,
+    BadToken,
+    confirm_url,
+    list_unsubscribe_header,
+    make_token,
+    preferences_url,
+    read_token,
+    unsubscribe_all_url,
+    unsubscribe_mailto,
+    unsubscribe_subscription_url,
+    unsubscribe_url,
+)
+
+NEW_KEY = "new-key-0123456789abcdef"
+OLD_KEY = "old-key-0123456789abcdef"
+KEYS = (NEW_KEY, OLD_KEY)  # newest first, as in Settings.secret_keys
+NOW = datetime(2026, 6, 27, 9, 0, tzinfo=UTC)
+SETTINGS = Settings(
+    secret_keys=KEYS,
+    base_url="https://alerts.example.org",
+    mail_from="Trialalerts <alerts@mail.example.org>",
+)
+
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "unsubscribe-stream": {"s": 42, "f": "daily"},
+    "unsubscribe-subscription": {"s": 42, "sub": 7},
+    "unsubscribe-all": {"s": 42},
+    "preferences": {"s": 42},
+    "confirm": {"p": 1001},
+}
+
+
+def _token_in(url: str) -> str:
+    return urlsplit(url).path.rsplit("/", 1)[1]
+
+
+def test_every_purpose_is_covered_here() -> None:
+    assert set(PAYLOADS) == set(PURPOSES)
+
+
+@pytest.mark.parametrize("purpose", sorted(PAYLOADS))
+def test_a_token_reads_back_as_its_payload(purpose: str) -> None:
+    token = make_token(KEYS, purpose, PAYLOADS[purpose], now=NOW)
+    assert read_token(KEYS, purpose, token, now=NOW) == PAYLOADS[purpose]
+
+
+@pytest.mark.parametrize("purpose", sorted(PAYLOADS))
+def test_a_token_is_url_safe(purpose: str) -> None:
+    token = make_token(KEYS, purpose, PAYLOADS[purpose], now=NOW)
+    assert token.replace("-", "").replace("_", "").replace(".", "").isalnum()
+
+
+def test_tokens_for_different_subscribers_differ() -> None:
+    first = make_token(KEYS, "unsubscribe-all", {"s": 1})
+    second = make_token(KEYS, "unsubscribe-all", {"s": 2})
+    assert first != second
+
+
+def test_new_tokens_are_signed_with_the_newest_key() -> None:
+    token = make_token(KEYS, "unsubscribe-all", {"s": 42})
+    assert read_token((NEW_KEY,), "unsubscribe-all", token) == {"s": 42}
+    with pytest.raises(BadToken):
+        read_token((OLD_KEY,), "unsubscribe-all", token)
+
+
+def test_a_token_signed_with_a_retired_key_still_verifies_after_rotation() -> None:
+    old_token = make_token((OLD_KEY,), "unsubscribe-stream", {"s": 42, "f": "weekly"})
+    rotated = ("brand-new-key-0123456789", OLD_KEY)
+    assert read_token(rotated, "unsubscribe-stream", old_token) == {"s": 42, "f": "weekly"}
+
+
+def test_a_token_signed_with_a_key_no_longer_listed_is_refused() -> None:
+    old_token = make_token((OLD_KEY,), "preferences", {"s": 42})
+    with pytest.raises(BadToken):
+        read_token((NEW_KEY,), "preferences", old_token)
+
+
+def test_tokens_are_compatible_with_itsdangerous_itself() -> None:
+    """Key order: itsdangerous signs with the last key of its list, we list newest first."""
+    reference = URLSafeSerializer(
+        [OLD_KEY, NEW_KEY], salt="unsubscribe-all", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    token = make_token(KEYS, "unsubscribe-all", {"s": 42})
+    assert token == reference.dumps({"s": 42})
+    assert read_token(KEYS, "unsubscribe-all", reference.dumps({"s": 9})) == {"s": 9}
+
+
+@pytest.mark.parametrize("position", [0, 5, -3, -20])
+def test_a_tampered_token_is_refused(position: int) -> None:
+    token = make_token(KEYS, "unsubscribe-subscription", {"s": 42, "sub": 7})
+    chars = list(token)
+    chars[position] = "z" if chars[position] in "ABCDEFGH" else "A"
+    with pytest.raises(BadToken):
+        read_token(KEYS, "unsubscribe-subscription", "".join(chars))
+
+
+def test_a_truncated_token_is_refused() -> None:
+    token = make_token(KEYS, "preferences", {"s": 42})
+    with pytest.raises(BadToken):
+        read_token(KEYS, "preferences", token[:-4])
+
+
+def test_a_payload_swapped_between_two_tokens_is_refused() -> None:
+    mine = make_token(KEYS, "unsubscribe-all", {"s": 1})
+    theirs = make_token(KEYS, "unsubscribe-all", {"s": 2})
+    forged = theirs.split(".")[0] + "." + mine.split(".")[1]
+    with pytest.raises(BadToken):
+        read_token(KEYS, "unsubscribe-all", forged)
+
+
+@pytest.mark.parametrize("garbage", ["", ".", "abc", "a.b.c", "💥.💥", "x" * 5000])
+def test_garbage_is_refused_with_bad_token(garbage: str) -> None:
+    for purpose in PAYLOADS:
+        with pytest.raises(BadToken):
+            read_token(KEYS, purpose, garbage, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("made_for", "used_for"),
+    [
+        ("preferences", "unsubscribe-all"),
+        ("unsubscribe-all", "preferences"),
+        ("unsubscribe-stream", "unsubscribe-subscription"),
+        ("unsubscribe-subscription", "unsubscribe-all"),
+        ("confirm", "unsubscribe-all"),
+    ],
+)
+def test_a_token_for_one_purpose_is_refused_for_another(made_for: str, used_for: str) -> None:
+    token = make_token(KEYS, made_for, PAYLOADS[made_for], now=NOW)
+    with pytest.raises(BadToken):
+        read_token(KEYS, used_for, token, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "payload", [{"s": "42"}, {"s": True}, {"s": 4.2}, {"s": None}, {"s": 42, "x": 1}, [42], 42]
+)
+def test_a_correctly_signed_token_with_a_malformed_payload_is_refused(payload: object) -> None:
+    """A signed payload of the wrong shape (an older format, a bug) is as bad as a forgery."""
+    signer = URLSafeSerializer(
+        [NEW_KEY], salt="unsubscribe-all", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    with pytest.raises(BadToken):
+        read_token(KEYS, "unsubscribe-all", signer.dumps(payload))
+
+
+def test_making_a_token_with_a_malformed_payload_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        make_token(KEYS, "unsubscribe-stream", {"s": 42})
+    with pytest.raises(ValueError, match="unknown token purpose"):
+        make_token(KEYS, "login", {"s": 42})
+    with pytest.raises(ValueError, match="no secret keys"):
+        make_token((), "preferences", {"s": 42})
+
+
+def test_unsubscribe_tokens_never_expire() -> None:
+    token = make_token(KEYS, "unsubscribe-stream", {"s": 42, "f": "daily"})
+    assert read_token(KEYS, "unsubscribe-stream", token, now=NOW + timedelta(days=3650))
+    with pytest.raises(ValueError, match="do not expire"):
+        read_token(KEYS, "unsubscribe-stream", token, max_age=timedelta(days=1))
+
+
+def test_a_confirm_token_is_valid_for_seven_days_by_default() -> None:
+    token = make_token(KEYS, "confirm", {"p": 5}, now=NOW)
+    assert read_token(KEYS, "confirm", token, now=NOW + timedelta(days=7)) == {"p": 5}
+    with pytest.raises(BadToken, match="expired"):
+        read_token(KEYS, "confirm", token, now=NOW + timedelta(days=7, seconds=1))
+
+
+@pytest.mark.parametrize("max_age", [timedelta(hours=1), 3600])
+def test_a_confirm_token_honours_a_shorter_max_age(max_age: timedelta | int) -> None:
+    token = make_token(KEYS, "confirm", {"p": 5}, now=NOW)
+    assert read_token(KEYS, "confirm", token, max_age=max_age, now=NOW + timedelta(minutes=59))
+    with pytest.raises(BadToken, match="expired"):
+        read_token(KEYS, "confirm", token, max_age=max_age, now=NOW + timedelta(hours=2))
+
+
+def test_a_confirm_token_from_the_future_is_refused_beyond_clock_skew() -> None:
+    token = make_token(KEYS, "confirm", {"p": 5}, now=NOW)
+    assert read_token(KEYS, "confirm", token, now=NOW - timedelta(minutes=1)) == {"p": 5}
+    with pytest.raises(BadToken):
+        read_token(KEYS, "confirm", token, now=NOW - timedelta(hours=1))
+
+
+def test_a_confirm_token_without_a_given_time_uses_the_clock() -> None:
+    token = make_token(KEYS, "confirm", {"p": 5})
+    assert read_token(KEYS, "confirm", token) == {"p": 5}
+
+
+def test_link_urls_point_at_their_routes_with_tokens_of_their_purpose() -> None:
+    routes = [
+        (
+            unsubscribe_url(SETTINGS, 42, "daily"),
+            "/u/",
+            "unsubscribe-stream",
+            {"s": 42, "f": "daily"},
+        ),
+        (
+            unsubscribe_subscription_url(SETTINGS, 42, 7),
+            "/u/s/",
+            "unsubscribe-subscription",
+            {"s": 42, "sub": 7},
+        ),
+        (unsubscribe_all_url(SETTINGS, 42), "/u/all/", "unsubscribe-all", {"s": 42}),
+        (preferences_url(SETTINGS, 42), "/preferences/", "preferences", {"s": 42}),
+        (confirm_url(SETTINGS, 1001, now=NOW), "/confirm/", "confirm", {"p": 1001}),
+    ]
+    for url, route, purpose, payload in routes:
+        token = _token_in(url)
+        assert url == f"https://alerts.example.org{route}{token}"
+        assert read_token(KEYS, purpose, token, now=NOW) == payload
+
+
+def test_the_mailto_unsubscribe_goes_to_the_sending_domain_with_the_stream_token() -> None:
+    mailto = unsubscribe_mailto(SETTINGS, 42, "weekly")
+    prefix = "mailto:unsubscribe@mail.example.org?subject=unsubscribe%20"
+    assert mailto.startswith(prefix)
+    token = unquote(mailto[len(prefix) :])
+    assert read_token(KEYS, "unsubscribe-stream", token) == {"s": 42, "f": "weekly"}
+
+
+def test_the_list_unsubscribe_value_offers_https_then_mailto() -> None:
+    header = list_unsubscribe_header(SETTINGS, 42, "daily")
+    https, mailto = header.split(", ")
+    assert https == f"<{unsubscribe_url(SETTINGS, 42, 'daily')}>"
+    assert mailto == f"<{unsubscribe_mailto(SETTINGS, 42, 'daily')}>"
+
+
+@pytest.mark.parametrize(
+    "purpose", ["unsubscribe-stream", "unsubscribe-subscription", "unsubscribe-all", "preferences"]
+)
+def test_every_untimed_token_matches_itsdangerous(purpose: str) -> None:
+    reference = URLSafeSerializer(
+        [OLD_KEY, NEW_KEY], salt=purpose, signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    assert make_token(KEYS, purpose, PAYLOADS[purpose]) == reference.dumps(PAYLOADS[purpose])

@@ -1,0 +1,157 @@
+"""Study summaries and the diff into classified changes, on real registry records."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.support import real_record_names, record
+from worker.ingest.studies import Change, InvalidStudy, canonical_mesh_id, diff, summarize
+
+
+@pytest.mark.parametrize("name", real_record_names())
+def test_an_unchanged_record_gives_no_change(name: str) -> None:
+    summary = summarize(record(name))
+    assert diff(summary, summarize(record(name))) == []
+
+
+@pytest.mark.parametrize("name", real_record_names())
+def test_a_change_of_only_the_last_update_dates_is_not_a_change(name: str) -> None:
+    data = record(name)
+    status = data["protocolSection"]["statusModule"]
+    status["lastUpdateSubmitDate"] = "2026-11-01"
+    status["lastUpdatePostDateStruct"] = {"date": "2026-11-02", "type": "ACTUAL"}
+    status["statusVerifiedDate"] = "2026-11"
+    assert diff(summarize(record(name)), summarize(data)) == []
+
+
+def test_a_site_status_edit_is_a_site_status_change() -> None:
+    data = record("NCT04267848")
+    site = data["protocolSection"]["contactsLocationsModule"]["locations"][0]
+    old = site["status"]
+    site["status"] = "RECRUITING"
+    changes = diff(summarize(record("NCT04267848")), summarize(data))
+    assert changes == [
+        Change(
+            "site_status",
+            "Anchorage Associates in Radiation Medicine, Anchorage, United States",
+            old,
+            "RECRUITING",
+        )
+    ]
+
+
+def test_sites_added_and_removed_are_named() -> None:
+    data = record("NCT04267848")
+    locations = data["protocolSection"]["contactsLocationsModule"]["locations"]
+    removed = locations.pop(3)
+    locations.append(
+        {
+            "facility": "Fondazione CNAO",
+            "city": "Pavia",
+            "country": "Italy",
+            "status": "NOT_YET_RECRUITING",
+        }
+    )
+    changes = diff(summarize(record("NCT04267848")), summarize(data))
+    assert (
+        Change("site_added", "Fondazione CNAO, Pavia, Italy", None, "NOT_YET_RECRUITING") in changes
+    )
+    label = f"{removed['facility']}, {removed['city']}, {removed['country']}"
+    assert Change("site_removed", label, removed["status"], None) in changes
+    assert len(changes) == 2
+
+
+def test_the_record_with_1148_sites_summarizes_every_site() -> None:
+    summary = summarize(record("NCT04267848"))
+    assert len(summary["sites"]) == 1148
+    assert summary["sites"][0]["lat"] == pytest.approx(61.21806)
+
+
+def test_unknown_status_without_a_new_last_update_date_is_a_status_change() -> None:
+    """NCT03475563 flipped to UNKNOWN (lastKnownStatus RECRUITING) with a stale date."""
+    current = record("NCT03475563")
+    status = current["protocolSection"]["statusModule"]
+    assert status["overallStatus"] == "UNKNOWN"
+    earlier = copy.deepcopy(current)
+    earlier["protocolSection"]["statusModule"]["overallStatus"] = status["lastKnownStatus"]
+    assert diff(summarize(earlier), summarize(current)) == [
+        Change("status", "overallStatus", "RECRUITING", "UNKNOWN")
+    ]
+
+
+def test_the_15_mb_record_with_results_diffs_quickly_and_completely() -> None:
+    before = summarize(record("NCT02513394"))
+    after_data = record("NCT02513394")
+    after_data["protocolSection"]["identificationModule"]["briefTitle"] = "A new title"
+    after_data["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 9999
+    changes = diff(before, summarize(after_data))
+    assert [c.kind for c in changes] == ["title", "enrollment"]
+    assert before["has_results"] is True
+
+
+def test_results_posted_eligibility_and_key_dates() -> None:
+    before_data = record("NCT06171568")
+    after_data = copy.deepcopy(before_data)
+    after_data["hasResults"] = True
+    after_data["protocolSection"]["eligibilityModule"]["minimumAge"] = "21 Years"
+    after_data["protocolSection"]["statusModule"]["startDateStruct"] = {
+        "date": "2027-01-15",
+        "type": "ACTUAL",
+    }
+    kinds = {(c.kind, c.field) for c in diff(summarize(before_data), summarize(after_data))}
+    assert kinds == {
+        ("results_posted", "hasResults"),
+        ("eligibility", "minimumAge"),
+        ("dates", "start"),
+    }
+
+
+def test_new_and_removed_studies() -> None:
+    summary = summarize(record("NCT00973089"))
+    assert diff(None, summary) == [
+        Change("new_study", None, None, {"title": summary["title"], "status": "WITHDRAWN"})
+    ]
+    assert [c.kind for c in diff(summary, None)] == ["removed"]
+    assert diff(None, None) == []
+
+
+def test_conditions_change() -> None:
+    data = record("NCT02210780")
+    data["protocolSection"]["conditionsModule"]["conditions"].append("Eczema")
+    [change] = diff(summarize(record("NCT02210780")), summarize(data))
+    assert change.kind == "conditions" and "Eczema" in change.after
+
+
+def test_mesh_ids_compare_as_letter_and_number() -> None:
+    assert canonical_mesh_id("D000001943") == canonical_mesh_id("D001943") == "D1943"
+    padded = summarize(record("NCT06171568"))["meshes"][0]
+    assert padded == {"id": "D1930", "term": "Brain Injuries"}
+
+
+def test_browse_leaves_are_used_when_meshes_are_absent() -> None:
+    data = record("NCT06171568")
+    module = data["derivedSection"]["conditionBrowseModule"]
+    del module["meshes"], module["ancestors"]
+    summary = summarize(data)
+    assert [m["term"] for m in summary["meshes"]] == ["Brain Injuries"]
+    assert "Brain Diseases" in [a["term"] for a in summary["ancestors"]]
+
+
+def test_a_partial_record_without_derived_section_summarizes() -> None:
+    summary = summarize(record("NCT02576665.partial"))
+    assert summary["meshes"] == [] and "Head and Neck Cancer" in summary["conditions"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"protocolSection": {}},
+        {"protocolSection": {"identificationModule": {"nctId": "NCT123"}}},
+    ],
+)
+def test_a_record_without_a_valid_nct_id_is_invalid(data: dict) -> None:
+    with pytest.raises(InvalidStudy):
+        summarize(data)

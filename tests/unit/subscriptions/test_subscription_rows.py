@@ -1,0 +1,745 @@
+"""Admin subscription import/export: row validation, streaming reads, exact round trips."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support import CTGOV
+from worker.subscriptions.files import (
+    ImportFileError,
+    RowError,
+    read_subscription_file,
+    write_subscription_file,
+)
+from worker.subscriptions.rows import FIELDS, OVERALL_STATUSES, SubscriptionRow, parse_row
+
+HEADER = "email,kind,condition,nct_id,frequency,statuses,countries,near,timezone"
+
+
+def ctgov_records() -> Iterator[dict[str, Any]]:
+    """Every study in the real registry records (search pages hold several)."""
+    folder = CTGOV
+    for path in sorted(folder.glob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        yield from document.get("studies", [document])
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def read_all(path: Path) -> list[tuple[int, SubscriptionRow | RowError]]:
+    return list(read_subscription_file(path))
+
+
+def condition_row(**overrides: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "email": "ada@example.com",
+        "kind": "condition",
+        "condition": "head and neck cancer",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def reason_of(fields: Mapping[str, object]) -> str:
+    with pytest.raises(ValueError) as caught:
+        parse_row(fields)
+    return str(caught.value)
+
+
+# -- parse_row: normal form ----------------------------------------------------
+
+
+def test_a_condition_row_is_stored_in_normal_form() -> None:
+    row = parse_row(
+        {
+            "email": "  Ada.Lovelace@Example.COM ",
+            "kind": " Condition ",
+            "condition": "  Head   and\tNeck Cancer ",
+            "frequency": "Weekly",
+            "statuses": " recruiting ; Not yet recruiting;RECRUITING;",
+            "countries": " Italy ; united states;Italy;Korea, Republic of",
+            "near": "45.38, 9.16, 50",
+            "timezone": "europe/rome",
+        }
+    )
+    assert row == SubscriptionRow(
+        email="ada.lovelace@example.com",
+        kind="condition",
+        condition="Head and Neck Cancer",
+        nct_id=None,
+        frequency="weekly",
+        statuses=("NOT_YET_RECRUITING", "RECRUITING"),
+        countries=("Italy", "Korea, Republic of", "united states"),
+        near=(45.38, 9.16, 50.0),
+        timezone="Europe/Rome",
+    )
+
+
+def test_unspecified_fields_take_their_defaults() -> None:
+    row = parse_row({"email": "ada@example.com", "kind": "study", "nct_id": "NCT07635641"})
+    assert (row.condition, row.frequency, row.statuses, row.countries, row.near, row.timezone) == (
+        None,
+        "daily",
+        (),
+        (),
+        None,
+        "UTC",
+    )
+
+
+def test_empty_strings_and_none_mean_not_given() -> None:
+    row = parse_row(condition_row(nct_id="", frequency="  ", statuses=None, near="", timezone=""))
+    assert (row.nct_id, row.frequency, row.statuses, row.near, row.timezone) == (
+        None,
+        "daily",
+        (),
+        None,
+        "UTC",
+    )
+
+
+def test_nct_id_is_case_insensitive_and_stored_upper_case() -> None:
+    assert parse_row(
+        {"email": "a@example.com", "kind": "study", "nct_id": " nct07635641 "}
+    ).nct_id == ("NCT07635641")
+
+
+def test_field_names_are_case_insensitive_and_trimmed() -> None:
+    row = parse_row({" EMAIL ": "ada@example.com", "Kind": "condition", "CONDITION ": "glioma"})
+    assert (row.email, row.condition) == ("ada@example.com", "glioma")
+
+
+def test_countries_are_deduped_case_insensitively_and_sorted_with_one_spelling() -> None:
+    assert parse_row(condition_row(countries="spain;Austria;SPAIN;Spain")).countries == (
+        "Austria",
+        "SPAIN",
+    )
+
+
+def test_the_email_keeps_its_international_characters_in_lower_case() -> None:
+    assert parse_row(condition_row(email="José@Exämple.COM")).email == "josé@exämple.com"
+
+
+def test_json_shaped_values_are_accepted_for_lists_and_near() -> None:
+    row = parse_row(
+        condition_row(
+            statuses=["recruiting", "COMPLETED"],
+            countries=["Italy", " France "],
+            near={"lat": 45, "lon": -9.5, "km": 10},
+        )
+    )
+    assert (row.statuses, row.countries, row.near) == (
+        ("COMPLETED", "RECRUITING"),
+        ("France", "Italy"),
+        (45.0, -9.5, 10.0),
+    )
+
+
+def test_near_accepts_its_boundaries() -> None:
+    assert parse_row(condition_row(near="-90,180,20000")).near == (-90.0, 180.0, 20000.0)
+
+
+def test_every_status_and_country_of_the_real_registry_records_is_accepted() -> None:
+    for study in ctgov_records():
+        protocol = study["protocolSection"]
+        locations = protocol.get("contactsLocationsModule", {}).get("locations", [])
+        countries = sorted({site["country"] for site in locations if "country" in site})
+        row = parse_row(
+            {
+                "email": "ada@example.com",
+                "kind": "study",
+                "nct_id": protocol["identificationModule"]["nctId"],
+                "statuses": protocol["statusModule"]["overallStatus"],
+                "countries": ";".join(countries),
+            }
+        )
+        assert row.statuses == (protocol["statusModule"]["overallStatus"],)
+        assert {country.casefold() for country in row.countries} == {
+            country.casefold() for country in countries
+        }
+
+
+# -- parse_row: rejections -------------------------------------------------------
+
+
+@pytest.mark.parametrize("nct_id", ["NCT123", "ABC12345678", "NCT123456789", "NCT1234567X", "NCT"])
+def test_a_malformed_nct_id_is_rejected(nct_id: str) -> None:
+    reason = reason_of({"email": "a@example.com", "kind": "study", "nct_id": nct_id})
+    assert reason.startswith(f"nct_id {nct_id!r}: expected NCT followed by 8 digits")
+
+
+@pytest.mark.parametrize(
+    "email", ["not-an-email", "ada@", "@example.com", "ada@localhost", "a..b@example.com"]
+)
+def test_an_invalid_email_is_rejected(email: str) -> None:
+    assert reason_of(condition_row(email=email)).startswith(f"email {email!r}: ")
+
+
+def test_an_unknown_timezone_is_rejected() -> None:
+    assert reason_of(condition_row(timezone="Mars/Olympus")) == (
+        "timezone 'Mars/Olympus': not an IANA time zone name, e.g. Europe/Rome or UTC"
+    )
+
+
+def test_an_unknown_status_is_rejected_naming_it() -> None:
+    reason = reason_of(condition_row(statuses="RECRUITING;OPEN"))
+    assert reason.startswith("statuses 'RECRUITING;OPEN': unknown status 'OPEN'; expected some of")
+    assert "NOT_YET_RECRUITING" in reason
+
+
+@pytest.mark.parametrize(
+    ("near", "why"),
+    [
+        ("45,9", "expected lat,lon,km"),
+        ("45,9,10,1", "expected lat,lon,km"),
+        ("a,b,c", "expected three numbers lat,lon,km"),
+        ("91,0,10", "latitude 91.0 is outside [-90, 90]"),
+        ("0,-181,10", "longitude -181.0 is outside [-180, 180]"),
+        ("45,9,-1", "distance -1.0 km must be above 0 and at most 20,000"),
+        ("45,9,0", "distance 0.0 km must be above 0 and at most 20,000"),
+        ("45,9,20001", "distance 20001.0 km must be above 0 and at most 20,000"),
+        ("nan,9,10", "numbers must be finite"),
+        ("45,inf,10", "numbers must be finite"),
+    ],
+)
+def test_a_malformed_near_is_rejected(near: str, why: str) -> None:
+    assert reason_of(condition_row(near=near)) == f"near {near!r}: {why}"
+
+
+@pytest.mark.parametrize(
+    "near",
+    [
+        {"lat": 45, "lon": 9},
+        {"lat": 45, "lon": 9, "km": 1, "x": 0},
+        {"lat": "45", "lon": 9, "km": 1},
+    ],
+)
+def test_a_malformed_near_object_is_rejected(near: dict[str, object]) -> None:
+    assert reason_of(condition_row(near=near)).startswith("near ")
+
+
+@pytest.mark.parametrize("condition", [None, "", "   "])
+def test_a_condition_subscription_needs_a_condition(condition: str | None) -> None:
+    assert reason_of(condition_row(condition=condition)) == (
+        "condition: required for kind 'condition'"
+    )
+
+
+def test_a_study_subscription_needs_an_nct_id() -> None:
+    assert reason_of({"email": "a@example.com", "kind": "study"}) == (
+        "nct_id: required for kind 'study'"
+    )
+
+
+def test_a_study_subscription_must_not_name_a_condition() -> None:
+    fields = {"email": "a@example.com", "kind": "study", "nct_id": "NCT07635641", "condition": "x"}
+    assert reason_of(fields) == "condition 'x': must be empty for kind 'study'"
+
+
+def test_a_condition_subscription_must_not_name_a_study() -> None:
+    assert reason_of(condition_row(nct_id="NCT07635641")) == (
+        "nct_id 'NCT07635641': must be empty for kind 'condition'"
+    )
+
+
+def test_email_and_kind_are_required() -> None:
+    assert reason_of({}) == "email: required; kind: required"
+
+
+def test_an_unknown_kind_or_frequency_is_rejected() -> None:
+    assert reason_of(condition_row(kind="trial")) == (
+        "kind 'trial': expected one of condition, study"
+    )
+    assert reason_of(condition_row(frequency="hourly")) == (
+        "frequency 'hourly': expected one of instant, daily, weekly"
+    )
+
+
+def test_an_unknown_field_is_rejected_rather_than_ignored() -> None:
+    assert reason_of(condition_row(frequncy="weekly")).startswith("unknown field 'frequncy'")
+
+
+def test_a_field_given_twice_under_two_spellings_is_rejected() -> None:
+    assert reason_of(condition_row(Email="bob@example.com")) == "field 'email' given twice"
+    assert reason_of(condition_row(frequency="", FREQUENCY="weekly")) == (
+        "field 'frequency' given twice"
+    )
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    reason = reason_of(condition_row(email="nope", timezone="Mars/Olympus", near="1,2"))
+    assert [part.split(" ")[0] for part in reason.split("; ")] == ["email", "near", "timezone"]
+
+
+def test_a_long_bad_value_is_truncated_in_the_reason() -> None:
+    reason = reason_of(condition_row(timezone="X" * 500))
+    assert reason == f"timezone '{'X' * 39}…': not an IANA time zone name, e.g. Europe/Rome or UTC"
+
+
+@pytest.mark.parametrize("condition", ["lung\x00cancer", "x" * 201])
+def test_a_condition_with_control_characters_or_too_long_is_rejected(condition: str) -> None:
+    assert reason_of(condition_row(condition=condition)).startswith("condition ")
+
+
+def test_a_value_of_the_wrong_json_type_is_rejected() -> None:
+    assert reason_of(condition_row(email=42)) == "email '42': expected text, got a number"
+    assert reason_of(condition_row(statuses=["RECRUITING", 3])) == (
+        "statuses '[\"RECRUITING\", 3]': expected an array of strings, found a number"
+    )
+    assert reason_of(condition_row(countries=["Korea; Republic of"])).endswith("contains ';'")
+
+
+# -- identity ------------------------------------------------------------------
+
+
+def test_identity_ignores_frequency_timezone_and_the_case_of_condition_and_countries() -> None:
+    daily = parse_row(condition_row(condition="Lung Cancer", countries="Italy"))
+    weekly = parse_row(
+        condition_row(
+            condition="lung  cancer", countries="ITALY", frequency="weekly", timezone="Asia/Tokyo"
+        )
+    )
+    assert daily.identity() == weekly.identity()
+
+
+def test_identity_tells_filters_apart() -> None:
+    plain = parse_row(condition_row())
+    assert plain.identity() != parse_row(condition_row(statuses="RECRUITING")).identity()
+    assert plain.identity() != parse_row(condition_row(near="45,9,10")).identity()
+    assert plain.identity() != parse_row(condition_row(email="bob@example.com")).identity()
+
+
+# -- reading files ---------------------------------------------------------------
+
+
+def test_a_csv_file_yields_rows_with_their_line_numbers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.csv",
+        f"{HEADER}\n"
+        "ada@example.com,condition,lung cancer,,,,,,\n"
+        'bob@example.com,study,,NCT07635641,instant,RECRUITING,Italy,"45.38,9.16,50",Europe/Rome\n',
+    )
+    rows = read_all(path)
+    assert [line for line, _ in rows] == [2, 3]
+    assert rows[1][1] == SubscriptionRow(
+        "bob@example.com",
+        "study",
+        None,
+        "NCT07635641",
+        "instant",
+        ("RECRUITING",),
+        ("Italy",),
+        (45.38, 9.16, 50.0),
+        "Europe/Rome",
+    )
+
+
+def test_a_bad_csv_row_is_reported_with_its_line_and_the_rest_still_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.csv",
+        "email,kind,nct_id\nada@example.com,study,NCT123\nbob@example.com,study,NCT07635641\n",
+    )
+    rows = read_all(path)
+    assert rows[0] == (
+        2,
+        RowError(2, "nct_id 'NCT123': expected NCT followed by 8 digits, e.g. NCT07635641"),
+    )
+    assert isinstance(rows[1][1], SubscriptionRow)
+
+
+def test_a_utf8_bom_at_the_start_of_a_csv_file_is_ignored(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "subs.csv", "\ufeffemail,kind,condition\nada@example.com,condition,glioma\n"
+    )
+    assert [row.email for _, row in read_all(path)] == ["ada@example.com"]  # type: ignore[union-attr]
+
+
+def test_a_utf8_bom_at_the_start_of_a_jsonl_file_is_ignored(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.jsonl",
+        '\ufeff{"email": "ada@example.com", "kind": "condition", "condition": "glioma"}\n',
+    )
+    assert isinstance(read_all(path)[0][1], SubscriptionRow)
+
+
+def test_quoted_commas_and_newlines_keep_the_line_where_the_row_starts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.csv",
+        "email,kind,condition,countries\n"
+        'ada@example.com,condition,"head and neck cancer,\nrecurrent","Korea, Republic of"\n'
+        "bob@example.com,condition,glioma,\n"
+        'carl@example.com,condition,"a\n\nb",Mars\n'
+        "nope,condition,glioma,\n",
+    )
+    rows = read_all(path)
+    assert [line for line, _ in rows] == [2, 4, 5, 8]
+    first = rows[0][1]
+    assert isinstance(first, SubscriptionRow)
+    assert (first.condition, first.countries) == (
+        "head and neck cancer, recurrent",
+        ("Korea, Republic of",),
+    )
+    assert isinstance(rows[3][1], RowError) and rows[3][1].line == 8
+
+
+def test_blank_lines_are_skipped_but_counted_in_csv(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.csv",
+        "\nemail,kind,condition\n\nada@example.com,condition,glioma\n"
+        "  \n,,\nnope,condition,glioma\n\n",
+    )
+    assert [(line, type(row).__name__) for line, row in read_all(path)] == [
+        (4, "SubscriptionRow"),
+        (7, "RowError"),
+    ]
+
+
+def test_blank_lines_are_skipped_but_counted_in_jsonl(tmp_path: Path) -> None:
+    line = '{"email": "ada@example.com", "kind": "condition", "condition": "glioma"}'
+    path = write(tmp_path, "subs.jsonl", f"\n{line}\n \n\n{line}\n")
+    assert [number for number, _ in read_all(path)] == [2, 5]
+
+
+def test_crlf_line_endings_are_read_like_lf(tmp_path: Path) -> None:
+    csv_path = write(
+        tmp_path,
+        "subs.csv",
+        'email,kind,condition\r\nada@example.com,condition,"lung\r\ncancer"\r\n\r\nnope,condition,x\r\n',
+    )
+    assert [(line, getattr(row, "condition", None)) for line, row in read_all(csv_path)] == [
+        (2, "lung cancer"),
+        (5, None),
+    ]
+    jsonl_path = write(
+        tmp_path,
+        "subs.jsonl",
+        '{"email": "ada@example.com", "kind": "study", "nct_id": "NCT07635641"}\r\n\r\n[]\r\n',
+    )
+    rows = read_all(jsonl_path)
+    assert isinstance(rows[0][1], SubscriptionRow)
+    assert rows[1] == (3, RowError(3, "expected a JSON object, got an array"))
+
+
+def test_duplicate_rows_are_all_yielded_for_the_caller_to_dedupe(tmp_path: Path) -> None:
+    row = "ada@example.com,condition,Lung Cancer,daily"
+    path = write(tmp_path, "subs.csv", f"email,kind,condition,frequency\n{row}\n{row.lower()}\n")
+    rows = [row for _, row in read_all(path)]
+    assert len(rows) == 2 and all(isinstance(row, SubscriptionRow) for row in rows)
+    assert rows[0].identity() == rows[1].identity()  # type: ignore[union-attr]
+
+
+def test_the_same_subscription_twice_with_another_frequency_is_rejected(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.csv",
+        "email,kind,condition,frequency\n"
+        "ada@example.com,condition,lung cancer,daily\n"
+        "bob@example.com,condition,lung cancer,weekly\n"
+        "ada@example.com,condition,Lung Cancer,weekly\n",
+    )
+    assert read_all(path)[2] == (
+        4,
+        RowError(
+            4,
+            "same subscription as line 2 but frequency 'weekly' instead of 'daily'; "
+            "keep one of the two lines",
+        ),
+    )
+
+
+def test_one_email_with_two_timezones_is_rejected_on_the_later_row(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.jsonl",
+        '{"email": "ada@example.com", "kind": "condition", "condition": "glioma", '
+        '"timezone": "Europe/Rome"}\n'
+        '{"email": "ADA@example.com", "kind": "study", "nct_id": "NCT07635641"}\n',
+    )
+    assert read_all(path)[1] == (
+        2,
+        RowError(
+            2,
+            "timezone 'UTC' differs from 'Europe/Rome' on line 1 for ada@example.com: "
+            "a subscriber has one timezone",
+        ),
+    )
+
+
+def test_unknown_csv_columns_reject_the_whole_file_naming_them(tmp_path: Path) -> None:
+    path = write(tmp_path, "subs.csv", "email,kind,condition,frequncy,zone\n")
+    with pytest.raises(
+        ImportFileError, match=r"subs\.csv, line 1: unknown column\(s\) 'frequncy', 'zone'"
+    ):
+        read_all(path)
+
+
+@pytest.mark.parametrize("header", ["kind,condition", "email,condition", " ", ""])
+def test_a_csv_without_email_and_kind_columns_is_rejected(tmp_path: Path, header: str) -> None:
+    path = write(tmp_path, "subs.csv", f"{header}\n")
+    with pytest.raises(ImportFileError, match=r"subs\.csv"):
+        read_all(path)
+
+
+def test_a_column_given_twice_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "subs.csv", "email,kind,Email\n")
+    with pytest.raises(ImportFileError, match="column\\(s\\) email given twice"):
+        read_all(path)
+
+
+def test_csv_column_names_are_case_insensitive_and_trimmed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "subs.csv", " Email , KIND ,Condition\nada@example.com,condition,glioma\n"
+    )
+    assert isinstance(read_all(path)[0][1], SubscriptionRow)
+
+
+def test_a_csv_row_with_the_wrong_number_of_fields_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "subs.csv", "email,kind,condition\nada@example.com,condition,glioma,x\n")
+    assert read_all(path) == [(2, RowError(2, "4 fields but the header has 3 columns"))]
+
+
+def test_malformed_csv_quoting_rejects_the_row_and_reading_goes_on(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.csv",
+        'email,kind,condition\nada@example.com,condition,"glioma"x\nbob@example.com,condition,glioma\n',
+    )
+    rows = read_all(path)
+    assert isinstance(rows[0][1], RowError) and rows[0][1].reason.startswith("malformed CSV")
+    assert rows[0][0] == 2
+    assert isinstance(rows[-1][1], SubscriptionRow) and rows[-1][1].email == "bob@example.com"
+
+
+def test_a_line_that_is_not_utf8_rejects_only_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "subs.csv"
+    path.write_bytes(
+        b"email,kind,condition\nada@example.com,condition,gli\xffoma\nbob@example.com,condition,glioma\n"
+    )
+    assert [(line, type(row).__name__) for line, row in read_all(path)] == [
+        (2, "RowError"),
+        (3, "SubscriptionRow"),
+    ]
+
+
+def test_an_unknown_jsonl_key_rejects_just_that_row(tmp_path: Path) -> None:
+    good = '{"email": "ada@example.com", "kind": "condition", "condition": "glioma"}'
+    typo = good.replace("}", ', "frequncy": "weekly"}')
+    rows = read_all(write(tmp_path, "subs.jsonl", f"{good}\n{typo}\n{good}\n"))
+    assert [type(row).__name__ for _, row in rows] == [
+        "SubscriptionRow",
+        "RowError",
+        "SubscriptionRow",
+    ]
+    assert rows[1][1].reason.startswith("unknown field 'frequncy'")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("{email: ada}", "not valid JSON: "),
+        ('{"email": "a@example.com"', "not valid JSON: "),
+        (
+            '{"email": "a@example.com", "email": "b@example.com"}',
+            "not valid JSON: a key is repeated",
+        ),
+        ('"ada@example.com"', "expected a JSON object, got a string"),
+        ("[1, 2]", "expected a JSON object, got an array"),
+        ("42", "expected a JSON object, got a number"),
+        ("null", "expected a JSON object, got null"),
+    ],
+)
+def test_a_jsonl_line_that_is_not_a_json_object_is_rejected(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    [(number, error)] = read_all(write(tmp_path, "subs.jsonl", f"\n{line}\n"))
+    assert number == 2 and isinstance(error, RowError) and error.line == 2
+    assert error.reason.startswith(reason)
+
+
+def test_jsonl_rows_take_arrays_and_objects(tmp_path: Path) -> None:
+    line = json.dumps(
+        {
+            "email": "ada@example.com",
+            "kind": "condition",
+            "condition": "melanoma",
+            "statuses": ["RECRUITING"],
+            "countries": ["Italy"],
+            "near": {"lat": 45.38, "lon": 9.16, "km": 50},
+        }
+    )
+    [(_, row)] = read_all(write(tmp_path, "subs.ndjson", line + "\n"))
+    assert isinstance(row, SubscriptionRow) and row.near == (45.38, 9.16, 50.0)
+
+
+@pytest.mark.parametrize("name", ["subs.txt", "subs.json", "subs", "subs.csv.gz"])
+def test_an_unknown_extension_is_a_usage_error_before_reading(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ImportFileError, match="unknown file type"):
+        read_subscription_file(tmp_path / name)
+
+
+def test_the_extension_is_case_insensitive(tmp_path: Path) -> None:
+    path = write(tmp_path, "SUBS.CSV", "email,kind,condition\nada@example.com,condition,glioma\n")
+    assert len(read_all(path)) == 1
+
+
+def test_a_missing_file_is_an_import_file_error(tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="cannot read"):
+        read_all(tmp_path / "missing.csv")
+
+
+def test_a_ten_thousand_row_file_streams_without_error(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(HEADER + "\n")
+        for n in range(10_000):
+            out.write(
+                f"user{n % 3000}@example.com,condition,condition {n},,weekly,RECRUITING,"
+                f'Italy;France,"45.{n},9.1,25",Europe/Rome\n'
+            )
+    rows = read_subscription_file(path)
+    count = 0
+    for line, row in rows:
+        count += 1
+        assert isinstance(row, SubscriptionRow) and line == count + 1
+    assert count == 10_000
+
+
+# -- writing files ---------------------------------------------------------------
+
+
+STUDY = SubscriptionRow(
+    "bob@example.com",
+    "study",
+    None,
+    "NCT07635641",
+    "instant",
+    ("NOT_YET_RECRUITING", "RECRUITING"),
+    ("Italy", "Korea, Republic of"),
+    (45.38, 9.16, 50.0),
+    "Europe/Rome",
+)
+CONDITION = SubscriptionRow(
+    "ada@example.com", "condition", 'Lung "NSCLC" cancer', None, "daily", (), (), None, "UTC"
+)
+
+
+def test_csv_export_writes_the_header_then_one_line_a_row() -> None:
+    out = io.StringIO()
+    assert write_subscription_file([STUDY, CONDITION], out, "csv") == 2
+    assert out.getvalue() == (
+        f"{HEADER}\n"
+        "bob@example.com,study,,NCT07635641,instant,NOT_YET_RECRUITING;RECRUITING,"
+        '"Italy;Korea, Republic of","45.38,9.16,50.0",Europe/Rome\n'
+        'ada@example.com,condition,"Lung ""NSCLC"" cancer",,daily,,,,UTC\n'
+    )
+    assert HEADER.split(",") == list(FIELDS)
+
+
+def test_jsonl_export_writes_one_object_a_line_with_every_key() -> None:
+    out = io.StringIO()
+    assert write_subscription_file([STUDY], out, "jsonl") == 1
+    assert json.loads(out.getvalue()) == {
+        "email": "bob@example.com",
+        "kind": "study",
+        "condition": None,
+        "nct_id": "NCT07635641",
+        "frequency": "instant",
+        "statuses": ["NOT_YET_RECRUITING", "RECRUITING"],
+        "countries": ["Italy", "Korea, Republic of"],
+        "near": {"lat": 45.38, "lon": 9.16, "km": 50.0},
+        "timezone": "Europe/Rome",
+    }
+    assert out.getvalue().count("\n") == 1
+
+
+def test_an_unknown_export_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown export format 'xml'"):
+        write_subscription_file([STUDY], io.StringIO(), "xml")
+
+
+def test_an_empty_export_is_a_header_alone() -> None:
+    out = io.StringIO()
+    assert write_subscription_file([], out, "csv") == 0
+    assert out.getvalue() == HEADER + "\n"
+
+
+# -- round trip ------------------------------------------------------------------
+
+TIMEZONES = ["UTC", "Europe/Rome", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
+COUNTRIES = ["Italy", "united states", "Korea, Republic of", "Côte d'Ivoire", "Türkiye", "Guam"]
+LOCAL_PART = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9+_-]|\.[A-Za-z0-9]){0,15}", fullmatch=True)
+DOMAINS = st.sampled_from(["example.com", "Mail.Example.ORG", "exämple.de", "sub.example.co.uk"])
+CONDITIONS = (
+    st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=80)
+    .map(lambda text: " ".join(text.split()))
+    .filter(bool)
+)
+NCT_IDS = st.from_regex(r"NCT[0-9]{8}", fullmatch=True)
+NEAR = st.tuples(
+    st.floats(-90, 90, allow_nan=False),
+    st.floats(-180, 180, allow_nan=False),
+    st.floats(0, 20_000, exclude_min=True, allow_nan=False),
+)
+
+
+@st.composite
+def subscription_rows(draw: st.DrawFn) -> SubscriptionRow:
+    kind = draw(st.sampled_from(["condition", "study"]))
+    fields: dict[str, object] = {
+        "email": f"{draw(LOCAL_PART)}@{draw(DOMAINS)}",
+        "kind": kind,
+        "condition": draw(CONDITIONS) if kind == "condition" else None,
+        "nct_id": draw(NCT_IDS) if kind == "study" else None,
+        "frequency": draw(st.sampled_from(["instant", "daily", "weekly"])),
+        "statuses": draw(st.lists(st.sampled_from(sorted(OVERALL_STATUSES)), max_size=4)),
+        "countries": draw(st.lists(st.sampled_from(COUNTRIES), max_size=4)),
+        "near": dict(zip(("lat", "lon", "km"), draw(NEAR), strict=True))
+        if draw(st.booleans())
+        else None,
+        "timezone": draw(st.sampled_from(TIMEZONES)),
+    }
+    return parse_row(fields)
+
+
+def consistent(rows: list[SubscriptionRow]) -> list[SubscriptionRow]:
+    """One timezone per email and one frequency per subscription, as a real file says."""
+    zones: dict[str, str] = {}
+    frequencies: dict[tuple[object, ...], str] = {}
+    result = []
+    for row in rows:
+        row = replace(row, timezone=zones.setdefault(row.email, row.timezone))
+        row = replace(row, frequency=frequencies.setdefault(row.identity(), row.frequency))
+        result.append(row)
+    return result
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("csv", "out.csv"), ("jsonl", "out.jsonl")])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(subscription_rows(), max_size=8).map(consistent))
+def test_every_exported_row_reads_back_equal(
+    tmp_path: Path, fmt: str, name: str, rows: list[SubscriptionRow]
+) -> None:
+    path = tmp_path / name
+    with path.open("w", encoding="utf-8", newline="") as out:
+        assert write_subscription_file(rows, out, fmt) == len(rows)
+    assert [row for _, row in read_subscription_file(path)] == rows

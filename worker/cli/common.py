@@ -1,0 +1,39 @@
+"""What every command group shares: the --now type and the command's runtime."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from worker.core.config import ensure_secret_key
+from worker.core.migrate import upgrade
+from worker.core.runtime import Runtime, fixed_clock, set_runtime
+
+
+class When(click.ParamType):
+    """An ISO 8601 instant; naive values are taken as UTC."""
+
+    name = "ISO8601"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date-time", param, ctx)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def runtime_for(ctx: click.Context, now: datetime | None = None) -> Runtime:
+    """Build the runtime once per command; SQLite (embedded) schemas upgrade themselves."""
+    settings = ctx.obj["settings"]
+    if settings.email_backend == "file":
+        settings = ensure_secret_key(settings)
+    runtime = Runtime(settings, fixed_clock(now)) if now else Runtime(settings)
+    set_runtime(runtime)
+    if runtime.engine.dialect.name == "sqlite":
+        upgrade(runtime.engine)
+    return runtime

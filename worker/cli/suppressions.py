@@ -1,0 +1,62 @@
+"""`trialalerts suppressions …`: the addresses never sent to again.
+
+Exit codes as everywhere: 0 ok, 1 removing an address that is not suppressed,
+2 an argument that is not an email address.
+"""
+
+from __future__ import annotations
+
+import click
+
+from worker.cli.common import runtime_for
+from worker.cli.subscribers import EmailAddress
+from worker.subscriptions.suppressions import (
+    ADMIN_REASON,
+    add_suppression,
+    list_suppressions,
+    remove_suppression,
+)
+
+
+@click.group()
+def suppressions() -> None:
+    """Suppressed addresses (hard bounces, complaints, repeated soft bounces, admin)."""
+
+
+@suppressions.command("list")
+@click.pass_context
+def list_command(ctx: click.Context) -> None:
+    """One line an address: email, since (UTC), reason."""
+    runtime = runtime_for(ctx)
+    with runtime.sessions() as session:
+        entries = list_suppressions(session)
+    for entry in entries:
+        click.echo(entry.line())
+    if not entries:
+        click.echo("no suppressed addresses", err=True)
+
+
+@suppressions.command("add")
+@click.argument("email", type=EmailAddress())
+@click.option("--reason", default=ADMIN_REASON, show_default=True, help="Why (kept with it).")
+@click.pass_context
+def add_command(ctx: click.Context, email: str, reason: str) -> None:
+    """Never send to EMAIL again (checked at send time). Adding it twice changes nothing."""
+    runtime = runtime_for(ctx)
+    with runtime.sessions() as session, session.begin():
+        added = add_suppression(session, email, reason, runtime.now())
+    click.echo(f"suppressed {email}" if added else f"{email} was already suppressed")
+
+
+@suppressions.command("remove")
+@click.argument("email", type=EmailAddress())
+@click.pass_context
+def remove_command(ctx: click.Context, email: str) -> None:
+    """Allow sending to EMAIL again. Subscriptions stopped by a complaint stay stopped."""
+    runtime = runtime_for(ctx)
+    with runtime.sessions() as session, session.begin():
+        removed = remove_suppression(session, email)
+    if not removed:
+        click.echo(f"{email} is not suppressed", err=True)
+        ctx.exit(1)
+    click.echo(f"{email} is no longer suppressed")

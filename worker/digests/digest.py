@@ -1,0 +1,368 @@
+"""Group one subscriber's pending notifications into one digest.
+
+A digest answers "what happened to the studies I care about": each study
+appears once, however many of the subscriber's subscriptions matched it or
+however many changes it had; studies sit under the condition alert that found
+them, or under the studies the subscriber follows. The item cap keeps the
+email under Gmail's clipping size; what it leaves out is counted per section
+so the template can say "and N more". Output is plain frozen data for the
+templates, built deterministically from the input whatever its order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from operator import attrgetter
+from typing import Any
+from urllib.parse import quote
+
+from worker.digests.labels import (  # change_lines and status_label are part of this API
+    KIND_ORDER,
+    SITE_KINDS,
+    change_lines,
+    clean_text,
+    status_label,
+)
+
+DEFAULT_ITEM_CAP = 25
+MAX_CHANGE_LINES = 8
+MAX_SITE_LINES = 5
+SUBJECT_LIMIT = 120
+LABEL_LIMIT = 120
+STUDY_URL = "https://clinicaltrials.gov/study/"
+SEARCH_URL = "https://clinicaltrials.gov/search?cond="
+FOLLOW_HEADING = "Updates to studies you follow"
+
+
+@dataclass(frozen=True)
+class SubscriptionRef:
+    id: int
+    kind: str  # "condition" | "study"
+    label: str  # the condition text, or the followed NCT id
+
+
+@dataclass(frozen=True)
+class PendingNotification:
+    id: int
+    nct_id: str
+    title: str  # current brief title
+    status: str  # current overallStatus
+    kind: str  # a change kind, see worker.digests.labels.FORMATTERS
+    field: str | None
+    before: Any
+    after: Any
+    subscriptions: tuple[SubscriptionRef, ...]  # this subscriber's subscriptions that matched
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    nct_id: str
+    title: str
+    status: str  # human label, e.g. "Recruiting"
+    url: str
+    is_new: bool  # a new study rather than an update
+    changes: tuple[str, ...]  # human change lines
+    matched_by: tuple[str, ...]  # labels of every subscription that matched it
+
+
+@dataclass(frozen=True)
+class Section:
+    kind: str  # "condition" | "study"
+    heading: str
+    subscription_ids: tuple[int, ...]  # for the section's "stop these alerts" link
+    items: tuple[DigestItem, ...]
+    more: int  # items left out by the cap
+    more_url: str | None  # registry search for the condition; None for the follow section
+
+
+@dataclass(frozen=True)
+class Digest:
+    frequency: str
+    sections: tuple[Section, ...]
+    item_count: int  # items shown
+    total_count: int  # distinct studies in the digest
+    notification_ids: tuple[int, ...]  # every notification consumed, capped ones included
+    new_count: int = 0  # distinct new studies, capped ones included
+
+
+@dataclass
+class _Study:
+    nct_id: str
+    notifications: list[PendingNotification]  # ascending id: oldest first
+    refs: list[SubscriptionRef]  # condition refs first, each kind by id
+    is_new: bool
+    matched_by: tuple[str, ...]  # labels of `refs`, cleaned and deduped
+
+    @property
+    def home(self) -> SubscriptionRef | None:
+        """The condition subscription whose section shows this study, if any."""
+        first = self.refs[0] if self.refs else None
+        return first if first is not None and first.kind == "condition" else None
+
+
+def _id_key(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _sorted_ids(ids: set[Any]) -> tuple[Any, ...]:
+    if all(isinstance(value, int) for value in ids):
+        return tuple(sorted(ids))
+    return tuple(sorted(ids, key=_id_key))
+
+
+def _by_id(group: list[PendingNotification]) -> None:
+    """Oldest first; ids that are not ints sort as 0 (the order is stable)."""
+    if all(isinstance(n.id, int) for n in group):
+        group.sort(key=attrgetter("id"))
+    else:
+        group.sort(key=lambda n: _id_key(n.id))
+
+
+def _refs(notifications: list[PendingNotification]) -> list[SubscriptionRef]:
+    by_id: dict[Any, SubscriptionRef] = {}
+    for notification in notifications:
+        for ref in notification.subscriptions or ():
+            if isinstance(ref, SubscriptionRef):
+                by_id.setdefault((ref.kind, ref.id), ref)
+    return sorted(by_id.values(), key=lambda ref: (ref.kind != "condition", _id_key(ref.id)))
+
+
+def _refs_and_labels(
+    notifications: list[PendingNotification],
+) -> tuple[list[SubscriptionRef], tuple[str, ...]]:
+    refs = _refs(notifications)
+    return refs, _matched_by(refs)
+
+
+def _ref_ids(notification: PendingNotification) -> tuple[int, ...] | None:
+    """The identity of a notification's subscription refs, or None if they are not a tuple."""
+    subscriptions = notification.subscriptions
+    return tuple(map(id, subscriptions)) if type(subscriptions) is tuple else None
+
+
+def _group(notifications: Sequence[PendingNotification]) -> list[_Study]:
+    """One _Study per NCT id, in first-seen order.
+
+    The studies of a digest mostly share the same one or two subscriptions, so
+    their refs and "matched by" labels are worked out once per distinct set,
+    keyed by the ids of the ref objects (the caller shares one ref per
+    subscription; they all stay alive for the whole call).
+    """
+    by_nct: dict[str, list[PendingNotification]] = {}
+    for notification in notifications:
+        nct_id = notification.nct_id
+        if not isinstance(nct_id, str):
+            nct_id = str(nct_id or "")
+        group = by_nct.get(nct_id)
+        if group is None:
+            by_nct[nct_id] = [notification]
+        else:
+            group.append(notification)
+    memo: dict[tuple[int, ...], tuple[list[SubscriptionRef], tuple[str, ...]]] = {}
+    studies = []
+    for nct_id, group in by_nct.items():
+        key = _ref_ids(group[0])
+        if len(group) == 1:
+            is_new = group[0].kind == "new_study"
+        else:
+            _by_id(group)
+            is_new = any(n.kind == "new_study" for n in group)
+            if key is not None and any(_ref_ids(n) != key for n in group):
+                key = None  # the notifications disagree: merge their refs
+        if key is None:
+            found = _refs_and_labels(group)
+        elif key in memo:
+            found = memo[key]
+        else:
+            found = memo[key] = _refs_and_labels(group)
+        studies.append(_Study(nct_id, group, found[0], is_new, found[1]))
+    return studies
+
+
+def _sort_items(studies: list[_Study]) -> list[_Study]:
+    return sorted(studies, key=lambda study: (not study.is_new, study.nct_id))
+
+
+def _latest_text(study: _Study, attribute: str) -> str:
+    """The newest non-empty title/status, else the one recorded by new_study/removed."""
+    newest = getattr(study.notifications[-1], attribute, None)
+    if isinstance(newest, str) and newest:
+        return newest
+    for notification in reversed(study.notifications):
+        value = getattr(notification, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    for notification in reversed(study.notifications):
+        recorded = notification.after if notification.kind == "new_study" else notification.before
+        if notification.kind in ("new_study", "removed") and isinstance(recorded, dict):
+            value = recorded.get(attribute)
+            if isinstance(value, str) and value:
+                return value
+    return ""
+
+
+_LAST_RANK = len(KIND_ORDER)
+
+
+def _by_kind(notification: PendingNotification) -> int:
+    kind = notification.kind
+    return KIND_ORDER.get(kind, _LAST_RANK) if isinstance(kind, str) else _LAST_RANK
+
+
+def _change_lines(study: _Study) -> tuple[str, ...]:
+    """Merged, deduped lines in kind order; long site lists collapse to a count."""
+    notifications = study.notifications
+    if len(notifications) == 1:  # most studies: one line or none, nothing to merge
+        only = notifications[0]
+        lines = change_lines(only.kind, only.field, only.before, only.after)
+        if len(lines) <= 1:
+            return tuple(lines)
+    ordered = sorted(notifications, key=_by_kind) if len(notifications) > 1 else notifications
+    shown: list[str] = []
+    seen: set[str] = set()
+    shown_sites = hidden_sites = hidden_other = 0
+    for notification in ordered:
+        kind = notification.kind
+        lines = change_lines(kind, notification.field, notification.before, notification.after)
+        if not lines:
+            continue
+        is_site = isinstance(kind, str) and kind in SITE_KINDS
+        for line in lines:
+            if line in seen:
+                continue
+            seen.add(line)
+            if is_site:
+                if shown_sites < MAX_SITE_LINES and len(shown) < MAX_CHANGE_LINES:
+                    shown.append(line)
+                    shown_sites += 1
+                else:
+                    hidden_sites += 1
+            elif len(shown) < MAX_CHANGE_LINES:
+                shown.append(line)
+            else:
+                hidden_other += 1
+    if hidden_sites:
+        shown.append(f"and {hidden_sites} more site change{'s' if hidden_sites != 1 else ''}")
+    if hidden_other:
+        shown.append(f"and {hidden_other} more change{'s' if hidden_other != 1 else ''}")
+    return tuple(shown)
+
+
+def _matched_by(refs: list[SubscriptionRef]) -> tuple[str, ...]:
+    labels: list[str] = []
+    seen: set[str] = set()
+    for ref in refs:
+        label = clean_text(ref.label if ref.label is not None else "", LABEL_LIMIT)
+        if label and label.casefold() not in seen:
+            seen.add(label.casefold())
+            labels.append(label)
+    return tuple(labels)
+
+
+@lru_cache(maxsize=4096)  # condition texts repeat across subscribers
+def _search_url(condition: str) -> str:
+    return SEARCH_URL + quote(" ".join(condition.split()), safe="")
+
+
+def _study_url(nct_id: str) -> str:
+    # NCT ids are plain letters and digits: nothing to quote.
+    if nct_id.isascii() and nct_id.isalnum():
+        return STUDY_URL + nct_id
+    return STUDY_URL + quote(nct_id, safe="")
+
+
+def _item(study: _Study) -> DigestItem:
+    return DigestItem(
+        nct_id=study.nct_id,
+        title=_latest_text(study, "title") or study.nct_id,
+        status=status_label(_latest_text(study, "status")),
+        url=_study_url(study.nct_id),
+        is_new=study.is_new,
+        changes=_change_lines(study),
+        matched_by=study.matched_by,
+    )
+
+
+def _section_plan(studies: list[_Study]) -> list[tuple[SubscriptionRef | None, list[_Study]]]:
+    """(home condition or None for follows, its studies) in section order."""
+    by_home: dict[Any, tuple[SubscriptionRef, list[_Study]]] = {}
+    followed: list[_Study] = []
+    for study in studies:
+        home = study.home
+        if home is None:
+            followed.append(study)
+        else:
+            by_home.setdefault(home.id, (home, []))[1].append(study)
+    plan: list[tuple[SubscriptionRef | None, list[_Study]]] = [
+        by_home[key] for key in sorted(by_home, key=_id_key)
+    ]
+    if followed:
+        plan.append((None, followed))
+    return plan
+
+
+def build_digest(
+    frequency: str, notifications: Sequence[PendingNotification], cap: int = DEFAULT_ITEM_CAP
+) -> Digest | None:
+    """One digest from one subscriber's pending notifications of one frequency; None if none."""
+    if not notifications:
+        return None
+    studies = _group(notifications)
+    room = max(cap, 0)
+    sections: list[Section] = []
+    for home, members in _section_plan(studies):
+        ordered = _sort_items(members)
+        shown = tuple(_item(study) for study in ordered[:room])
+        room -= len(shown)
+        if home is None:
+            follow_ids = {
+                ref.id for study in members for ref in study.refs if ref.kind != "condition"
+            }
+            sections.append(
+                Section(
+                    "study",
+                    FOLLOW_HEADING,
+                    tuple(sorted(follow_ids, key=_id_key)),
+                    shown,
+                    len(ordered) - len(shown),
+                    None,
+                )
+            )
+        else:
+            label = home.label if isinstance(home.label, str) else str(home.label)
+            sections.append(
+                Section(
+                    "condition",
+                    f"New studies for {clean_text(label, LABEL_LIMIT)}",
+                    (home.id,),
+                    shown,
+                    len(ordered) - len(shown),
+                    _search_url(label),
+                )
+            )
+    return Digest(
+        frequency=frequency,
+        sections=tuple(sections),
+        item_count=sum(len(section.items) for section in sections),
+        total_count=len(studies),
+        notification_ids=_sorted_ids({n.id for n in notifications}),
+        new_count=sum(1 for study in studies if study.is_new),
+    )
+
+
+def subject_line(digest: Digest) -> str:
+    """A short one-line subject built from counts only, so no data can break it."""
+    new = max(getattr(digest, "new_count", 0), 0)
+    updates = max(digest.total_count - new, 0)
+    parts = []
+    if new:
+        parts.append(f"{new} new {'study' if new == 1 else 'studies'}")
+    if updates:
+        parts.append(f"{updates} {'update' if updates == 1 else 'updates'}")
+    if not parts:
+        return "Your clinical trial alerts"
+    return clean_text(" and ".join(parts) + " for your clinical trial alerts", SUBJECT_LIMIT)

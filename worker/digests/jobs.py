@@ -1,0 +1,227 @@
+"""Digest jobs: find due digest windows, claim them, and bind notifications to them.
+
+A delivery row per (subscriber, frequency, window) is the claim: the unique
+constraint lets two schedulers race harmlessly.  Building binds every pending
+notification of that stream to the delivery in the same transaction that
+makes it `queued`, so a notification is delivered once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from worker.core.models import Delivery, Notification, Study, StudyChange, Subscriber, Subscription
+from worker.core.sql import insert_ignoring_conflicts, is_postgresql
+from worker.digests.digest import PendingNotification, SubscriptionRef
+from worker.digests.schedule import due_window
+
+
+@dataclass(frozen=True)
+class DueStream:
+    subscriber_id: int
+    frequency: str
+    window: datetime
+
+
+def due_streams(
+    session: Session, now: datetime, instant_delay: timedelta, flush_instant: bool = False
+) -> list[DueStream]:
+    """Every (subscriber, frequency) with pending notifications whose window is due now."""
+    pending = session.execute(
+        select(
+            Notification.subscriber_id,
+            Notification.frequency,
+            func.min(Notification.created_at).label("oldest"),
+            Subscriber.timezone,
+            Subscriber.send_hour,
+        )
+        .join(Subscriber, Subscriber.id == Notification.subscriber_id)
+        .where(Notification.delivery_id.is_(None))
+        .group_by(
+            Notification.subscriber_id,
+            Notification.frequency,
+            Subscriber.timezone,
+            Subscriber.send_hour,
+        )
+    ).all()
+    if not pending:
+        return []
+    last = _last_windows(session, {row.subscriber_id for row in pending})
+    due = []
+    for row in pending:
+        oldest = row.oldest
+        window = due_window(
+            row.frequency,
+            now,
+            row.timezone,
+            row.send_hour,
+            last.get((row.subscriber_id, row.frequency)),
+            oldest,
+            instant_delay,
+            flush=flush_instant,
+        )
+        if window is not None:
+            due.append(DueStream(row.subscriber_id, row.frequency, window))
+    return due
+
+
+def _last_windows(session: Session, subscriber_ids: set[int]) -> dict[tuple[int, str], datetime]:
+    last: dict[tuple[int, str], datetime] = {}
+    ids = sorted(subscriber_ids)
+    for start in range(0, len(ids), 5000):
+        for row in session.execute(
+            select(Delivery.subscriber_id, Delivery.frequency, func.max(Delivery.window))
+            .where(Delivery.subscriber_id.in_(ids[start : start + 5000]))
+            .group_by(Delivery.subscriber_id, Delivery.frequency)
+        ):
+            last[(row[0], row[1])] = row[2]
+    return last
+
+
+def claim_windows(session: Session, streams: Sequence[DueStream], now: datetime) -> list[int]:
+    """Insert one delivery per due window; a window already claimed is skipped."""
+    rows = [
+        {
+            "subscriber_id": s.subscriber_id,
+            "frequency": s.frequency,
+            "window": s.window,
+            "state": "building",
+            "item_count": 0,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for s in streams
+    ]
+    inserted = insert_ignoring_conflicts(
+        session, Delivery.__table__, rows, returning=Delivery.__table__.c.id
+    )
+    return sorted(row.id for row in inserted)
+
+
+def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datetime) -> list[int]:
+    """Give each building delivery every pending notification of its stream.
+
+    Returns the ids that became `queued`; a delivery with nothing to send
+    becomes `empty` (its window is spent, no email goes out).
+    """
+    query = select(Delivery.id, Delivery.subscriber_id, Delivery.frequency).where(
+        Delivery.id.in_(delivery_ids), Delivery.state == "building"
+    )
+    if is_postgresql(session):
+        query = query.with_for_update(skip_locked=True)
+    claimed = session.execute(query).all()
+    if not claimed:
+        return []
+    for delivery in claimed:
+        session.execute(
+            update(Notification)
+            .where(
+                Notification.subscriber_id == delivery.subscriber_id,
+                Notification.frequency == delivery.frequency,
+                Notification.delivery_id.is_(None),
+            )
+            .values(delivery_id=delivery.id)
+        )
+    counts: dict[int, int] = {
+        delivery_id: count
+        for delivery_id, count in session.execute(
+            select(Notification.delivery_id, func.count())
+            .where(Notification.delivery_id.in_([d.id for d in claimed]))
+            .group_by(Notification.delivery_id)
+        )
+    }
+    states = [
+        {
+            "p_id": d.id,
+            "p_state": "queued" if counts.get(d.id) else "empty",
+            "p_count": counts.get(d.id, 0),
+            "p_now": now,
+        }
+        for d in claimed
+    ]
+    session.execute(
+        update(Delivery.__table__)
+        .where(Delivery.__table__.c.id == bindparam("p_id"))
+        .values(
+            state=bindparam("p_state"),
+            item_count=bindparam("p_count"),
+            updated_at=bindparam("p_now"),
+        ),
+        states,
+    )
+    return sorted(d.id for d in claimed if counts.get(d.id))
+
+
+def pending_notifications(
+    session: Session, condition: Any
+) -> dict[tuple[int, str], list[PendingNotification]]:
+    """Notifications matching `condition`, as digest input, keyed by (subscriber, frequency)."""
+    rows = session.execute(
+        select(
+            Notification.id,
+            Notification.subscriber_id,
+            Notification.frequency,
+            Notification.nct_id,
+            Notification.subscription_ids,
+            Notification.created_at,
+            StudyChange.kind,
+            StudyChange.field,
+            StudyChange.before,
+            StudyChange.after,
+            Study.title,
+            Study.status,
+        )
+        .join(StudyChange, StudyChange.id == Notification.change_id)
+        .join(Study, Study.nct_id == Notification.nct_id)
+        .where(condition)
+        .order_by(Notification.id)
+    ).all()
+    refs = _subscription_refs(session, {i for row in rows for i in row.subscription_ids})
+    grouped: dict[tuple[int, str], list[PendingNotification]] = defaultdict(list)
+    for row in rows:
+        grouped[(row.subscriber_id, row.frequency)].append(
+            PendingNotification(
+                id=row.id,
+                nct_id=row.nct_id,
+                title=row.title,
+                status=row.status,
+                kind=row.kind,
+                field=row.field,
+                before=row.before,
+                after=row.after,
+                subscriptions=tuple(refs[i] for i in row.subscription_ids if i in refs),
+                created_at=row.created_at,
+            )
+        )
+    return grouped
+
+
+def _subscription_refs(session: Session, ids: Iterable[int]) -> dict[int, SubscriptionRef]:
+    ids = sorted(ids)
+    refs: dict[int, SubscriptionRef] = {}
+    for start in range(0, len(ids), 5000):
+        for row in session.execute(
+            select(
+                Subscription.id, Subscription.kind, Subscription.condition, Subscription.nct_id
+            ).where(Subscription.id.in_(ids[start : start + 5000]))
+        ):
+            label = row.condition if row.kind == "condition" else row.nct_id
+            refs[row.id] = SubscriptionRef(row.id, row.kind, label or "")
+    return refs
+
+
+def pending_for_subscriber(subscriber_id: int) -> Any:
+    """Condition selecting a subscriber's undelivered notifications (for previews)."""
+    return and_(Notification.subscriber_id == subscriber_id, Notification.delivery_id.is_(None))
+
+
+def bound_to(delivery_ids: Sequence[int]) -> Any:
+    return Notification.delivery_id.in_(delivery_ids)

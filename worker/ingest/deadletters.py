@@ -1,0 +1,47 @@
+"""Dead letters: rejected input kept with its raw payload and the reason."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.core.models import DeadLetter
+from worker.core.sql import insert_ignoring_conflicts
+
+
+def dead_letter(
+    origin: str, line: int | None, event_id: Any, reason: str, payload: Any, now: datetime
+) -> dict[str, Any]:
+    """A dead_letters row; `payload` is kept byte for byte when it is text."""
+    if not isinstance(payload, str):
+        try:
+            payload = orjson.dumps(payload).decode()
+        except TypeError:
+            payload = repr(payload)
+    return {
+        "origin": origin[:200],
+        "line": line,
+        "event_id": event_id[:500] if isinstance(event_id, str) else None,
+        "reason": reason,
+        "payload": payload,
+        "fingerprint": hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest(),
+        "created_at": now,
+        "replayed_at": None,
+    }
+
+
+def store_dead_letters(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep each distinct payload once: publishing the same bad file twice adds nothing."""
+    insert_ignoring_conflicts(session, DeadLetter.__table__, rows)
+
+
+def list_dead_letters(session: Session, include_replayed: bool = False) -> list[DeadLetter]:
+    query = select(DeadLetter).order_by(DeadLetter.id)
+    if not include_replayed:
+        query = query.where(DeadLetter.replayed_at.is_(None))
+    return list(session.scalars(query))

@@ -1,0 +1,193 @@
+"""CloudEvents in: read files (JSON, JSON array, JSONL), validate against schema/.
+
+Pure apart from reading the stream it is given.  Every input item comes out
+as either a valid `StudyEvent` or a `Rejection` that says where (line or
+array item), which event (its id when it has one) and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import IO, Any
+
+import fastjsonschema
+import orjson
+
+from worker.core.paths import schema_dir
+from worker.ingest.studies import summarize
+
+EVENT_SCHEMA = "events/study-event.v1.json"
+REMOVED = "gov.clinicaltrials.study.removed"
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """One input item before validation: its position and the parsed JSON or the raw text."""
+
+    where: str
+    line: int | None
+    value: Any = None
+    text: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StudyEvent:
+    source: str
+    event_id: str
+    type: str
+    nct_id: str
+    time: datetime | None
+    last_update: str | None
+    raw: str
+    summary: dict[str, Any] | None
+
+    @property
+    def removed(self) -> bool:
+        return self.type == REMOVED
+
+
+@dataclass(frozen=True)
+class Rejection:
+    where: str
+    line: int | None
+    event_id: str | None
+    reason: str
+    raw: str
+
+    def describe(self) -> str:
+        ident = f" event {self.event_id!r}" if self.event_id else ""
+        return f"{self.where}{ident}: {self.reason}"
+
+
+@cache
+def _validator() -> Any:
+    schema = orjson.loads((schema_dir() / EVENT_SCHEMA).read_bytes())
+    return fastjsonschema.compile(schema)
+
+
+def _raw_text(item: RawItem) -> str:
+    if item.text is not None:
+        return item.text
+    try:
+        return orjson.dumps(item.value).decode()
+    except TypeError:
+        return repr(item.value)
+
+
+def _parse_time(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    parsed = datetime.fromisoformat(raw.replace("z", "Z").replace("t", "T"))
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def validate(item: RawItem) -> StudyEvent | Rejection:
+    """One item → a StudyEvent, or a Rejection with the reason."""
+    value = item.value
+    event_id = value.get("id") if isinstance(value, dict) else None
+    event_id = event_id if isinstance(event_id, str) and event_id else None
+    if item.error is not None:
+        return Rejection(item.where, item.line, None, item.error, _raw_text(item))
+    if not isinstance(value, dict):
+        reason = f"expected a JSON object, got {type(value).__name__}"
+        return Rejection(item.where, item.line, None, reason, _raw_text(item))
+    try:
+        _validator()(value)
+        data = value.get("data")
+        summary = summarize(data) if data is not None else None
+        nct_id = summary["nct_id"] if summary else value["subject"].upper()
+        subject = value.get("subject")
+        if subject and subject.upper() != nct_id:
+            raise ValueError(f"subject {subject!r} does not match data nctId {nct_id!r}")
+        event = StudyEvent(
+            source=value["source"],
+            event_id=value["id"],
+            type=value["type"],
+            nct_id=nct_id,
+            time=_parse_time(value.get("time")),
+            last_update=summary["last_update"] if summary else None,
+            raw=_raw_text(item),
+            summary=summary,
+        )
+    except fastjsonschema.JsonSchemaValueException as error:
+        reason = "event" + error.message.removeprefix("data")
+        return Rejection(item.where, item.line, event_id, reason, _raw_text(item))
+    except ValueError as error:
+        return Rejection(item.where, item.line, event_id, str(error), _raw_text(item))
+    return event
+
+
+def parse_line(number: int, text: str) -> RawItem:
+    where = f"line {number}"
+    try:
+        return RawItem(where, number, orjson.loads(text), text)
+    except orjson.JSONDecodeError as error:
+        return RawItem(where, number, None, text, f"not valid JSON ({error})")
+
+
+def read_items(stream: IO[bytes]) -> Iterator[RawItem]:
+    """One JSON event, a JSON array, or JSONL.
+
+    When the first line is JSON by itself the file is JSONL and streams line
+    by line (a lone array on one line is read as an array).  Otherwise the
+    file is one document, read whole; if that does not parse either, it is
+    read line by line after all, so each bad line is reported where it is.
+    """
+    lines = _lines(stream)
+    first = next(lines, None)
+    if first is None:
+        return
+    number, head = first
+    try:
+        value = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        yield from _document_items([first, *lines])
+        return
+    second = next(lines, None)
+    if second is None and isinstance(value, list):
+        yield from _array_items(value)
+        return
+    yield RawItem(f"line {number}", number, value, head.decode(errors="replace"))
+    if second is not None:
+        yield parse_line(second[0], second[1].decode("utf-8", errors="replace"))
+    for later, raw in lines:
+        yield parse_line(later, raw.decode("utf-8", errors="replace"))
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, stripped bytes) of every non-blank line; a leading BOM is dropped."""
+    for number, raw in enumerate(stream, start=1):
+        text = raw.lstrip(b"\xef\xbb\xbf").strip() if number == 1 else raw.strip()
+        if text:
+            yield number, text
+
+
+def _document_items(lines: list[tuple[int, bytes]]) -> Iterator[RawItem]:
+    try:
+        value = orjson.loads(b"\n".join(text for _, text in lines))
+    except orjson.JSONDecodeError:
+        for number, text in lines:
+            yield parse_line(number, text.decode("utf-8", errors="replace"))
+        return
+    if isinstance(value, list):
+        yield from _array_items(value)
+    else:
+        yield RawItem(f"line {lines[0][0]}", lines[0][0], value)
+
+
+def _array_items(values: list[Any]) -> Iterator[RawItem]:
+    for index, element in enumerate(values, start=1):
+        yield RawItem(f"item {index}", None, element)
+
+
+def items_of(events: Any) -> Iterator[RawItem]:
+    """Python callers pass one event dict or a list of them."""
+    if isinstance(events, dict):
+        yield RawItem("event 1", None, events)
+        return
+    for index, event in enumerate(events, start=1):
+        yield RawItem(f"event {index}", None, event)

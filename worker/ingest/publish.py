@@ -1,0 +1,131 @@
+"""Accept change events: validate, dedupe by (source, id), store, wake the ingest workers.
+
+Publishing stores each valid event as a pending row and sends one message
+per batch (ids only); rejected items become dead letters.  The same event
+published twice is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from worker.core.models import DeadLetter, ReceivedEvent
+from worker.core.sql import insert_ignoring_conflicts
+from worker.ingest.deadletters import dead_letter, store_dead_letters
+from worker.ingest.events import RawItem, Rejection, StudyEvent, parse_line, validate
+
+
+@dataclass
+class PublishReport:
+    accepted: int = 0
+    duplicates: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejections
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _event_row(event: StudyEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "source": event.source,
+        "event_id": event.event_id,
+        "type": event.type,
+        "nct_id": event.nct_id,
+        "time": event.time,
+        "last_update": event.last_update,
+        "received_at": now,
+        "outcome": "pending",
+        "ingested_at": None,
+        "payload": event.raw,
+        "summary": event.summary,
+    }
+
+
+def store_events(session: Session, events: list[StudyEvent], now: datetime) -> list[int]:
+    """Insert new events (one statement); returns the ids of those not seen before."""
+    unique = {(e.source, e.event_id): e for e in reversed(events)}
+    rows = [_event_row(e, now) for e in reversed(unique.values())]
+    inserted = insert_ignoring_conflicts(
+        session, ReceivedEvent.__table__, rows, returning=ReceivedEvent.__table__.c.id
+    )
+    return sorted(row.id for row in inserted)
+
+
+def publish_batch(
+    session: Session, items: list[RawItem], origin: str, now: datetime, report: PublishReport
+) -> list[int]:
+    """Validate and store one batch; returns new event ids (the caller commits, then enqueues)."""
+    events: list[StudyEvent] = []
+    dead: list[dict[str, Any]] = []
+    for item in items:
+        result = validate(item)
+        if isinstance(result, Rejection):
+            report.rejections.append(result)
+            dead.append(
+                dead_letter(
+                    origin,
+                    result.line,
+                    result.event_id,
+                    f"{result.where}: {result.reason}",
+                    result.raw,
+                    now,
+                )
+            )
+        else:
+            events.append(result)
+    new_ids = store_events(session, events, now)
+    if dead:
+        store_dead_letters(session, dead)
+    report.accepted += len(new_ids)
+    report.duplicates += len(events) - len(new_ids)
+    return new_ids
+
+
+def publish_items(
+    sessions: Callable[[], Any],
+    items: Iterable[RawItem],
+    origin: str,
+    now: Callable[[], datetime],
+    wake: Callable[[list[int]], None],
+    batch_size: int = 500,
+) -> PublishReport:
+    """Publish a stream of items in batches: one transaction and one wake-up per batch."""
+    report = PublishReport()
+    for batch in chunks(items, batch_size):
+        with sessions() as session, session.begin():
+            new_ids = publish_batch(session, batch, origin, now(), report)
+        if new_ids:
+            wake(new_ids)
+    return report
+
+
+def replay_dead_letters(
+    session: Session, letters: list[DeadLetter], now: datetime
+) -> tuple[list[int], list[tuple[int, str]]]:
+    """Try rejected payloads again; accepted ones are marked replayed."""
+    new_ids: list[int] = []
+    still_bad: list[tuple[int, str]] = []
+    for letter in letters:
+        result = validate(parse_line(letter.line or 1, letter.payload))
+        if isinstance(result, Rejection):
+            still_bad.append((letter.id, result.reason))
+            continue
+        new_ids += store_events(session, [result], now)
+        session.execute(
+            update(DeadLetter).where(DeadLetter.id == letter.id).values(replayed_at=now)
+        )
+    return new_ids, still_bad

@@ -1,0 +1,221 @@
+"""Ingest: received events → study snapshots + classified changes, a batch at a time.
+
+The decision for one event (`apply_event`) is pure.  `ingest_events` loads a
+batch of pending events, locks their studies, applies the events in arrival
+order and writes snapshots, changes and outcomes with a few bulk statements.
+Running it twice for the same ids changes nothing: only `pending` events are
+taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from worker.core.models import ReceivedEvent, Study, StudyChange
+from worker.core.sql import insert_ignoring_conflicts, is_postgresql, lock_keys
+from worker.ingest.studies import Change, diff
+
+REMOVED = "gov.clinicaltrials.study.removed"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StudyState:
+    summary: dict[str, Any] | None
+    event_pk: int | None
+    last_update: str | None
+    event_time: datetime | None
+    removed: bool
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    pk: int
+    type: str
+    time: datetime | None
+    last_update: str | None
+    summary: dict[str, Any] | None
+
+
+def is_stale(state: StudyState | None, event: IncomingEvent) -> bool:
+    """Older than the stored snapshot by lastUpdateSubmitDate, then event time."""
+    if state is None:
+        return False
+    event_time, stored_time = event.time or EPOCH, state.event_time or EPOCH
+    if event.type == REMOVED or event.last_update is None or state.last_update is None:
+        return event_time < stored_time
+    return (event.last_update, event_time) < (state.last_update, stored_time)
+
+
+def apply_event(
+    state: StudyState | None, event: IncomingEvent
+) -> tuple[str, StudyState | None, list[Change]]:
+    """(outcome, new state, changes) for one event against the stored state."""
+    if is_stale(state, event):
+        return "stale", state, []
+    before = None if state is None or state.removed else state.summary
+    if event.type == REMOVED:
+        if before is None:
+            return "unchanged", state, []
+        assert state is not None
+        removed = replace(state, removed=True, event_time=event.time or state.event_time)
+        return "applied", removed, diff(before, None)
+    if event.summary is None:
+        raise ValueError(f"event {event.pk} of type {event.type} carries no study")
+    changes = diff(before, event.summary)
+    new_state = StudyState(event.summary, event.pk, event.last_update, event.time, False)
+    return ("applied" if changes else "unchanged"), new_state, changes
+
+
+@dataclass
+class IngestResult:
+    outcomes: dict[str, int]
+    changed_event_pks: list[int]
+    change_count: int
+
+
+def _load_events(session: Session, pks: Sequence[int]) -> list[Any]:
+    query = (
+        select(
+            ReceivedEvent.id,
+            ReceivedEvent.nct_id,
+            ReceivedEvent.type,
+            ReceivedEvent.time,
+            ReceivedEvent.last_update,
+            ReceivedEvent.summary,
+        )
+        .where(ReceivedEvent.id.in_(pks), ReceivedEvent.outcome == "pending")
+        .order_by(ReceivedEvent.id)
+    )
+    if is_postgresql(session):
+        query = query.with_for_update(skip_locked=True)
+    return list(session.execute(query))
+
+
+def _load_states(session: Session, nct_ids: Sequence[str]) -> dict[str, StudyState]:
+    rows = session.execute(
+        select(
+            Study.nct_id,
+            Study.summary,
+            Study.event_pk,
+            Study.last_update,
+            Study.event_time,
+            Study.removed,
+        ).where(Study.nct_id.in_(nct_ids))
+    )
+    return {
+        row.nct_id: StudyState(
+            row.summary, row.event_pk, row.last_update, row.event_time, row.removed
+        )
+        for row in rows
+    }
+
+
+def ingest_events(session: Session, pks: Sequence[int], now: datetime) -> IngestResult:
+    """Apply a batch of pending received events; the caller commits."""
+    rows = _load_events(session, pks)
+    if not rows:
+        return IngestResult({}, [], 0)
+    nct_ids = sorted({row.nct_id for row in rows})
+    lock_keys(session, "study", nct_ids)
+    stored = _load_states(session, nct_ids)
+    states: dict[str, StudyState | None] = dict(stored)
+    outcomes: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    changed_pks: list[int] = []
+    for row in rows:
+        event = IncomingEvent(row.id, row.type, row.time, row.last_update, row.summary)
+        outcome, states[row.nct_id], found = apply_event(states.get(row.nct_id), event)
+        outcomes.append({"pk": row.id, "outcome": outcome, "at": now})
+        if found:
+            changed_pks.append(row.id)
+        changes += [
+            {
+                "nct_id": row.nct_id,
+                "event_pk": row.id,
+                "kind": c.kind,
+                "field": c.field,
+                "before": c.before,
+                "after": c.after,
+                "created_at": now,
+            }
+            for c in found
+        ]
+    _write_states(session, stored, states, now)
+    if changes:
+        session.execute(StudyChange.__table__.insert(), changes)
+    session.execute(
+        update(ReceivedEvent.__table__)
+        .where(ReceivedEvent.__table__.c.id == bindparam("pk"))
+        .values(outcome=bindparam("outcome"), ingested_at=bindparam("at")),
+        outcomes,
+    )
+    counts: dict[str, int] = {}
+    for item in outcomes:
+        counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
+    return IngestResult(counts, changed_pks, len(changes))
+
+
+def _write_states(
+    session: Session,
+    stored: dict[str, StudyState],
+    states: dict[str, StudyState | None],
+    now: datetime,
+) -> None:
+    """Insert new studies and update changed ones: one bulk statement each."""
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for nct_id, state in states.items():
+        if state is None or state is stored.get(nct_id):
+            continue
+        values = {
+            "nct_id": nct_id,
+            "event_pk": state.event_pk,
+            "summary": state.summary,
+            "title": (state.summary or {}).get("title", ""),
+            "status": (state.summary or {}).get("status", ""),
+            "last_update": state.last_update,
+            "event_time": state.event_time,
+            "removed": state.removed,
+            "updated_at": now,
+        }
+        if nct_id in stored:
+            updates.append({f"p_{k}": v for k, v in values.items()})
+        else:
+            inserts.append(values)
+    table = Study.__table__
+    insert_ignoring_conflicts(session, table, inserts)
+    if updates:
+        columns = [
+            "event_pk",
+            "title",
+            "status",
+            "summary",
+            "last_update",
+            "event_time",
+            "removed",
+            "updated_at",
+        ]
+        statement = (
+            update(table)
+            .where(table.c.nct_id == bindparam("p_nct_id"))
+            .values({name: bindparam(f"p_{name}") for name in columns})
+        )
+        session.execute(statement, updates)
+
+
+def current_record(session: Session, nct_id: str) -> dict[str, Any] | None:
+    """The full registry record of a study's snapshot (the `data` of the event that set it)."""
+    payload = session.scalar(
+        select(ReceivedEvent.payload)
+        .join(Study, Study.event_pk == ReceivedEvent.id)
+        .where(Study.nct_id == nct_id)
+    )
+    return orjson.loads(payload).get("data") if payload else None

@@ -1,0 +1,322 @@
+"""Condition matching: which condition subscriptions a study satisfies.
+
+A subscription matches a study when every word of its normalized term is in ONE
+of the study's concepts (a condition, a keyword, a MeSH term or a MeSH
+ancestor; titles and descriptions are not concepts) and all its filters hold.
+Words of two different concepts never combine.  Normalization lives in
+`worker.matching.concepts`.
+
+Speed comes from doing the work once per side: a study is turned into a
+`StudyConcepts` once per event, a subscription term into a frozenset once
+(`normalize_term` is cached), and the hot check is a few dict lookups and an
+AND of concept bitmasks.  The database finds candidates through `index_key`:
+a subscription can only match a study whose `words` contain its index key.
+
+Filters use every site the study lists, whatever the site's own recruitment
+status: "recruiting" is the subscription's `statuses` filter on the study's
+overall status, which is what the registry's own search filters on.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from operator import itemgetter
+from typing import Any, Protocol, TypeVar, cast
+
+from worker.matching.concepts import normalize_concept, normalize_term
+
+__all__ = [
+    "Filters",
+    "StudyConcepts",
+    "condition_matches",
+    "filters_pass",
+    "haversine_km",
+    "index_key",
+    "matching_keys",
+    "near_reach",
+    "normalize_term",
+    "site_within",
+    "study_concepts",
+    "study_words",
+    "term_matches",
+]
+
+EARTH_RADIUS_KM = 6371.0088
+_KM_PER_DEGREE_LATITUDE = math.pi * EARTH_RADIUS_KM / 180
+
+# Words that many studies share: a poor index key when the term has a better one.
+_GENERIC_WORDS = frozenset(
+    {"neoplasm", "disease", "syndrome", "disorder", "injury", "infection", "cell", "type"}
+    | {"stage", "chronic", "acute", "advanced", "metastatic", "recurrent", "refractory"}
+    | {"relapsed", "primary", "secondary", "malignant", "benign", "adult", "child"}
+    | {"childhood", "pediatric", "patient", "condition", "health", "healthy", "volunteer"}
+    | {"early", "late", "severe", "mild", "moderate", "human", "system", "tissue", "failure"}
+    | {"solid", "local", "locally", "distant", "high", "low", "grade"}
+)
+# Specific enough to name, but each shared by many studies.
+_COMMON_WORDS = frozenset(
+    {"carcinoma", "adenocarcinoma", "lymphoma", "leukemia", "sarcoma", "squamous", "nervous"}
+    | {"central", "cardiovascular", "respiratory", "tract", "digestive", "vascular", "immune"}
+)
+
+K = TypeVar("K")
+_NUMBER_TYPES = frozenset({int, float})  # not bool: True is no latitude
+
+
+@lru_cache(maxsize=4096)
+def _fold_country(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+@dataclass(frozen=True)
+class StudyConcepts:
+    """A study as matching sees it, built once per study event.
+
+    `concepts` holds one word set per distinct concept; `words` is their union
+    (what the candidate query looks up); `word_masks` maps each word to a bitmask
+    of the concepts holding it.  Site countries and points are computed on first
+    use only: a 1,148-site study costs nothing until a term matches and a
+    subscription filters on place.
+    """
+
+    concepts: tuple[frozenset[str], ...]
+    status: str = ""
+    sites: tuple[dict[str, Any], ...] = field(default=(), repr=False, compare=False)
+    words: frozenset[str] = field(init=False)
+    word_masks: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        masks: dict[str, int] = {}
+        for position, concept in enumerate(self.concepts):
+            for word in concept:
+                masks[word] = masks.get(word, 0) | (1 << position)
+        object.__setattr__(self, "words", frozenset(masks))
+        object.__setattr__(self, "word_masks", masks)
+
+    @cached_property
+    def countries(self) -> frozenset[str]:
+        """Case-folded country names of all listed sites."""
+        names = {site.get("country") for site in self.sites if isinstance(site, dict)}
+        return frozenset(_fold_country(name) for name in names if isinstance(name, str)) - {""}
+
+    @cached_property
+    def points(self) -> tuple[tuple[float, float], ...]:
+        """(lat, lon) of every site with a geoPoint, sorted by latitude."""
+        points = [
+            (lat, lon)
+            for site in self.sites
+            if isinstance(site, dict)
+            and type(lat := site.get("lat")) in _NUMBER_TYPES
+            and type(lon := site.get("lon")) in _NUMBER_TYPES
+        ]
+        return cast("tuple[tuple[float, float], ...]", tuple(sorted(points, key=itemgetter(0))))
+
+    @cached_property
+    def latitudes(self) -> tuple[float, ...]:
+        return tuple(lat for lat, _ in self.points)
+
+
+def _concept_texts(summary: Mapping[str, Any]) -> Iterable[str]:
+    for key in ("conditions", "keywords"):
+        for text in summary.get(key) or ():
+            if isinstance(text, str):
+                yield text
+    for key in ("meshes", "ancestors"):
+        for entry in summary.get(key) or ():
+            term = entry.get("term") if isinstance(entry, Mapping) else entry
+            if isinstance(term, str):
+                yield term
+
+
+def study_concepts(summary: Mapping[str, Any]) -> StudyConcepts:
+    """The study's concept word sets, overall status and sites, ready for matching."""
+    concepts = dict.fromkeys(
+        words for words in map(normalize_concept, _concept_texts(summary)) if words
+    )
+    status = summary.get("status")
+    return StudyConcepts(
+        concepts=tuple(concepts),
+        status=status.strip().upper() if isinstance(status, str) else "",
+        sites=tuple(summary.get("sites") or ()),
+    )
+
+
+def study_words(summary: Mapping[str, Any] | StudyConcepts) -> frozenset[str]:
+    """Every normalized word of every concept: the index keys a study can match."""
+    study = summary if isinstance(summary, StudyConcepts) else study_concepts(summary)
+    return study.words
+
+
+def index_key(words: frozenset[str]) -> str:
+    """The one word of a subscription term the candidate index is keyed by.
+
+    Fixed and stateless: a specific word before a common one before a generic
+    one (neoplasm, disease, syndrome...) before numbers and one- or two-letter
+    words; then the longest; then alphabetical.  Any word of the term would be
+    correct (a match needs them all); the rule only keeps candidate lists short.
+    """
+    if not words:
+        raise ValueError("an empty term has no index key")
+
+    def rank(word: str) -> tuple[int, int, str]:
+        if word.isdigit() or len(word) <= 2:
+            tier = 3
+        elif word in _GENERIC_WORDS:
+            tier = 2
+        else:
+            tier = 1 if word in _COMMON_WORDS else 0
+        return tier, -len(word), word
+
+    return min(words, key=rank)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional conditions on a study beyond its concepts; all given ones must hold.
+
+    statuses: overall statuses (case-insensitive), countries: registry country
+    names (case-insensitive), near: (lat, lon, km) that some site's geoPoint must
+    be within.  An empty set or None means "any".
+    """
+
+    statuses: frozenset[str] = frozenset()
+    countries: frozenset[str] = frozenset()
+    near: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.statuses, str) or isinstance(self.countries, str):
+            raise TypeError("statuses and countries are sets of names, not one string")
+        statuses = frozenset(s.strip().upper() for s in self.statuses if s.strip())
+        countries = frozenset(_fold_country(c) for c in self.countries if c.strip())
+        object.__setattr__(self, "statuses", statuses)
+        object.__setattr__(self, "countries", countries)
+        if self.near is not None:
+            lat, lon, km = (float(value) for value in self.near)
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 < km < math.inf):
+                raise ValueError(f"near {self.near!r}: need -90<=lat<=90, -180<=lon<=180, km>0")
+            object.__setattr__(self, "near", (lat, lon, km))
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km between two points given in degrees."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    half_dphi = (phi2 - phi1) / 2
+    half_dlambda = math.radians(lon2 - lon1) / 2
+    a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _longitude_reach(lat: float, km: float) -> float:
+    """Largest longitude difference (degrees) a point within km of lat can have.
+
+    180 when the circle reaches a pole.  (The bounding box of a spherical cap.)
+    """
+    angle = km / EARTH_RADIUS_KM
+    if math.radians(abs(lat)) + angle >= math.pi / 2:
+        return 180.0
+    return math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(math.radians(lat)))))
+
+
+@lru_cache(maxsize=4096)
+def near_reach(lat: float, km: float) -> tuple[float, float]:
+    """Latitude and longitude reach (degrees, with a hair of slack) of a circle of km around lat."""
+    return km / _KM_PER_DEGREE_LATITUDE + 1e-9, _longitude_reach(lat, km) + 1e-9
+
+
+class NearCircle(Protocol):
+    """A near filter with its reach precomputed (see `near_reach`)."""
+
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def km(self) -> float: ...
+    @property
+    def lat_reach(self) -> float: ...
+    @property
+    def lon_reach(self) -> float: ...
+
+
+def site_within(point: tuple[float, float], circle: NearCircle) -> bool:
+    """Whether a site's (lat, lon) lies within the circle: bounding box first, then distance."""
+    site_lat, site_lon = point
+    if not circle.lat - circle.lat_reach <= site_lat <= circle.lat + circle.lat_reach:
+        return False
+    lon_gap = abs(site_lon - circle.lon) % 360
+    return (
+        min(lon_gap, 360 - lon_gap) <= circle.lon_reach
+        and haversine_km(circle.lat, circle.lon, site_lat, site_lon) <= circle.km
+    )
+
+
+def _any_site_near(study: StudyConcepts, near: tuple[float, float, float]) -> bool:
+    """Cheap bounds first: a site within km is within the cap's latitude/longitude box."""
+    lat, lon, km = near
+    lat_reach, lon_reach = near_reach(lat, km)
+    latitudes, points = study.latitudes, study.points
+    start, stop = bisect_left(latitudes, lat - lat_reach), bisect_right(latitudes, lat + lat_reach)
+    for site_lat, site_lon in points[start:stop]:
+        lon_gap = abs(site_lon - lon) % 360
+        if (
+            min(lon_gap, 360 - lon_gap) <= lon_reach
+            and haversine_km(lat, lon, site_lat, site_lon) <= km
+        ):
+            return True
+    return False
+
+
+def term_matches(words: frozenset[str], study: StudyConcepts) -> bool:
+    """Whether all words are in one single concept of the study (empty: never)."""
+    if not words:
+        return False
+    masks = study.word_masks
+    shared = -1
+    for word in words:
+        shared &= masks.get(word, 0)
+        if not shared:
+            return False
+    return True
+
+
+def filters_pass(filters: Filters, study: StudyConcepts) -> bool:
+    """Whether the study satisfies every filter the subscription sets."""
+    if filters.statuses and study.status not in filters.statuses:
+        return False
+    if filters.countries and filters.countries.isdisjoint(study.countries):
+        return False
+    return filters.near is None or _any_site_near(study, filters.near)
+
+
+def condition_matches(words: frozenset[str], filters: Filters, study: StudyConcepts) -> bool:
+    """A condition subscription (normalized term + filters) matches the study."""
+    return term_matches(words, study) and filters_pass(filters, study)
+
+
+def matching_keys(
+    candidates: Iterable[tuple[K, frozenset[str], Filters]], study: StudyConcepts
+) -> list[K]:
+    """Keys of the candidate subscriptions that match, in candidate order.
+
+    Candidates sharing a term or a filter set (common: many subscribers of
+    "breast cancer" in one country) are checked once.
+    """
+    terms: dict[frozenset[str], bool] = {}
+    filter_results: dict[Filters, bool] = {}
+    matched = []
+    for key, words, filters in candidates:
+        term_ok = terms.get(words)
+        if term_ok is None:
+            term_ok = terms[words] = term_matches(words, study)
+        if not term_ok:
+            continue
+        filters_ok = filter_results.get(filters)
+        if filters_ok is None:
+            filters_ok = filter_results[filters] = filters_pass(filters, study)
+        if filters_ok:
+            matched.append(key)
+    return matched

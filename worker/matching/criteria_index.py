@@ -1,0 +1,256 @@
+"""A per-process cache of criteria: index word → distinct term → criteria grouped by filters.
+
+Criteria rows are insert-only, so the cache only ever grows: each refresh
+reads the rows with an id above the highest one seen.  Work per study is one
+check per distinct term sharing one of its words (a term that fails skips all
+its criteria), then one check per distinct (statuses, countries) set, then the
+near criteria of the terms that matched, found from the study's site points.
+
+Worker threads read the cache while another refreshes it: a refresh builds
+new immutable `TermCandidates` and swaps them in, so a reader sees a term
+before or after, never half-updated.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any, cast
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from worker.core.models import Criteria
+from worker.core.runtime import Runtime
+from worker.matching.conditions import Filters, StudyConcepts, filters_pass, near_reach, site_within
+
+LOAD_CHUNK = 5000  # criteria rows fetched at a time by refresh
+GRID_LIMIT = 400  # grid cells a near circle may take; wider ones are checked apart
+
+_COLUMNS = (
+    Criteria.id,
+    Criteria.words,
+    Criteria.match_key,
+    Criteria.statuses,
+    Criteria.countries,
+    Criteria.near_lat,
+    Criteria.near_lon,
+    Criteria.near_km,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NearCriteria:
+    """A criteria with a near filter, its bounding box precomputed."""
+
+    lat: float
+    lon: float
+    km: float
+    lat_reach: float
+    lon_reach: float
+    place: int  # its (statuses, countries) filter set: an index into CriteriaIndex.places
+    id: int
+
+
+Cell = tuple[int, int]  # (floor(lat), floor(lon) mod 360): one degree by one degree
+
+
+def cell_of(lat: float, lon: float) -> Cell:
+    return math.floor(lat), math.floor(lon) % 360
+
+
+def _cells_of(circle: NearCriteria) -> list[Cell] | None:
+    """Every cell the circle's bounding box touches; None when that is more than GRID_LIMIT."""
+    slack = 1e-6  # a site on a cell edge is in the cell on either side
+    lats = range(
+        math.floor(circle.lat - circle.lat_reach - slack),
+        math.floor(circle.lat + circle.lat_reach + slack) + 1,
+    )
+    lons = range(
+        math.floor(circle.lon - circle.lon_reach - slack),
+        math.floor(circle.lon + circle.lon_reach + slack) + 1,
+    )
+    if len(lons) >= 360 or len(lats) * len(lons) > GRID_LIMIT:
+        return None
+    return [(lat, lon % 360) for lat in lats for lon in lons]
+
+
+@dataclass(frozen=True, slots=True)
+class TermCandidates:
+    """Every criteria of one normalized term, grouped so each filter set is checked once.
+
+    Near criteria sit in a one-degree grid by the cells their circle can reach
+    (`wide` holds the few reaching too many cells), so a study's sites meet
+    only the circles around them.
+    """
+
+    words: frozenset[str]
+    by_place: Mapping[int, Sequence[int]]  # place number → criteria ids
+    near: tuple[NearCriteria, ...] = ()
+    grid: Mapping[Cell, tuple[NearCriteria, ...]] = field(default_factory=dict)
+    wide: tuple[NearCriteria, ...] = ()
+
+    def __len__(self) -> int:
+        return sum(map(len, self.by_place.values())) + len(self.near)
+
+    def extended(self, plain: list[tuple[int, int]], near: list[NearCriteria]) -> TermCandidates:
+        """A copy with more criteria: (place, id) pairs without a near filter, near ones."""
+        by_place = {place: list(ids) for place, ids in self.by_place.items()}
+        for place, criteria_id in plain:
+            by_place.setdefault(place, []).append(criteria_id)
+        if not near:
+            return TermCandidates(self.words, by_place, self.near, self.grid, self.wide)
+        circles = self.near + tuple(near)
+        grid: dict[Cell, list[NearCriteria]] = {}
+        wide = []
+        for circle in circles:
+            cells = _cells_of(circle)
+            if cells is None:
+                wide.append(circle)
+                continue
+            for cell in cells:
+                grid.setdefault(cell, []).append(circle)
+        frozen = {cell: tuple(found) for cell, found in grid.items()}
+        return TermCandidates(self.words, by_place, circles, frozen, tuple(wide))
+
+
+_Pending = dict[frozenset[str], tuple[list[tuple[int, int]], list[NearCriteria]]]
+
+
+class CriteriaIndex:
+    def __init__(self) -> None:
+        self._by_key: dict[str, dict[frozenset[str], TermCandidates]] = {}
+        self._place_numbers: dict[tuple[frozenset[str], frozenset[str]], int] = {}
+        self.places: list[Filters] = []  # place number → its statuses/countries filters
+        self._max_id = 0
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def refresh(self, session: Session) -> int:
+        """Load criteria added since the last refresh; returns how many."""
+        with self._lock:
+            rows = session.execute(
+                select(*_COLUMNS)
+                .where(Criteria.id > self._max_id)
+                .order_by(Criteria.id)
+                .execution_options(yield_per=LOAD_CHUNK)
+            )
+            pending: dict[str, _Pending] = {}
+            loaded = 0
+            for row in rows:
+                self._stage(pending, row)
+                self._max_id = row.id
+                loaded += 1
+            for key, terms in pending.items():
+                published = dict(self._by_key.get(key, {}))
+                for words, (plain, near) in terms.items():
+                    current = published.get(words) or TermCandidates(words, {})
+                    published[words] = current.extended(plain, near)
+                self._by_key[key] = published
+            self._count += loaded
+            return loaded
+
+    def _place(self, statuses: Any, countries: Any) -> int:
+        filters = Filters(statuses=frozenset(statuses or ()), countries=frozenset(countries or ()))
+        key = (filters.statuses, filters.countries)
+        number = self._place_numbers.get(key)
+        if number is None:
+            number = self._place_numbers[key] = len(self.places)
+            self.places.append(filters)
+        return number
+
+    def _stage(self, pending: dict[str, _Pending], row: Row[Any]) -> None:
+        words = frozenset(row.words.split())
+        plain, near = pending.setdefault(row.match_key, {}).setdefault(words, ([], []))
+        place = self._place(row.statuses, row.countries)
+        if row.near_lat is None or row.near_lon is None or row.near_km is None:
+            plain.append((place, row.id))
+            return
+        circle = Filters(near=(row.near_lat, row.near_lon, row.near_km)).near  # validated
+        lat, lon, km = cast("tuple[float, float, float]", circle)
+        lat_reach, lon_reach = near_reach(lat, km)
+        near.append(NearCriteria(lat, lon, km, lat_reach, lon_reach, place, row.id))
+
+    def candidates(self, words: frozenset[str]) -> list[TermCandidates]:
+        """The distinct terms indexed by one of these words."""
+        found: list[TermCandidates] = []
+        for word in words:
+            terms = self._by_key.get(word)
+            if terms:
+                found += terms.values()
+        return found
+
+    def matching_ids(self, terms: Iterable[TermCandidates], study: StudyConcepts) -> list[int]:
+        """Ids of the criteria of these (already matching) terms whose filters the study passes."""
+        places: dict[int, bool] = {}
+        matched: list[int] = []
+        site_cells: dict[Cell, list[tuple[float, float]]] | None = None
+        for term in terms:
+            for place, ids in term.by_place.items():
+                ok = places.get(place)
+                if ok is None:
+                    ok = places[place] = filters_pass(self.places[place], study)
+                if ok:
+                    matched += ids
+            if not term.near or not study.points:
+                continue
+            if site_cells is None:
+                site_cells = _site_cells(study.points)
+            if len(term.near) <= len(site_cells):
+                within = _circles_with_a_site(term.near, study)
+            else:
+                within = chain(
+                    _circles_reached(term.grid, site_cells),
+                    _circles_with_a_site(term.wide, study),
+                )
+            for circle in within:
+                ok = places.get(circle.place)
+                if ok is None:
+                    ok = places[circle.place] = filters_pass(self.places[circle.place], study)
+                if ok:
+                    matched.append(circle.id)
+        return matched
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def _site_cells(points: Iterable[tuple[float, float]]) -> dict[Cell, list[tuple[float, float]]]:
+    cells: dict[Cell, list[tuple[float, float]]] = {}
+    for point in points:
+        cells.setdefault(cell_of(*point), []).append(point)
+    return cells
+
+
+def _circles_reached(
+    grid: Mapping[Cell, tuple[NearCriteria, ...]],
+    site_cells: Mapping[Cell, list[tuple[float, float]]],
+) -> Iterable[NearCriteria]:
+    """The grid's circles holding a site, looked up from the cells with sites (each once)."""
+    found: dict[int, NearCriteria] = {}
+    for cell, points in site_cells.items():
+        for circle in grid.get(cell, ()):
+            if circle.id not in found and any(site_within(point, circle) for point in points):
+                found[circle.id] = circle
+    return found.values()
+
+
+def _circles_with_a_site(
+    entries: Sequence[NearCriteria], study: StudyConcepts
+) -> Iterable[NearCriteria]:
+    """Each circle looks up the sites in its latitude band (few circles, many sites)."""
+    latitudes, points = study.latitudes, study.points
+    for entry in entries:
+        start = bisect_left(latitudes, entry.lat - entry.lat_reach)
+        stop = bisect_right(latitudes, entry.lat + entry.lat_reach)
+        if any(site_within(point, entry) for point in points[start:stop]):
+            yield entry
+
+
+def criteria_index_of(runtime: Runtime) -> CriteriaIndex:
+    """The process's criteria cache, shared by its worker threads."""
+    return runtime.part("criteria_index", CriteriaIndex)

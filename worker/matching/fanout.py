@@ -1,0 +1,278 @@
+"""Fan-out: classified study changes → pending notifications per subscriber.
+
+Condition subscriptions fire when a study *newly* matches their criteria
+(the criteria_matches row is the memory of "already matched"); study follows
+fire on every significant change.  Each study's unmatched changes are taken
+in event order under the study's lock, so two workers can never disagree on
+what was newly matched.  A notification is unique per (subscriber, change).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from worker.core.models import CriteriaMatch, Notification, ReceivedEvent, StudyChange, Subscription
+from worker.core.sql import (
+    delete_pairs,
+    insert_arrays_ignoring_conflicts,
+    insert_ignoring_conflicts,
+    is_postgresql,
+    lock_keys,
+)
+from worker.matching.conditions import Filters, matching_keys, study_concepts
+from worker.matching.criteria_index import CriteriaIndex
+
+# The change a condition alert is attached to when an update makes a study match.
+KIND_PRIORITY = (
+    "new_study",
+    "status",
+    "site_added",
+    "site_status",
+    "conditions",
+    "eligibility",
+    "dates",
+    "enrollment",
+    "results_posted",
+    "title",
+    "site_removed",
+    "removed",
+)
+FREQUENCY_ORDER = {"instant": 0, "daily": 1, "weekly": 2}
+# Notification rows made and written at a time: bounds the memory a batch's
+# output takes (a popular criteria can have thousands of subscriptions).
+ROWS_PER_CHUNK = 20_000
+FIRST_CHUNK_FIRES = 500  # newly matched criteria in the first chunk; then from rows per fire
+_ANY_PLACE = Filters()  # terms are checked alone; their criteria's filters come after
+
+
+@dataclass(frozen=True)
+class ChangeRef:
+    id: int
+    event_pk: int
+    nct_id: str
+    kind: str
+
+
+@dataclass
+class MatchResult:
+    changes: int = 0
+    newly_matched: int = 0
+    notifications: int = 0
+
+
+def representative(changes: Sequence[ChangeRef]) -> ChangeRef:
+    """The most telling change of one event (a new study, else a status change, …)."""
+    rank = {kind: position for position, kind in enumerate(KIND_PRIORITY)}
+    return min(changes, key=lambda c: (rank.get(c.kind, len(rank)), c.id))
+
+
+def fastest(frequencies: Iterable[str]) -> str:
+    return min(frequencies, key=lambda f: FREQUENCY_ORDER.get(f, 9))
+
+
+def _unmatched_changes(session: Session, event_pks: Sequence[int]) -> dict[int, list[ChangeRef]]:
+    """Every unmatched change of the studies these events touch, grouped by event, in order."""
+    nct_ids = sorted(
+        set(session.scalars(select(ReceivedEvent.nct_id).where(ReceivedEvent.id.in_(event_pks))))
+    )
+    if not nct_ids:
+        return {}
+    lock_keys(session, "study", nct_ids)
+    rows = session.execute(
+        select(StudyChange.id, StudyChange.event_pk, StudyChange.nct_id, StudyChange.kind)
+        .where(StudyChange.nct_id.in_(nct_ids), StudyChange.matched_at.is_(None))
+        .order_by(StudyChange.event_pk, StudyChange.id)
+    )
+    by_event: dict[int, list[ChangeRef]] = defaultdict(list)
+    for row in rows:
+        by_event[row.event_pk].append(ChangeRef(row.id, row.event_pk, row.nct_id, row.kind))
+    return by_event
+
+
+def _matching_summaries(session: Session, event_pks: list[int]) -> dict[int, Any]:
+    """Each event's summary, in one query."""
+    rows = session.execute(
+        select(ReceivedEvent.id, ReceivedEvent.summary).where(ReceivedEvent.id.in_(event_pks))
+    )
+    return {pk: summary for pk, summary in rows}
+
+
+def match_events(
+    session: Session, event_pks: Sequence[int], now: datetime, index: CriteriaIndex
+) -> MatchResult:
+    """Match the unmatched changes of these events' studies; the caller commits."""
+    by_event = _unmatched_changes(session, event_pks)
+    if not by_event:
+        return MatchResult()
+    index.refresh(session)
+    nct_ids = sorted({changes[0].nct_id for changes in by_event.values()})
+    summaries = _matching_summaries(session, list(by_event))
+    state: dict[str, set[int]] = defaultdict(set)
+    for criteria_id, nct_id in session.execute(
+        select(CriteriaMatch.criteria_id, CriteriaMatch.nct_id).where(
+            CriteriaMatch.nct_id.in_(nct_ids)
+        )
+    ):
+        state[nct_id].add(criteria_id)
+    before = {nct: set(ids) for nct, ids in state.items()}
+
+    fires: dict[int, list[tuple[int, ChangeRef]]] = {}  # event → (criteria, change) newly matched
+    result = MatchResult()
+    for event_pk in sorted(by_event):
+        changes = by_event[event_pk]
+        nct_id, summary = changes[0].nct_id, summaries.get(event_pk)
+        matched: set[int] = set()
+        if summary is not None:
+            study = study_concepts(summary)
+            terms = index.candidates(study.words)
+            matching = matching_keys([(term, term.words, _ANY_PLACE) for term in terms], study)
+            matched = set(index.matching_ids(matching, study))
+        newly = matched - state[nct_id]
+        state[nct_id] = matched
+        if newly:
+            change = representative(changes)
+            fires[event_pk] = [(criteria_id, change) for criteria_id in newly]
+            result.newly_matched += len(newly)
+        result.changes += len(changes)
+
+    _write_match_state(session, before, state)
+    result.notifications = _fan_out(session, fires, by_event, now)
+    all_change_ids = [c.id for changes in by_event.values() for c in changes]
+    session.execute(
+        update(StudyChange).where(StudyChange.id.in_(all_change_ids)).values(matched_at=now)
+    )
+    return result
+
+
+def _fan_out(
+    session: Session,
+    fires: dict[int, list[tuple[int, ChangeRef]]],
+    by_event: dict[int, list[ChangeRef]],
+    now: datetime,
+) -> int:
+    """Make and write the batch's notifications, whole events at a time; returns how many.
+
+    A notification is per (subscriber, change) and a change belongs to one
+    event, so chunks of whole events make exactly the rows the batch would.
+    Chunks aim at ROWS_PER_CHUNK rows, sized from the rows per newly matched
+    criteria the previous chunk gave.
+    """
+    written = 0
+    limit = FIRST_CHUNK_FIRES
+    chunk_fires: list[tuple[int, ChangeRef]] = []
+    chunk_events: dict[int, list[ChangeRef]] = {}
+    last = max(by_event)
+    for event_pk in sorted(by_event):
+        chunk_fires += fires.get(event_pk, ())
+        chunk_events[event_pk] = by_event[event_pk]
+        if len(chunk_fires) < limit and event_pk != last:
+            continue
+        rows = _notification_rows(session, chunk_fires, chunk_events, now)
+        write_notifications(session, rows)
+        written += len(rows)
+        if rows and chunk_fires:
+            limit = max(1, ROWS_PER_CHUNK * len(chunk_fires) // len(rows))
+        chunk_fires, chunk_events = [], {}
+    return written
+
+
+def _write_match_state(
+    session: Session, before: dict[str, set[int]], after: dict[str, set[int]]
+) -> None:
+    added = [(cid, nct) for nct, ids in after.items() for cid in ids - before.get(nct, set())]
+    gone = [(cid, nct) for nct, ids in before.items() for cid in ids - after.get(nct, set())]
+    table = CriteriaMatch.__table__
+    if is_postgresql(session):
+        insert_arrays_ignoring_conflicts(
+            session,
+            table,
+            {"criteria_id": [cid for cid, _ in added], "nct_id": [nct for _, nct in added]},
+        )
+    else:
+        insert_ignoring_conflicts(
+            session, table, [{"criteria_id": cid, "nct_id": nct} for cid, nct in added]
+        )
+    delete_pairs(session, table, "criteria_id", "nct_id", gone)
+
+
+def _notification_rows(
+    session: Session,
+    fires: list[tuple[int, ChangeRef]],
+    by_event: dict[int, list[ChangeRef]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One row per (subscriber, change), naming every subscription that asked for it."""
+    wanted: dict[tuple[int, int], tuple[ChangeRef, list[int], list[str]]] = {}
+
+    def want(subscriber_id: int, subscription_id: int, frequency: str, change: ChangeRef) -> None:
+        key = (subscriber_id, change.id)
+        entry = wanted.setdefault(key, (change, [], []))
+        entry[1].append(subscription_id)
+        entry[2].append(frequency)
+
+    active = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
+    if fires:
+        changes_by_criteria: dict[int, list[ChangeRef]] = defaultdict(list)
+        for criteria_id, change in fires:
+            changes_by_criteria[criteria_id].append(change)
+        for sub in session.execute(
+            select(
+                Subscription.id,
+                Subscription.subscriber_id,
+                Subscription.criteria_id,
+                Subscription.frequency,
+            ).where(Subscription.criteria_id.in_(changes_by_criteria), active)
+        ):
+            for change in changes_by_criteria[sub.criteria_id]:
+                want(sub.subscriber_id, sub.id, sub.frequency, change)
+
+    nct_ids = {changes[0].nct_id for changes in by_event.values()}
+    follows = session.execute(
+        select(
+            Subscription.id, Subscription.subscriber_id, Subscription.nct_id, Subscription.frequency
+        ).where(Subscription.kind == "study", Subscription.nct_id.in_(nct_ids), active)
+    ).all()
+    if follows:
+        by_nct: dict[str, list[ChangeRef]] = defaultdict(list)
+        for changes in by_event.values():
+            by_nct[changes[0].nct_id] += changes
+        for sub in follows:
+            for change in by_nct[sub.nct_id]:
+                want(sub.subscriber_id, sub.id, sub.frequency, change)
+
+    return [
+        {
+            "subscriber_id": subscriber_id,
+            "change_id": change.id,
+            "nct_id": change.nct_id,
+            "subscription_ids": sorted(set(subscription_ids)),
+            "frequency": fastest(frequencies),
+            "created_at": now,
+            "delivery_id": None,
+        }
+        for (subscriber_id, _), (change, subscription_ids, frequencies) in wanted.items()
+    ]
+
+
+def write_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert; the unique (subscriber, change) constraint makes a replay a no-op.
+
+    PostgreSQL: one INSERT … SELECT FROM unnest(column arrays) per call.
+    """
+    if not rows:
+        return
+    if not is_postgresql(session) or any(row["delivery_id"] is not None for row in rows):
+        insert_ignoring_conflicts(session, Notification.__table__, rows)
+        return
+    columns = ("subscriber_id", "change_id", "nct_id", "frequency", "created_at")
+    arrays: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in columns}
+    arrays["subscription_ids"] = [orjson.dumps(row["subscription_ids"]).decode() for row in rows]
+    insert_arrays_ignoring_conflicts(session, Notification.__table__, arrays)

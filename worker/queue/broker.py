@@ -1,0 +1,110 @@
+"""Broker choice (in-process stub or Redis) and the in-process drain.
+
+Actors are declared on the broker explicitly (worker.queue.actors.install),
+so the broker is always chosen before any actor exists; senders need only an
+actor's name.  Messages carry ids only: the rows
+they point at are the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import dramatiq
+from dramatiq import Broker, Message
+from dramatiq.brokers.stub import StubBroker
+
+from worker.core.config import Settings
+
+log = logging.getLogger(__name__)
+_current: Broker | None = None
+
+# The queue of each actor, by name: one table for senders here and for worker.queue.actors.
+QUEUES = {
+    "events.ingest": "ingest",
+    "changes.match": "match",
+    "digests.build": "digests",
+    "deliveries.send": "send",
+    "feedback.poll": "feedback",
+}
+
+
+def make_broker(settings: Settings, in_process: bool = False) -> Broker:
+    """RedisBroker when TRIALALERTS_BROKER_URL is set (and not forced in-process)."""
+    if settings.broker_url and not in_process:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=settings.broker_url)
+        if settings.metrics_port:
+            _add_prometheus(broker, settings.metrics_port)
+        return broker
+    return StubBroker()
+
+
+def _add_prometheus(broker: Broker, port: int) -> None:
+    """dramatiq's middleware serves /metrics from a fork of the worker master (ours included).
+
+    `trialalerts worker` sets dramatiq_prom_port/host before the master starts.
+    """
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())
+
+
+def use(broker: Broker) -> Broker:
+    """Make `broker` the process's broker (worker.queue.actors.install also declares the actors)."""
+    global _current
+    dramatiq.set_broker(broker)
+    _current = broker
+    return broker
+
+
+def current(settings: Settings) -> Broker:
+    return _current if _current is not None else use(make_broker(settings))
+
+
+def enqueue(settings: Settings, actor_name: str, *args: object) -> None:
+    """Send a wake-up message by actor name, only after the transaction that made the work commits.
+
+    The message is built here rather than through the actor object, so a
+    process that only sends (web, CLI) needs no actor declared.
+    """
+    broker = current(settings)
+    queue = QUEUES[actor_name]
+    broker.declare_queue(queue)
+    broker.enqueue(
+        Message(queue_name=queue, actor_name=actor_name, args=args, kwargs={}, options={})
+    )
+
+
+@dataclass
+class DrainReport:
+    processed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def drain(broker: StubBroker, report: DrainReport | None = None) -> DrainReport:
+    """Run every queued message (delayed ones too) in this thread until all queues are empty.
+
+    A failing message is logged and dropped: its row keeps its state, so the
+    reconciler finds the work again.
+    """
+    report = report or DrainReport()
+    while True:
+        ran = 0
+        for name in list(broker.queues):
+            queue = broker.queues[name]
+            while not queue.empty():
+                message = Message.decode(queue.get_nowait())
+                queue.task_done()
+                ran += 1
+                actor = broker.get_actor(message.actor_name)
+                try:
+                    actor.fn(*message.args, **message.kwargs)
+                    report.processed += 1
+                except Exception as error:  # noqa: BLE001 - the row keeps the work
+                    log.exception("actor %s failed", message.actor_name)
+                    report.failures.append(f"{message.actor_name}: {error}")
+        if not ran:
+            return report

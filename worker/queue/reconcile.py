@@ -1,0 +1,55 @@
+"""The reconciler: find work whose wake-up message was lost and wake it again.
+
+Queue messages are only wake-ups; every unit of work is a row with a state.
+Re-sending a message for work already in flight is harmless because every
+step is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.core.models import Delivery, ReceivedEvent, StudyChange
+
+
+def _batched_ids(session: Session, query, size: int) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for (pk,) in session.execute(query.execution_options(yield_per=size)):
+        batch.append(pk)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def stranded_work(
+    session: Session, now: datetime, grace: timedelta | None, batch_size: int = 500
+) -> Iterator[tuple[str, list[int]]]:
+    """(actor name, ids) for work pending longer than `grace` (None: all pending work)."""
+    events = select(ReceivedEvent.id).where(ReceivedEvent.outcome == "pending")
+    if grace is not None:
+        events = events.where(ReceivedEvent.received_at <= now - grace)
+    for batch in _batched_ids(session, events.order_by(ReceivedEvent.id), batch_size):
+        yield "events.ingest", batch
+    changes = select(StudyChange.event_pk).where(StudyChange.matched_at.is_(None))
+    if grace is not None:
+        changes = changes.where(StudyChange.created_at <= now - grace)
+    for batch in _batched_ids(
+        session, changes.distinct().order_by(StudyChange.event_pk), batch_size
+    ):
+        yield "changes.match", batch
+    for state, actor_name in (
+        ("building", "digests.build"),
+        ("queued", "deliveries.send"),
+        ("paused", "deliveries.send"),  # re-checked against the 24-hour quota
+    ):
+        deliveries = select(Delivery.id).where(Delivery.state == state)
+        if grace is not None:
+            deliveries = deliveries.where(Delivery.updated_at <= now - grace)
+        for batch in _batched_ids(session, deliveries.order_by(Delivery.id), 100):
+            yield actor_name, batch

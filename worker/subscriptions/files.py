@@ -1,0 +1,284 @@
+"""Subscription files: streaming CSV/JSONL admin imports, and exports.
+
+Reading never loads a file whole: rows are yielded as they are parsed, each
+with the 1-based physical line it starts on, so a report can point an admin
+at the exact line. Every row goes through `parse_row`; exports write the same
+normal form back so that export -> import is an exact round trip.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, TextIO
+
+from worker.subscriptions.rows import (
+    FIELDS,
+    REQUIRED_COLUMNS,
+    SubscriptionRow,
+    json_type,
+    parse_row,
+)
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
+
+FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A rejected row: the 1-based physical line it starts on, and why."""
+
+    line: int
+    reason: str
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read; the message names the file (and line)."""
+
+
+def read_subscription_file(path: Path) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
+    """Stream (line, row or error) pairs from a .csv, .jsonl or .ndjson file.
+
+    An unknown extension raises ImportFileError at once; an unreadable file or
+    CSV header raises it on the first iteration. CSV is strict about its
+    header (names case-insensitive and trimmed): an unknown or repeated column
+    is an ImportFileError, because a misspelt "frequncy" column would
+    otherwise silently give every row the default; so is a missing email or
+    kind column. In JSONL an unknown key rejects only its row. Empty CSV cells
+    mean "not given". Blank lines are skipped but still counted.
+
+    Duplicate rows are all yielded (the caller dedupes by identity), except
+    that a repeat with another frequency, or an email seen earlier with
+    another timezone, is a RowError naming the earlier line: one file must say
+    one thing about a subscription and a subscriber.
+    """
+    fmt = subscription_file_format(path)
+    rows = _read_csv(path) if fmt == "csv" else _read_jsonl(path)
+    return _consistent(rows)
+
+
+def subscription_file_format(path: Path) -> str:
+    """The format ("csv" or "jsonl") a file's extension names."""
+    fmt = FILE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImportFileError(
+            f"{path}: unknown file type {path.suffix!r}; expected .csv, .jsonl or .ndjson"
+        )
+    return fmt
+
+
+def write_subscription_file(rows: Iterable[SubscriptionRow], out: TextIO, fmt: str) -> int:
+    """Write rows as "csv" (header first) or "jsonl"; return how many were written.
+
+    Lists are ";"-joined and near is "lat,lon,km" with repr-exact floats, so
+    reading the output back gives equal rows. JSONL holds every key, with
+    null for absent values, arrays for lists and an object for near.
+    """
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"unknown export format {fmt!r}; expected csv or jsonl")
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(FIELDS)
+        for row in rows:
+            writer.writerow(_csv_cells(row))
+            count += 1
+    else:
+        for row in rows:
+            out.write(json.dumps(_json_object(row), ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def _csv_cells(row: SubscriptionRow) -> list[str]:
+    near = ",".join(repr(float(value)) for value in row.near) if row.near else ""
+    return [
+        row.email,
+        row.kind,
+        row.condition or "",
+        row.nct_id or "",
+        row.frequency,
+        ";".join(row.statuses),
+        ";".join(row.countries),
+        near,
+        row.timezone,
+    ]
+
+
+def _json_object(row: SubscriptionRow) -> dict[str, object]:
+    near = dict(zip(("lat", "lon", "km"), row.near, strict=True)) if row.near else None
+    return {
+        "email": row.email,
+        "kind": row.kind,
+        "condition": row.condition,
+        "nct_id": row.nct_id,
+        "frequency": row.frequency,
+        "statuses": list(row.statuses),
+        "countries": list(row.countries),
+        "near": near,
+        "timezone": row.timezone,
+    }
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _decoded_lines(raw: Iterable[bytes], bad_lines: list[int]) -> Iterator[str]:
+    """UTF-8 lines (split on \\n only); a line with bad bytes is recorded, not fatal."""
+    for number, data in enumerate(raw, start=1):
+        if number == 1:
+            data = data.removeprefix(codecs.BOM_UTF8)
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_lines.append(number)
+            yield data.decode("utf-8", errors="replace")
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
+    with _open(path) as raw:
+        bad_lines: list[int] = []
+        reader = csv.reader(_decoded_lines(raw, bad_lines), strict=True)
+        records = _csv_records(reader)
+        columns = _read_header(path, records, bad_lines)
+        for start, cells in records:
+            if isinstance(cells, str):
+                yield start, RowError(start, cells)
+            elif _blank(cells):
+                continue
+            elif bad_lines and bad_lines[-1] >= start:
+                yield start, RowError(start, "not valid UTF-8 text")
+            elif len(cells) != len(columns):
+                reason = f"{len(cells)} fields but the header has {len(columns)} columns"
+                yield start, RowError(start, reason)
+            else:
+                yield start, _parsed(start, dict(zip(columns, cells, strict=True)))
+
+
+def _csv_records(reader: CsvReader) -> Iterator[tuple[int, list[str] | str]]:
+    """(line the record starts on, its cells or why it is malformed)."""
+    end = 0
+    while True:
+        start = end + 1
+        cells: list[str] | str
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            cells = f"malformed CSV: {exc}"
+        end = reader.line_num
+        yield start, cells
+
+
+def _read_header(
+    path: Path, records: Iterator[tuple[int, list[str] | str]], bad_lines: list[int]
+) -> tuple[str, ...]:
+    for start, cells in records:
+        if isinstance(cells, str):
+            raise ImportFileError(f"{path}, line {start}: unreadable header: {cells}")
+        if _blank(cells):
+            continue
+        if bad_lines:
+            raise ImportFileError(f"{path}, line {start}: header is not valid UTF-8 text")
+        columns = tuple(cell.strip().lower() for cell in cells)
+        where = f"{path}, line {start}"
+        unknown = [name for name in columns if name not in FIELDS]
+        if unknown:
+            raise ImportFileError(
+                f"{where}: unknown column(s) {', '.join(map(repr, unknown))}; "
+                f"expected some of {', '.join(FIELDS)}"
+            )
+        repeated = sorted({name for name in columns if columns.count(name) > 1})
+        if repeated:
+            raise ImportFileError(f"{where}: column(s) {', '.join(repeated)} given twice")
+        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        if missing:
+            raise ImportFileError(f"{where}: missing required column(s) {', '.join(missing)}")
+        return columns
+    raise ImportFileError(f"{path}: no header line; expected columns such as email,kind,...")
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
+    with _open(path) as raw:
+        bad_lines: list[int] = []
+        for number, text in enumerate(_decoded_lines(raw, bad_lines), start=1):
+            if not text.strip():
+                continue
+            if bad_lines and bad_lines[-1] == number:
+                yield number, RowError(number, "not valid UTF-8 text")
+                continue
+            try:
+                value = json.loads(text, object_pairs_hook=_unique_keys)
+            except (ValueError, RecursionError) as exc:
+                yield number, RowError(number, f"not valid JSON: {exc}")
+                continue
+            if not isinstance(value, dict):
+                reason = f"expected a JSON object, got {json_type(value)}"
+                yield number, RowError(number, reason)
+                continue
+            yield number, _parsed(number, value)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("a key is repeated in one object")
+    return result
+
+
+def _parsed(line: int, fields: Mapping[str, object]) -> SubscriptionRow | RowError:
+    try:
+        return parse_row(fields)
+    except ValueError as exc:
+        return RowError(line, str(exc))
+
+
+def _blank(cells: list[str]) -> bool:
+    return all(not cell.strip() for cell in cells)
+
+
+def _consistent(
+    rows: Iterator[tuple[int, SubscriptionRow | RowError]],
+) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
+    """Reject a row contradicting an earlier one: one frequency, one timezone."""
+    zones: dict[str, tuple[int, str]] = {}
+    frequencies: dict[bytes, tuple[int, str]] = {}
+    for line, row in rows:
+        if isinstance(row, RowError):
+            yield line, row
+            continue
+        zone_line, zone = zones.setdefault(row.email, (line, row.timezone))
+        if zone != row.timezone:
+            reason = (
+                f"timezone {row.timezone!r} differs from {zone!r} on line {zone_line} "
+                f"for {row.email}: a subscriber has one timezone"
+            )
+            yield line, RowError(line, reason)
+            continue
+        identity = _digest(row.identity())
+        seen_line, frequency = frequencies.setdefault(identity, (line, row.frequency))
+        if frequency != row.frequency:
+            reason = (
+                f"same subscription as line {seen_line} but frequency {row.frequency!r} "
+                f"instead of {frequency!r}; keep one of the two lines"
+            )
+            yield line, RowError(line, reason)
+            continue
+        yield line, row
+
+
+def _digest(identity: tuple[object, ...]) -> bytes:
+    """16 bytes standing for an identity, so remembering 100k rows stays small."""
+    return hashlib.blake2b(repr(identity).encode(), digest_size=16).digest()

@@ -1,0 +1,301 @@
+"""Subscription rows: the one gate every subscription passes through.
+
+`parse_row` validates a subscription given as field name -> value and returns
+it in one normal form. CSV and JSONL imports and the public sign-up form all
+go through it, so a value accepted in one place is accepted everywhere and two
+spellings of the same subscription compare equal (and export round-trips).
+Reading and writing whole files lives in `worker.subscriptions.files`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import email_validator
+
+from worker.core.quoting import json_type, show_value
+
+# Also the CSV header order of exports.
+FIELDS = (
+    "email",
+    "kind",
+    "condition",
+    "nct_id",
+    "frequency",
+    "statuses",
+    "countries",
+    "near",
+    "timezone",
+)
+REQUIRED_COLUMNS = ("email", "kind")
+KINDS = ("condition", "study")
+FREQUENCIES = ("instant", "daily", "weekly")
+DEFAULT_FREQUENCY = "daily"
+DEFAULT_TIMEZONE = "UTC"
+# ClinicalTrials.gov API v2 overallStatus values.
+OVERALL_STATUSES = frozenset(
+    [
+        "ACTIVE_NOT_RECRUITING",
+        "COMPLETED",
+        "ENROLLING_BY_INVITATION",
+        "NOT_YET_RECRUITING",
+        "RECRUITING",
+        "SUSPENDED",
+        "TERMINATED",
+        "WITHDRAWN",
+        "AVAILABLE",
+        "NO_LONGER_AVAILABLE",
+        "TEMPORARILY_NOT_AVAILABLE",
+        "APPROVED_FOR_MARKETING",
+        "WITHHELD",
+        "UNKNOWN",
+    ]
+)
+MAX_NEAR_KM = 20_000.0
+MAX_CONDITION_LENGTH = 200
+
+_NCT_ID = re.compile(r"NCT[0-9]{8}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_STATUS_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+@dataclass(frozen=True)
+class SubscriptionRow:
+    """One subscription in normal form, as imported, exported or signed up."""
+
+    email: str
+    kind: str
+    condition: str | None
+    nct_id: str | None
+    frequency: str
+    statuses: tuple[str, ...]
+    countries: tuple[str, ...]
+    near: tuple[float, float, float] | None
+    timezone: str
+
+    def identity(self) -> tuple[object, ...]:
+        """What makes two rows the same subscription.
+
+        Frequency and timezone are settings of a subscription, not part of
+        what it is: re-importing a row with a new frequency updates it.
+        """
+        target = self.condition.casefold() if self.condition is not None else self.nct_id
+        countries = tuple(country.casefold() for country in self.countries)
+        return (self.email, self.kind, target, self.statuses, countries, self.near)
+
+
+def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
+    """Validate one subscription; raise ValueError naming every bad field.
+
+    Field names are case-insensitive and trimmed. None, and text that is empty
+    after trimming, mean "not given". An unknown name is an error rather than
+    ignored, so a typo such as "frequncy" cannot silently fall back to the
+    default: callers with extra keys (a web form's token) pass only the fields.
+    """
+    errors: list[str] = []
+    given = _given_fields(fields, errors)
+
+    def field(name: str, parse: Callable[[object], Any], default: Any = None) -> Any:
+        raw = given.get(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            errors.append(f"{name} {show_value(raw)}: {exc}")
+            return default
+
+    for name in REQUIRED_COLUMNS:
+        if name not in given:
+            errors.append(f"{name}: required")
+    email = field("email", _email)
+    kind = field("kind", lambda raw: _choice(raw, KINDS))
+    condition: str | None = None
+    nct_id: str | None = None
+    if kind == "condition":
+        condition = field("condition", _condition)
+        _require(given, errors, "condition", kind)
+        _forbid(given, errors, "nct_id", kind)
+    elif kind == "study":
+        nct_id = field("nct_id", _nct_id)
+        _require(given, errors, "nct_id", kind)
+        _forbid(given, errors, "condition", kind)
+    frequency = field("frequency", lambda raw: _choice(raw, FREQUENCIES), DEFAULT_FREQUENCY)
+    statuses = field("statuses", _statuses, ())
+    countries = field("countries", _countries, ())
+    near = field("near", _near)
+    timezone = field("timezone", _timezone, DEFAULT_TIMEZONE)
+    if errors:
+        raise ValueError("; ".join(errors))
+    return SubscriptionRow(
+        email, kind, condition, nct_id, frequency, statuses, countries, near, timezone
+    )
+
+
+# -- fields ------------------------------------------------------------------
+
+
+def _given_fields(fields: Mapping[str, object], errors: list[str]) -> dict[str, object]:
+    """The fields actually given, by normalized name; bad names go to errors."""
+    given: dict[str, object] = {}
+    seen: set[str] = set()
+    for key, value in fields.items():
+        name = str(key).strip().lower()
+        if name not in FIELDS:
+            errors.append(f"unknown field {show_value(key)}; expected some of {', '.join(FIELDS)}")
+        elif name in seen:
+            errors.append(f"field {name!r} given twice")
+        elif value is not None and not (isinstance(value, str) and not value.strip()):
+            given[name] = value
+        seen.add(name)
+    return given
+
+
+def _require(given: Mapping[str, object], errors: list[str], name: str, kind: object) -> None:
+    if name not in given:
+        errors.append(f"{name}: required for kind {kind!r}")
+
+
+def _forbid(given: Mapping[str, object], errors: list[str], name: str, kind: object) -> None:
+    if name in given:
+        errors.append(f"{name} {show_value(given[name])}: must be empty for kind {kind!r}")
+
+
+def _text(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"expected text, got {json_type(raw)}")
+    return raw.strip()
+
+
+def _choice(raw: object, choices: tuple[str, ...]) -> str:
+    value = _text(raw).lower()
+    if value not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}")
+    return choices[choices.index(value)]  # the shared constant, not a fresh copy per row
+
+
+def _email(raw: object) -> str:
+    normalized, reason = _validated_email(_text(raw))
+    if reason:
+        raise ValueError(reason)
+    return normalized
+
+
+@lru_cache(maxsize=65_536)
+def _validated_email(address: str) -> tuple[str, str]:
+    """(normalized address, "") or ("", why not); cached since files repeat addresses."""
+    try:
+        info = email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        return "", str(exc)
+    return info.normalized.lower(), ""
+
+
+def _condition(raw: object) -> str:
+    value = " ".join(_text(raw).split())
+    if _CONTROL.search(value):
+        raise ValueError("contains control characters")
+    if len(value) > MAX_CONDITION_LENGTH:
+        raise ValueError(f"longer than {MAX_CONDITION_LENGTH} characters")
+    return value
+
+
+def _nct_id(raw: object) -> str:
+    value = _text(raw).upper()
+    if not _NCT_ID.fullmatch(value):
+        raise ValueError("expected NCT followed by 8 digits, e.g. NCT07635641")
+    return value
+
+
+def _statuses(raw: object) -> tuple[str, ...]:
+    statuses = set()
+    for item in _list_items(raw):
+        status = _STATUS_SEPARATORS.sub("_", item).upper()
+        if status not in OVERALL_STATUSES:
+            known = ", ".join(sorted(OVERALL_STATUSES))
+            raise ValueError(f"unknown status {show_value(item)}; expected some of {known}")
+        statuses.add(status)
+    return tuple(sorted(statuses))
+
+
+def _countries(raw: object) -> tuple[str, ...]:
+    names = _list_items(raw)
+    for name in names:
+        if _CONTROL.search(name):
+            raise ValueError(f"country {show_value(name)} contains control characters")
+    first_spelling: dict[str, str] = {}
+    for name in sorted(names, key=lambda name: (name.casefold(), name)):
+        first_spelling.setdefault(name.casefold(), name)
+    return tuple(first_spelling.values())
+
+
+def _list_items(raw: object) -> list[str]:
+    """The non-empty trimmed items of a ";"-list or of a JSON array of strings."""
+    if isinstance(raw, str):
+        items = raw.split(";")
+    elif isinstance(raw, list):
+        items = []
+        for item in raw:
+            if not isinstance(item, str):
+                raise ValueError(f"expected an array of strings, found {json_type(item)}")
+            if ";" in item:
+                raise ValueError(f"item {show_value(item)} contains ';'")
+            items.append(item)
+    else:
+        raise ValueError(f"expected a ';'-separated list, got {json_type(raw)}")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _near(raw: object) -> tuple[float, float, float]:
+    if isinstance(raw, str):
+        parts = raw.split(",")
+        if len(parts) != 3:
+            raise ValueError("expected lat,lon,km")
+        try:
+            lat, lon, km = (float(part) for part in parts)
+        except ValueError:
+            raise ValueError("expected three numbers lat,lon,km") from None
+    elif isinstance(raw, Mapping):
+        if set(raw) != {"lat", "lon", "km"}:
+            raise ValueError("expected an object with exactly the keys lat, lon, km")
+        lat, lon, km = (_number(raw[key]) for key in ("lat", "lon", "km"))
+    else:
+        raise ValueError(f"expected 'lat,lon,km' or {{lat, lon, km}}, got {json_type(raw)}")
+    if not all(math.isfinite(value) for value in (lat, lon, km)):
+        raise ValueError("numbers must be finite")
+    if not -90 <= lat <= 90:
+        raise ValueError(f"latitude {lat} is outside [-90, 90]")
+    if not -180 <= lon <= 180:
+        raise ValueError(f"longitude {lon} is outside [-180, 180]")
+    if not 0 < km <= MAX_NEAR_KM:
+        raise ValueError(f"distance {km} km must be above 0 and at most {MAX_NEAR_KM:,.0f}")
+    return (lat, lon, km)
+
+
+def _number(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError(f"expected numbers for lat, lon, km, got {json_type(raw)}")
+    try:
+        return float(raw)
+    except OverflowError:
+        raise ValueError("number too large") from None
+
+
+def _timezone(raw: object) -> str:
+    name = _zone_names().get(_text(raw).casefold())
+    if name is None:
+        raise ValueError("not an IANA time zone name, e.g. Europe/Rome or UTC")
+    return name
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    """Case-folded IANA name -> its proper spelling ("localtime" is host-specific)."""
+    names = (zoneinfo.available_timezones() | {DEFAULT_TIMEZONE}) - {"localtime"}
+    return {name.casefold(): name for name in sorted(names)}

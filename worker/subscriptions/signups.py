@@ -1,0 +1,241 @@
+"""Public sign-up with double opt-in: request, confirm, expire.
+
+A sign-up is a row in `signups` until its owner clicks the emailed link;
+only then does a subscription exist (confirmed, through the same import
+path admins use, so identities and criteria are the same). Whoever asks
+gets the same answer whether the address is known, suppressed or over its
+limit, so the form cannot tell anyone which addresses are subscribed. Limits
+bound the mail it can cause: a few confirmation emails per address a day, a
+few dozen per client an hour (clients are kept as a keyed hash, never as
+addresses). Unconfirmed sign-ups expire with their link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Table, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from worker.core.models import Signup, Subscriber, Subscription, Suppression
+from worker.core.runtime import Runtime, get_runtime
+from worker.core.sql import lock_keys
+from worker.core.tokens import CONFIRM_MAX_AGE
+from worker.matching.criteria import criteria_for
+from worker.subscriptions.imports import import_subscriptions, subscription_identity
+from worker.subscriptions.rows import SubscriptionRow, parse_row, show_value
+
+log = logging.getLogger(__name__)
+
+SIGNUPS = cast(Table, Signup.__table__)
+SUBSCRIPTIONS = cast(Table, Subscription.__table__)
+SIGNUP_FIELDS = ("email", "condition", "nct_id", "frequency", "timezone")
+SIGNUP_LIFETIME = CONFIRM_MAX_AGE
+
+
+@dataclass(frozen=True)
+class SignupLimits:
+    per_address: int = 3
+    address_window: timedelta = timedelta(hours=24)
+    per_client: int = 20
+    client_window: timedelta = timedelta(hours=1)
+
+
+DEFAULT_LIMITS = SignupLimits()
+
+
+@dataclass(frozen=True)
+class SignupOutcome:
+    """What happened to a request; only logs and tests see it, never the requester."""
+
+    signup_id: int | None
+    reason: str  # "sent", "address-limit", "client-limit", "suppressed"
+
+
+@dataclass(frozen=True)
+class SignupStatus:
+    """A sign-up as its confirmation page describes it."""
+
+    state: str  # "pending", "confirmed", "expired", "missing"
+    target: str = ""
+    subscriber_id: int | None = None
+
+
+def parse_signup(fields: Mapping[str, object]) -> SubscriptionRow:
+    """Email plus a condition or an NCT id (frequency, timezone optional); ValueError says why."""
+    unknown = [key for key in fields if str(key).strip().lower() not in SIGNUP_FIELDS]
+    if unknown:
+        names = ", ".join(show_value(key) for key in unknown)
+        raise ValueError(f"unknown field {names}; expected some of {', '.join(SIGNUP_FIELDS)}")
+    given = {str(key).strip().lower(): value for key, value in fields.items() if _given(value)}
+    has_condition, has_study = "condition" in given, "nct_id" in given
+    if has_condition == has_study:
+        raise ValueError("give either a condition or an NCT id (one of the two)")
+    row = parse_row({**given, "kind": "condition" if has_condition else "study"})
+    if row.kind == "condition":
+        criteria_for(row)  # raises when the condition is only stop words
+    return row
+
+
+def _given(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def client_hash(keys: Sequence[str], client_address: str) -> str:
+    """A keyed hash of the client's address: enough to count requests, useless to anyone else."""
+    key = keys[0].encode() if keys else b""
+    return hmac.new(key, b"signup-client\x00" + client_address.encode(), hashlib.sha256).hexdigest()
+
+
+def create_signup(
+    session: Session,
+    row: SubscriptionRow,
+    client: str,
+    now: datetime,
+    limits: SignupLimits = DEFAULT_LIMITS,
+) -> SignupOutcome:
+    """Record a sign-up unless a limit or a suppression says no mail may go out."""
+    lock_keys(session, "signup", [row.email, client])
+    suppressed = session.scalar(select(Suppression.email).where(Suppression.email == row.email))
+    if suppressed is not None:
+        return SignupOutcome(None, "suppressed")
+    if _recent(session, Signup.email == row.email, now - limits.address_window) >= (
+        limits.per_address
+    ):
+        return SignupOutcome(None, "address-limit")
+    if _recent(session, Signup.client_hash == client, now - limits.client_window) >= (
+        limits.per_client
+    ):
+        return SignupOutcome(None, "client-limit")
+    signup = Signup(
+        email=row.email,
+        kind=row.kind,
+        condition=row.condition,
+        nct_id=row.nct_id,
+        frequency=row.frequency,
+        timezone=row.timezone,
+        client_hash=client,
+        created_at=now,
+        expires_at=now + SIGNUP_LIFETIME,
+        confirmed_at=None,
+    )
+    session.add(signup)
+    session.flush()
+    return SignupOutcome(signup.id, "sent")
+
+
+def _recent(session: Session, which: ColumnElement[bool], since: datetime) -> int:
+    counted = select(func.count()).select_from(Signup).where(which, Signup.created_at > since)
+    return session.scalar(counted) or 0
+
+
+def request_signup(
+    fields: Mapping[str, object],
+    client_address: str,
+    runtime: Runtime,
+    limits: SignupLimits = DEFAULT_LIMITS,
+) -> SignupOutcome:
+    """Validate (ValueError) and record; the caller emails the link after commit."""
+    row = parse_signup(fields)
+    now = runtime.now()
+    client = client_hash(runtime.settings.secret_keys, client_address)
+    with runtime.sessions() as session, session.begin():
+        outcome = create_signup(session, row, client, now, limits)
+    if outcome.signup_id is None:
+        log.info("sign-up not mailed: %s", outcome.reason)
+    return outcome
+
+
+def signup_target(signup: Signup) -> str:
+    """What a sign-up asks for, as its pages and its email name it."""
+    return signup.condition if signup.condition is not None else signup.nct_id or ""
+
+
+def signup_status(session: Session, signup_id: int, now: datetime) -> SignupStatus:
+    """What the confirmation link leads to, without changing anything."""
+    signup = session.get(Signup, signup_id)
+    if signup is None:
+        return SignupStatus("missing")
+    target = signup_target(signup)
+    if signup.confirmed_at is not None:
+        return SignupStatus("confirmed", target, _subscriber_id(session, signup.email))
+    if signup.expires_at <= now:
+        return SignupStatus("expired", target)
+    return SignupStatus("pending", target)
+
+
+def confirm_signup(
+    session: Session, signup_id: int, now: datetime, send_hour: int = 8
+) -> SignupStatus:
+    """Turn a pending sign-up into a confirmed, running subscription; idempotent.
+
+    An existing subscription to the same thing is restarted and takes the
+    sign-up's frequency; an existing subscriber keeps their timezone.
+    """
+    status = signup_status(session, signup_id, now)
+    if status.state != "pending":
+        return status
+    claim = (
+        update(SIGNUPS)
+        .where(SIGNUPS.c.id == signup_id, SIGNUPS.c.confirmed_at.is_(None))
+        .values(confirmed_at=now)
+    )
+    claimed = cast(CursorResult[Any], session.execute(claim)).rowcount
+    signup = session.get(Signup, signup_id)
+    assert signup is not None
+    if not claimed:  # confirmed meanwhile by a second click
+        return signup_status(session, signup_id, now)
+    zone = session.scalar(select(Subscriber.timezone).where(Subscriber.email == signup.email))
+    row = SubscriptionRow(
+        email=signup.email,
+        kind=signup.kind,
+        condition=signup.condition,
+        nct_id=signup.nct_id,
+        frequency=signup.frequency,
+        statuses=(),
+        countries=(),
+        near=None,
+        timezone=zone or signup.timezone,
+    )
+    report = import_subscriptions(session, [(1, row)], now, send_hour=send_hour)
+    if report.rejected:
+        raise ValueError(f"sign-up {signup_id} cannot be subscribed: {report.rejected[0]}")
+    subscriber_id = _subscriber_id(session, signup.email)
+    subs = SUBSCRIPTIONS
+    session.execute(
+        update(subs)
+        .where(subs.c.subscriber_id == subscriber_id, subs.c.identity == subscription_identity(row))
+        .values(active=True, confirmed=True, updated_at=now)
+    )
+    return SignupStatus("confirmed", status.target, subscriber_id)
+
+
+def _subscriber_id(session: Session, email: str) -> int | None:
+    return session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+
+
+def expire_signups(session: Session, now: datetime) -> int:
+    """Delete sign-ups whose link has expired (confirmed or not); returns how many went.
+
+    A confirmed sign-up has done its work (the subscription exists) and its
+    link is dead past the same date, so both go; rate limits look back far
+    less than a sign-up lives.
+    """
+    expired = delete(SIGNUPS).where(SIGNUPS.c.expires_at <= now)
+    return cast(CursorResult[Any], session.execute(expired)).rowcount or 0
+
+
+def cleanup_signups(runtime: Runtime | None = None) -> int:
+    """The scheduler's periodic clean-up: one transaction removing expired sign-ups."""
+    runtime = runtime or get_runtime()
+    with runtime.sessions() as session, session.begin():
+        removed = expire_signups(session, runtime.now())
+    if removed:
+        log.info("removed %d expired sign-ups", removed)
+    return removed

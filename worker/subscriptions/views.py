@@ -1,0 +1,130 @@
+"""A subscriber's subscriptions as the web pages show them, with their state.
+
+The unsubscribe page says exactly what a button will stop and the
+preferences page lists everything, so both read the same few columns here
+(one query, the followed study's current title joined in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from worker.core.models import Study, Subscriber, Subscription, Suppression
+
+FREQUENCY_LABELS = {"instant": "Instant alerts", "daily": "Daily digest", "weekly": "Weekly digest"}
+STREAM_LABELS = {"instant": "instant alerts", "daily": "daily digests", "weekly": "weekly digests"}
+TITLE_LIMIT = 160
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    """One subscription in words: what it watches, how often, and whether it runs."""
+
+    id: int
+    kind: str
+    target: str  # the condition text, or the followed NCT id
+    title: str | None  # the followed study's current title, when known
+    filters: tuple[str, ...]
+    frequency: str
+    active: bool
+    confirmed: bool
+
+    @property
+    def label(self) -> str:
+        if self.kind == "study":
+            return f"Study {self.target}" + (f": {self.title}" if self.title else "")
+        return f"New studies on {self.target}"
+
+    @property
+    def frequency_label(self) -> str:
+        return FREQUENCY_LABELS.get(self.frequency, self.frequency)
+
+    @property
+    def state(self) -> str:
+        if not self.confirmed:
+            return "waiting for confirmation"
+        return "on" if self.active else "stopped"
+
+
+@dataclass(frozen=True)
+class SubscriberView:
+    id: int
+    email: str
+    suppressed: bool
+
+
+def subscriber_view(session: Session, subscriber_id: int) -> SubscriberView | None:
+    """The subscriber behind a token, or None when they were removed."""
+    found = session.execute(
+        select(Subscriber.id, Subscriber.email, Suppression.email.is_not(None))
+        .outerjoin(Suppression, Suppression.email == Subscriber.email)
+        .where(Subscriber.id == subscriber_id)
+    ).first()
+    if found is None:
+        return None
+    return SubscriberView(found[0], found[1], bool(found[2]))
+
+
+def subscription_views(
+    session: Session,
+    subscriber_id: int,
+    *,
+    frequency: str | None = None,
+    subscription_id: int | None = None,
+) -> list[SubscriptionView]:
+    """The subscriber's subscriptions, oldest first: all, one frequency's, or one."""
+    statement = (
+        select(
+            Subscription.id,
+            Subscription.kind,
+            Subscription.condition,
+            Subscription.nct_id,
+            Subscription.statuses,
+            Subscription.countries,
+            Subscription.near_lat,
+            Subscription.near_lon,
+            Subscription.near_km,
+            Subscription.frequency,
+            Subscription.active,
+            Subscription.confirmed,
+            Study.title,
+        )
+        .outerjoin(Study, Study.nct_id == Subscription.nct_id)
+        .where(Subscription.subscriber_id == subscriber_id)
+        .order_by(Subscription.id)
+    )
+    if frequency is not None:
+        statement = statement.where(Subscription.frequency == frequency)
+    if subscription_id is not None:
+        statement = statement.where(Subscription.id == subscription_id)
+    return [_view(row) for row in session.execute(statement)]
+
+
+def _view(record: Row[Any]) -> SubscriptionView:
+    filters: list[str] = []
+    if record.statuses:
+        wanted = (status.replace("_", " ").lower() for status in record.statuses)
+        filters.append("status " + " or ".join(wanted))
+    if record.countries:
+        filters.append("in " + ", ".join(record.countries))
+    if record.near_km is not None:
+        filters.append(
+            f"a site within {record.near_km:g} km of {record.near_lat:g}, {record.near_lon:g}"
+        )
+    title = record.title if record.kind == "study" else None
+    if title and len(title) > TITLE_LIMIT:
+        title = title[: TITLE_LIMIT - 1] + "…"
+    return SubscriptionView(
+        id=record.id,
+        kind=record.kind,
+        target=(record.condition if record.kind == "condition" else record.nct_id) or "",
+        title=title or None,
+        filters=tuple(filters),
+        frequency=record.frequency,
+        active=bool(record.active),
+        confirmed=bool(record.confirmed),
+    )

@@ -1,0 +1,59 @@
+"""The WSGI app `worker.web:app`: unsubscribe, preferences, sign-up, events, health.
+
+`create_app` wires the blueprints; each lives in its own module. Building the
+app opens nothing: the runtime (settings, database, sender) is taken per
+request from the one given, or else from the environment on first use, so
+gunicorn can import `worker.web:app` before any service is up.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, request
+from jinja2 import StrictUndefined
+from werkzeug.exceptions import HTTPException
+
+from worker.core.paths import templates_dir
+from worker.core.runtime import Runtime
+from worker.web import events, health, preferences, signup, unsubscribe
+from worker.web.security import add_security_headers
+from worker.web.support import RUNTIME_KEY, page, runtime_provider
+
+# Pages take small forms; /events raises its own limit (worker.web.events).
+MAX_FORM_BYTES = 64 * 1024
+JSON_PATHS = ("/events", "/healthz")
+
+
+def create_app(runtime: Runtime | None = None, *, trusted_proxies: int | None = None) -> Flask:
+    """The app; `runtime` pins one (tests), else the environment's is built on first request.
+
+    `trusted_proxies`: how many reverse proxies in front append to
+    X-Forwarded-For (0: the peer address is the client), for sign-up limits;
+    None: TRIALALERTS_TRUSTED_PROXIES.
+    """
+    app = Flask("worker.web", template_folder=str(templates_dir() / "web"), static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
+    app.config["TRUSTED_PROXIES"] = trusted_proxies
+    app.extensions[RUNTIME_KEY] = runtime_provider(runtime)
+    app.jinja_env.undefined = StrictUndefined
+    for module in (unsubscribe, preferences, signup, events, health):
+        app.register_blueprint(module.blueprint)
+    app.after_request(add_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def _http_error(error: HTTPException) -> Response:
+    """Errors as JSON on the API paths, as a plain page everywhere else."""
+    status = error.code or 500
+    if request.path.startswith(JSON_PATHS):
+        response = jsonify({"error": error.description})
+        response.status_code = status
+    else:
+        response = page("error.html", status, title=error.name, description=error.description)
+    for name, value in error.get_headers():  # e.g. Allow on 405
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+app = create_app()

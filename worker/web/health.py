@@ -1,0 +1,65 @@
+"""`GET /healthz`: can this process reach its database and its broker?
+
+200 with each part "ok" when both answer; 503 naming the part that does not
+("unreachable"). Without a broker URL the broker is the in-process one, "ok"
+by definition; with one, Redis must answer PING.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import text
+
+from worker.core.runtime import Runtime
+from worker.web.support import current_runtime
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("health", __name__)
+
+TIMEOUT_SECONDS = 2.0
+
+
+def database_status(runtime: Runtime) -> str:
+    try:
+        with runtime.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
+        log.warning("health: database unreachable: %s", error)
+        return "unreachable"
+    return "ok"
+
+
+def broker_status(runtime: Runtime) -> str:
+    url = runtime.settings.broker_url
+    if url is None:
+        return "ok"
+    client = redis.Redis.from_url(
+        url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+    )
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        log.warning("health: broker unreachable: %s", error)
+        return "unreachable"
+    finally:
+        client.close()
+    return "ok"
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    try:
+        runtime = current_runtime()
+    except Exception:  # noqa: BLE001 - a runtime that cannot be built is unhealthy
+        log.exception("health: the runtime could not be built")
+        response = jsonify({"database": "unknown", "broker": "unknown", "error": "start-up failed"})
+        response.status_code = 503
+        return response
+    body = {"database": database_status(runtime), "broker": broker_status(runtime)}
+    healthy = all(state == "ok" for state in body.values())
+    response = jsonify(body)
+    response.status_code = 200 if healthy else 503
+    return response

@@ -1,0 +1,130 @@
+"""Public sign-up and its double opt-in: the form, "check your inbox", the confirm page.
+
+The sign-up answer never depends on the address (known, suppressed or over
+its limit all read "check your inbox"); only a malformed request gets an
+error, and it names the field. The emailed link leads to a page with a
+button; the POST behind the button subscribes.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
+
+from worker.core.tokens import BadToken, make_token, read_token
+from worker.sending.confirmation import send_confirmation
+from worker.subscriptions.rows import FREQUENCIES
+from worker.subscriptions.signups import (
+    SIGNUP_FIELDS,
+    confirm_signup,
+    request_signup,
+    signup_status,
+)
+from worker.subscriptions.views import FREQUENCY_LABELS
+from worker.web.security import client_address
+from worker.web.support import current_runtime, database, page
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("signup", __name__)
+
+# The signature is checked here; whether the sign-up is still open is its row's
+# `expires_at`, so an old link gets a clear "expired" page instead of "invalid".
+SIGNATURE_ONLY = timedelta(days=3650)
+CHECK_INBOX = (
+    "If the address can receive alerts, an email with a confirmation link is on its way. "
+    "Nothing starts until you click it."
+)
+
+
+@blueprint.get("/")
+@blueprint.get("/signup")
+def form() -> Response:
+    return _form_page({}, None, 200)
+
+
+def _form_page(values: dict[str, Any], error: str | None, status: int) -> Response:
+    return page(
+        "signup.html",
+        status,
+        values=values,
+        error=error,
+        frequencies=[(value, FREQUENCY_LABELS[value]) for value in FREQUENCIES],
+    )
+
+
+@blueprint.post("/signup")
+def submit() -> Response:
+    runtime = current_runtime()
+    as_json = request.is_json
+    if as_json:
+        fields = request.get_json(silent=True)
+        if not isinstance(fields, dict):
+            return _json_error("expected a JSON object with email and condition or nct_id", 400)
+    else:
+        fields = {name: request.form.get(name) for name in SIGNUP_FIELDS}
+    proxies = current_app.config["TRUSTED_PROXIES"]
+    if proxies is None:
+        proxies = runtime.settings.trusted_proxies
+    client = client_address(request, proxies)
+    try:
+        outcome = request_signup(fields, client, runtime)
+        if outcome.signup_id is not None:
+            send_confirmation(runtime, outcome.signup_id, runtime.now())
+    except ValueError as error:
+        if as_json:
+            return _json_error(str(error), 400)
+        return _form_page(fields, str(error), 400)
+    except Exception:  # noqa: BLE001 - the sender failed; say so without detail
+        log.exception("confirmation email could not be sent")
+        if as_json:
+            return _json_error("the confirmation email could not be sent; try again later", 503)
+        return page("unavailable.html", 503)
+    if as_json:
+        return _json({"status": "check-your-inbox", "message": CHECK_INBOX}, 202)
+    return redirect(url_for("signup.sent"), code=303)  # type: ignore[return-value]
+
+
+@blueprint.get("/signup/sent")
+def sent() -> Response:
+    return page("signup_sent.html", message=CHECK_INBOX)
+
+
+@blueprint.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> Response:
+    runtime = current_runtime()
+    keys = runtime.settings.secret_keys
+    now = runtime.now()
+    try:
+        signup_id = read_token(keys, "confirm", token, SIGNATURE_ONLY, now=now)["p"]
+    except BadToken:
+        return page("invalid_link.html", 400)
+    posted = request.method == "POST"
+    with database(runtime, write=posted) as session:
+        if posted:
+            status = confirm_signup(session, signup_id, now, runtime.settings.send_hour)
+        else:
+            status = signup_status(session, signup_id, now)
+    if status.state in ("expired", "missing"):
+        return page("signup_expired.html", 410)
+    if status.state == "pending":
+        return page("confirm.html", target=status.target)
+    preferences = None
+    if status.subscriber_id is not None:
+        token = make_token(keys, "preferences", {"s": status.subscriber_id})
+        preferences = url_for("preferences.show", token=token)
+    return page(
+        "confirmed.html", target=status.target, preferences_url=preferences, just_now=posted
+    )
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _json_error(message: str, status: int) -> Response:
+    return _json({"error": message}, status)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from tests.integration.pipeline_helpers import subscribe
 from tests.integration.cli.test_cli import trialalerts
+from tests.integration.pipeline_helpers import subscribe
 from worker.core.models import Subscriber, Subscription
 from worker.core.runtime import Runtime
 from worker.subscriptions.suppressions import add_suppression, is_suppressed, remove_suppression

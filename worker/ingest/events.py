@@ -7,6 +7,7 @@ array item), which event (its id when it has one) and why.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,8 @@ from worker.ingest.studies import summarize
 
 EVENT_SCHEMA = "events/study-event.v1.json"
 REMOVED = "gov.clinicaltrials.study.removed"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,18 @@ def _raw_text(item: RawItem) -> str:
 
 
 def _parse_time(raw: str | None) -> datetime | None:
+    """The event's `time` in UTC; ValueError for one that is not a date-time or leaves the calendar.
+
+    9999-12-31T23:59:59-01:00 is a valid RFC 3339 string whose UTC instant
+    lies past year 9999: Python cannot hold it, so the event is rejected.
+    """
     if raw is None:
         return None
-    parsed = datetime.fromisoformat(raw.replace("z", "Z").replace("t", "T"))
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(raw.replace("z", "Z").replace("t", "T"))
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"time {raw[:40]!r} is outside the calendar in UTC") from None
 
 
 def validate(item: RawItem) -> StudyEvent | Rejection:
@@ -118,6 +129,10 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
         return Rejection(item.where, item.line, event_id, reason, _raw_text(item))
     except ValueError as error:
         return Rejection(item.where, item.line, event_id, str(error), _raw_text(item))
+    except Exception as error:  # noqa: BLE001 - one odd event must not sink its batch
+        log.exception("%s: event could not be read", item.where)
+        reason = f"event could not be read ({type(error).__name__})"
+        return Rejection(item.where, item.line, event_id, reason, _raw_text(item))
     return event
 
 

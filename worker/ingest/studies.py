@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 NCT_ID = re.compile(r"^NCT\d{8}$")
@@ -90,10 +91,29 @@ def _site(location: Any) -> dict[str, Any]:
     }
 
 
-def _date(struct: Any) -> dict[str, str] | None:
+def calendar_date(value: str, field: str) -> str:
+    """`value` if it is a real calendar date, whole (2012-09-30) or partial (2012-09, 2012).
+
+    The schema checks only the shape: "9999-99-99" would otherwise pass and,
+    as a last-update date, make every later real update of the study stale.
+    """
+    parts = value.split("-")
+    try:
+        year, month, day = (int(part) for part in [*parts, "1", "1"][:3])
+        if len(parts) > 3 or not year >= 1:
+            raise ValueError
+        date(year, month, day)
+    except ValueError:
+        raise InvalidStudy(f"{field} {value[:40]!r} is not a calendar date") from None
+    return value
+
+
+def _date(struct: Any, field: str) -> dict[str, str] | None:
     struct = _dict(struct)
-    date = _str(struct.get("date"))
-    return {"date": date, "type": _str(struct.get("type"))} if date else None
+    value = _str(struct.get("date"))
+    if not value:
+        return None
+    return {"date": calendar_date(value, f"{field}.date"), "type": _str(struct.get("type"))}
 
 
 def nct_id_of(record: Any) -> str:
@@ -105,6 +125,11 @@ def nct_id_of(record: Any) -> str:
     if not NCT_ID.match(nct_id):
         raise InvalidStudy(f"nctId {nct_id[:40]!r} is not NCT followed by 8 digits")
     return nct_id
+
+
+def _last_update(status: dict) -> str | None:
+    value = _str(status.get("lastUpdateSubmitDate"))
+    return calendar_date(value, "lastUpdateSubmitDate") if value else None
 
 
 def summarize(record: dict) -> dict[str, Any]:
@@ -123,7 +148,7 @@ def summarize(record: dict) -> dict[str, Any]:
         "nct_id": nct_id,
         "title": _str(ident.get("briefTitle")),
         "status": _str(status.get("overallStatus")),
-        "last_update": _str(status.get("lastUpdateSubmitDate")) or None,
+        "last_update": _last_update(status),
         "conditions": [c for c in map(_str, _list(conditions.get("conditions"))) if c],
         "keywords": [k for k in map(_str, _list(conditions.get("keywords"))) if k],
         "meshes": meshes,
@@ -138,7 +163,7 @@ def summarize(record: dict) -> dict[str, Any]:
             "stdAges": [a for a in map(_str, _list(eligibility.get("stdAges"))) if a],
         },
         "enrollment": {"count": enrollment.get("count"), "type": _str(enrollment.get("type"))},
-        "dates": {name: _date(status.get(key)) for name, key in DATE_FIELDS},
+        "dates": {name: _date(status.get(key), key) for name, key in DATE_FIELDS},
         "has_results": record.get("hasResults") is True,
     }
 

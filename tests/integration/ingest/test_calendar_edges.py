@@ -1,0 +1,120 @@
+"""Dates at the edge of the calendar are rejections like any other, never a lost batch.
+
+Driven through the real entry points (`trialalerts publish`, `POST /events`)
+on SQLite and PostgreSQL: the odd event is dead-lettered with its reason and
+position, the valid events of the same file or request are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import select
+
+from tests.conftest import make_runtime
+from tests.integration.cli.test_cli import trialalerts
+from tests.support import event, record, with_changes, write_jsonl
+from worker.core.models import DeadLetter, ReceivedEvent
+from worker.core.runtime import Runtime, set_runtime
+from worker.queue.runner import run_until_idle
+from worker.web.app import create_app
+
+TOKEN = "ingest-token-for-tests-0123456789"
+EDGE_TIMES = ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00")
+
+
+def _batch() -> list[dict]:
+    """A valid event, the two calendar-edge times, an impossible date, and a valid one."""
+    return [
+        event(record("NCT04267848"), "ok-1"),
+        event(record("NCT02513394"), "edge-late", time=EDGE_TIMES[0]),
+        event(record("NCT02210780"), "edge-early", time=EDGE_TIMES[1]),
+        event(with_changes(record("NCT00973089"), lastUpdateSubmitDate="9999-99-99"), "bad-day"),
+        event(with_changes(record("NCT03475563"), lastUpdateSubmitDate="2012-09"), "ok-partial"),
+    ]
+
+
+@pytest.fixture
+def edge_runtime(database_url: str, tmp_path: Path, stub_broker: StubBroker) -> Iterator[Runtime]:
+    runtime = make_runtime(database_url, tmp_path, ingest_token=TOKEN)
+    set_runtime(runtime)
+    yield runtime
+    set_runtime(None)
+    runtime.close()
+
+
+def _stored(runtime: Runtime) -> tuple[set[str], dict[str, str]]:
+    with runtime.sessions() as session:
+        accepted = set(session.scalars(select(ReceivedEvent.event_id)))
+        letters = {
+            event_id: reason
+            for event_id, reason in session.execute(select(DeadLetter.event_id, DeadLetter.reason))
+        }
+    return accepted, letters
+
+
+def _assert_only_the_odd_ones_rejected(runtime: Runtime) -> None:
+    accepted, letters = _stored(runtime)
+    assert accepted == {"ok-1", "ok-partial"}
+    assert set(letters) == {"edge-late", "edge-early", "bad-day"}
+    assert "outside the calendar" in letters["edge-late"]
+    assert "outside the calendar" in letters["edge-early"]
+    assert "lastUpdateSubmitDate '9999-99-99' is not a calendar date" in letters["bad-day"]
+
+
+def test_publish_rejects_calendar_edges_by_line_and_keeps_the_rest(
+    database_url: str, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "events.jsonl", _batch())
+    env = {"TRIALALERTS_DATABASE_URL": database_url, "TRIALALERTS_SECRET_KEY": "k" * 32}
+    if database_url.startswith("postgresql"):
+        assert trialalerts("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    done = trialalerts("publish", str(path), cwd=tmp_path, env=env)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "2 accepted, 0 duplicate, 3 rejected" in done.stdout
+    assert "line 2 event 'edge-late'" in done.stderr
+    assert "line 3 event 'edge-early'" in done.stderr
+    assert "line 4 event 'bad-day'" in done.stderr
+    runtime = make_runtime(database_url, tmp_path)
+    try:
+        _assert_only_the_odd_ones_rejected(runtime)
+    finally:
+        runtime.close()
+
+
+def test_post_events_rejects_calendar_edges_and_stores_the_rest(edge_runtime: Runtime) -> None:
+    client = create_app(edge_runtime).test_client()
+    answer = client.post(
+        "/events",
+        data=orjson.dumps(_batch()),
+        content_type="application/cloudevents-batch+json",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert answer.status_code == 400
+    assert answer.json["accepted"] == 2
+    assert [item["index"] for item in answer.json["rejected"]] == [1, 2, 3]
+    _assert_only_the_odd_ones_rejected(edge_runtime)
+
+
+def test_an_impossible_last_update_cannot_freeze_a_study(edge_runtime: Runtime) -> None:
+    """Before, "9999-99-99" was stored and every later real update was `stale`."""
+    data = record("NCT04267848")
+    client = create_app(edge_runtime).test_client()
+    frozen = event(with_changes(data, lastUpdateSubmitDate="9999-99-99"), "freeze")
+    real = event(with_changes(data, lastUpdateSubmitDate="2026-07-01", overallStatus="COMPLETED"),
+                 "real", time="2026-07-01T09:00:00Z")  # fmt: skip
+    for body in (frozen, real):
+        client.post("/events", data=orjson.dumps(body),
+                    content_type="application/cloudevents+json",
+                    headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    run_until_idle(edge_runtime)
+    with edge_runtime.sessions() as session:
+        rows = session.execute(select(ReceivedEvent.event_id, ReceivedEvent.outcome)).all()
+    outcomes = {event_id: outcome for event_id, outcome in rows}
+    assert "freeze" not in outcomes
+    assert outcomes["real"] != "stale"

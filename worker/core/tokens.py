@@ -9,14 +9,15 @@ tokens carry a timestamp and expire.
 Keys are given newest first (as in `Settings.secret_keys`): new tokens are
 signed with the newest key and tokens signed with any listed key still verify,
 which is how a key is rotated.
+
+Signing is itsdangerous and nothing else (sha256, the purpose as salt), so a
+token's format is the library's: only the serializers are cached, because
+building one costs more than signing with it.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import hmac
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,14 +25,7 @@ from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
-from itsdangerous import (
-    BadData,
-    Signer,
-    TimestampSigner,
-    URLSafeSerializer,
-    URLSafeTimedSerializer,
-)
-from itsdangerous.encoding import base64_encode
+from itsdangerous import BadData, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 from worker.core.config import Settings
 
@@ -63,106 +57,40 @@ PURPOSES: dict[str, Purpose] = {
 }
 
 
-class _KeyCachingSigner(Signer):
-    """Derives its signing key once instead of on every signature."""
+class _StampedSigner(TimestampSigner):
+    """Stamps a given time instead of the wall clock: the hook itsdangerous documents."""
 
-    _derived: bytes | None = None
+    def __init__(self, *args: Any, stamp: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stamp = stamp
 
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        if secret_key is not None:
-            return super().derive_key(secret_key)
-        if self._derived is None:
-            self._derived = super().derive_key()
-        return self._derived
-
-
-class _FastURLSafeSerializer(URLSafeSerializer):
-    """itsdangerous' URLSafeSerializer minus per-call overhead, same tokens.
-
-    It keeps its signer instead of building one per token, and skips the zlib
-    attempt: payloads of a few ids never compress, so the output is identical
-    (and compressed tokens still load).
-    """
-
-    _signer: Signer | None = None
-
-    def make_signer(self, salt: str | bytes | None = None) -> Signer:
-        if salt is not None and salt != self.salt:
-            return super().make_signer(salt)
-        if self._signer is None:
-            self._signer = super().make_signer(salt)
-        return self._signer
-
-    def dump_payload(self, obj: Any) -> bytes:
-        return base64_encode(self.serializer.dumps(obj, **self.serializer_kwargs))
+    def get_timestamp(self) -> int:
+        return super().get_timestamp() if self.stamp is None else self.stamp
 
 
 _AnySerializer = URLSafeSerializer | URLSafeTimedSerializer
 
 
-@lru_cache(maxsize=64)
-def _serializer(keys: tuple[str, ...], purpose: str) -> _AnySerializer:
-    """Building a serializer costs more than signing with it: keep one per keys and purpose."""
+def _new_serializer(
+    keys: tuple[str, ...], purpose: str, stamp: int | None = None
+) -> _AnySerializer:
+    """The itsdangerous serializer of `purpose`; `stamp` fixes the time of timed tokens."""
     if not keys:
         raise ValueError("no secret keys configured: tokens cannot be signed")
     # itsdangerous signs with the LAST key of the list and verifies with all of them.
     oldest_first = list(reversed(keys))
     if PURPOSES[purpose].timed:
-        return URLSafeTimedSerializer(oldest_first, salt=purpose, signer_kwargs=_SIGNER_OPTIONS)
-    return _FastURLSafeSerializer(
-        oldest_first, salt=purpose, signer=_KeyCachingSigner, signer_kwargs=_SIGNER_OPTIONS
-    )
-
-
-@lru_cache(maxsize=64)
-def _keyed_hmac(newest_key: str, purpose: str) -> hmac.HMAC:
-    """An HMAC already keyed the way itsdangerous derives keys ("django-concat", salt = purpose).
-
-    Copying it per token skips the key setup, the bulk of an HMAC this short.
-    """
-    key = hashlib.sha256(purpose.encode("utf-8") + b"signer" + newest_key.encode("utf-8")).digest()
-    return hmac.new(key, digestmod=hashlib.sha256)
-
-
-_json_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
-
-
-def _compact_json(payload: dict[str, Any]) -> str:
-    """json.dumps(payload, separators=(",", ":"), ensure_ascii=False), as itsdangerous writes it.
-
-    Payloads are checked flat dicts of ints and strings (`_well_formed`), which
-    this writes directly instead of building an encoder per token.
-    """
-    return (
-        "{"
-        + ",".join(
-            f"{_json_string(name)}:{value if type(value) is int else _json_string(value)}"
-            for name, value in payload.items()
+        return URLSafeTimedSerializer(
+            oldest_first,
+            salt=purpose,
+            signer=_StampedSigner,
+            signer_kwargs={**_SIGNER_OPTIONS, "stamp": stamp},
         )
-        + "}"
-    )
+    return URLSafeSerializer(oldest_first, salt=purpose, signer_kwargs=_SIGNER_OPTIONS)
 
 
-def _sign_untimed(newest_key: str, purpose: str, payload: dict[str, Any]) -> str:
-    """The token itsdangerous' URLSafeSerializer makes, in one HMAC call.
-
-    A digest carries several tokens; going through the serializer's layers
-    cost more than the rest of the digest's context.  Payloads of a few ids
-    never compress, so there is no zlib step (compressed tokens still load).
-    """
-    value = _urlsafe_b64(_compact_json(payload).encode("utf-8"))
-    mac = _keyed_hmac(newest_key, purpose).copy()
-    mac.update(value)
-    signature = mac.digest()
-    return (value + b"." + _urlsafe_b64(signature)).decode("ascii")
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _urlsafe_b64(raw: bytes) -> bytes:
-    """itsdangerous' base64_encode: the URL-safe alphabet, no padding."""
-    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=")
+# One serializer per keys and purpose; stamped ones (rare: a confirm email) are built per token.
+_serializer = lru_cache(maxsize=64)(_new_serializer)
 
 
 def _purpose(purpose: str) -> Purpose:
@@ -182,17 +110,6 @@ def _well_formed(purpose: Purpose, payload: Any) -> bool:
     )
 
 
-class _FixedClockSigner(TimestampSigner):
-    """Stamps tokens with a given time instead of the wall clock."""
-
-    def __init__(self, *args: Any, stamp: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.stamp = stamp
-
-    def get_timestamp(self) -> int:
-        return self.stamp
-
-
 def make_token(
     keys: Sequence[str], purpose: str, payload: dict[str, Any], *, now: datetime | None = None
 ) -> str:
@@ -200,19 +117,12 @@ def make_token(
     spec = _purpose(purpose)
     if not _well_formed(spec, payload):
         raise ValueError(f"payload {payload!r} does not fit purpose {purpose!r}")
-    if not keys:
-        raise ValueError("no secret keys configured: tokens cannot be signed")
-    if not spec.timed:
-        return _sign_untimed(keys[0], purpose, payload)
-    serializer = _serializer(tuple(keys), purpose)
-    if now is not None:
-        serializer = URLSafeTimedSerializer(
-            list(reversed(tuple(keys))),
-            salt=purpose,
-            signer=_FixedClockSigner,
-            signer_kwargs={**_SIGNER_OPTIONS, "stamp": int(now.timestamp())},
-        )
-    return serializer.dumps(payload)
+    if spec.timed and now is not None:
+        serializer = _new_serializer(tuple(keys), purpose, stamp=int(now.timestamp()))
+    else:
+        serializer = _serializer(tuple(keys), purpose)
+    token: str = serializer.dumps(payload)
+    return token
 
 
 def read_token(

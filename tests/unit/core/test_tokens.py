@@ -44,6 +44,19 @@ PAYLOADS: dict[str, dict[str, Any]] = {
 }
 
 
+# Made with KEYS (confirm: at NOW) before the signing code was reduced to plain
+# itsdangerous; links like these sit in emails already sent and must keep working.
+ISSUED_EARLIER = {
+    "unsubscribe-stream": "eyJzIjo0MiwiZiI6ImRhaWx5In0.xOhD9oBWKwUHYagmhe9gdM0WHGVbm9uZbb0AN-je6_E",
+    "unsubscribe-subscription": (
+        "eyJzIjo0Miwic3ViIjo3fQ.ISg7aMt1T-yfl6jIgHVCT-5xwtRcVtQO5oObxS9kymM"
+    ),
+    "unsubscribe-all": "eyJzIjo0Mn0.o0AH1DlcW1RW3u0UciSmLpz7PqBy2XmUMUQuoSCmJZ0",
+    "preferences": "eyJzIjo0Mn0.o1aE-p2o_8Qq4frYQIoAMd3jTrgvdbOJHcZ_ButvBu4",
+    "confirm": "eyJwIjoxMDAxfQ.aj-REA.tSqW1bb8AXApDX9Wx9U3UuSYeFJf5Du68WgRXbye2Yc",
+}
+
+
 def _token_in(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[1]
 
@@ -56,6 +69,13 @@ def test_every_purpose_is_covered_here() -> None:
 def test_a_token_reads_back_as_its_payload(purpose: str) -> None:
     token = make_token(KEYS, purpose, PAYLOADS[purpose], now=NOW)
     assert read_token(KEYS, purpose, token, now=NOW) == PAYLOADS[purpose]
+
+
+@pytest.mark.parametrize("purpose", sorted(ISSUED_EARLIER))
+def test_a_token_issued_earlier_still_verifies_and_is_made_the_same_way(purpose: str) -> None:
+    token = ISSUED_EARLIER[purpose]
+    assert read_token(KEYS, purpose, token, now=NOW) == PAYLOADS[purpose]
+    assert make_token(KEYS, purpose, PAYLOADS[purpose], now=NOW) == token
 
 
 @pytest.mark.parametrize("purpose", sorted(PAYLOADS))

@@ -201,12 +201,6 @@ def unsubscribe_mailto(settings: Settings, subscriber_id: int, frequency: str) -
     return stream_unsubscribe_links(settings, subscriber_id, frequency)[1]
 
 
-def list_unsubscribe_header(settings: Settings, subscriber_id: int, frequency: str) -> str:
-    """The List-Unsubscribe value: `<https://…/u/TOKEN>, <mailto:…>`."""
-    url, mailto = stream_unsubscribe_links(settings, subscriber_id, frequency)
-    return f"<{url}>, <{mailto}>"
-
-
 def unsubscribe_subscription_url(
     settings: Settings, subscriber_id: int, subscription_id: int
 ) -> str:

@@ -255,6 +255,14 @@ def build_message(
     )
 
 
+def list_unsubscribe_headers(url: str, mailto: str) -> dict[str, str]:
+    """List-Unsubscribe (RFC 2369: the https link, then mailto:) and RFC 8058 one-click."""
+    return {
+        "List-Unsubscribe": f"<{url}>, <{mailto}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 def digest_message(
     settings: Settings,
     subscriber: Mapping[str, Any],
@@ -268,8 +276,7 @@ def digest_message(
     stream = STREAM_NAMES.get(digest.frequency, digest.frequency)
     headers = {
         "List-Id": f"Trialalerts {stream} <{digest.frequency}.digests.{mail_domain(settings)}>",
-        "List-Unsubscribe": f"<{context['unsubscribe_url']}>, <{context['unsubscribe_mailto']}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        **list_unsubscribe_headers(context["unsubscribe_url"], context["unsubscribe_mailto"]),
     }
     return build_message(
         from_addr=settings.mail_from,

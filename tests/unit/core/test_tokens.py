@@ -15,7 +15,6 @@ from worker.core.tokens import (
     PURPOSES,
     BadToken,
     confirm_url,
-    list_unsubscribe_header,
     make_token,
     preferences_url,
     read_token,
@@ -250,13 +249,6 @@ def test_the_mailto_unsubscribe_goes_to_the_sending_domain_with_the_stream_token
     assert mailto.startswith(prefix)
     token = unquote(mailto[len(prefix) :])
     assert read_token(KEYS, "unsubscribe-stream", token) == {"s": 42, "f": "weekly"}
-
-
-def test_the_list_unsubscribe_value_offers_https_then_mailto() -> None:
-    header = list_unsubscribe_header(SETTINGS, 42, "daily")
-    https, mailto = header.split(", ")
-    assert https == f"<{unsubscribe_url(SETTINGS, 42, 'daily')}>"
-    assert mailto == f"<{unsubscribe_mailto(SETTINGS, 42, 'daily')}>"
 
 
 @pytest.mark.parametrize(

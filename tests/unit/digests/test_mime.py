@@ -14,7 +14,12 @@ import pytest
 from worker.core.config import Settings
 from worker.core.tokens import read_token
 from worker.digests.digest import Digest, DigestItem, Section, subject_line
-from worker.digests.mime import build_message, confirm_message, digest_message
+from worker.digests.mime import (
+    build_message,
+    confirm_message,
+    digest_message,
+    list_unsubscribe_headers,
+)
 
 KEYS = ("new-key-0123456789abcdef", "old-key-0123456789abcdef")
 SETTINGS = Settings(
@@ -277,6 +282,14 @@ def test_a_digest_message_carries_list_headers_with_a_working_one_click_token() 
     token = https.rsplit("/", 1)[1]
     assert read_token(KEYS, "unsubscribe-stream", token) == {"s": 42, "f": "daily"}
     assert unquote(mailto) == f"mailto:unsubscribe@mail.example.org?subject=unsubscribe {token}"
+
+
+def test_the_list_unsubscribe_headers_offer_https_then_mailto_and_one_click() -> None:
+    headers = list_unsubscribe_headers("https://a.example/u/T", "mailto:u@a.example?subject=T")
+    assert headers == {
+        "List-Unsubscribe": "<https://a.example/u/T>, <mailto:u@a.example?subject=T>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
 
 
 @pytest.mark.parametrize("frequency", ["instant", "daily", "weekly"])

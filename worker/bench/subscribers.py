@@ -18,13 +18,13 @@ import orjson
 from sqlalchemy import Engine, text
 
 from worker.bench.corpus import nct_id, site_places, vocabulary, zipf_weights
+from worker.core.cadence import DEFAULT_SEND_HOUR
 from worker.matching.criteria import CriteriaSpec, criteria_for
-from worker.subscriptions.imports import DEFAULT_SEND_HOUR, subscription_identity
+from worker.subscriptions.imports import subscription_identity
 from worker.subscriptions.rows import SubscriptionRow
 
 TIMEZONES = ("UTC", "Europe/Rome", "America/New_York", "America/Los_Angeles", "Asia/Tokyo")
-FREQUENCIES = ("daily", "weekly", "instant")
-FREQUENCY_WEIGHTS = (70, 20, 10)
+FREQUENCY_WEIGHTS = {"daily": 70, "weekly": 20, "instant": 10}
 SUBSCRIPTIONS_PER_SUBSCRIBER = ((1, 2, 3), (40, 30, 30))  # about 1.9 on average
 FOLLOW_SHARE = 0.05  # study follows, of the followed bench studies
 RECRUITING_SHARE = 0.30  # statuses=RECRUITING
@@ -52,7 +52,7 @@ def synthetic_rows(count: int, followable: int, seed: int = 11) -> Iterator[Subs
         wanted = rng.choices(*SUBSCRIPTIONS_PER_SUBSCRIBER)[0]
         identities: set[tuple[object, ...]] = set()
         while len(identities) < min(wanted, count - made):
-            frequency = rng.choices(FREQUENCIES, FREQUENCY_WEIGHTS)[0]
+            frequency = rng.choices(tuple(FREQUENCY_WEIGHTS), tuple(FREQUENCY_WEIGHTS.values()))[0]
             if followable and rng.random() < FOLLOW_SHARE:
                 target = nct_id(rng.randrange(followable))
                 row = SubscriptionRow(email, "study", None, target, frequency, (), (), None, zone)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
+from worker.core.cadence import DEFAULT_SEND_HOUR
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
@@ -37,7 +39,7 @@ class Settings:
     ses_configuration_set: str | None = None
     ses_max_rate: float = 14.0
     feedback_queue_url: str | None = None
-    send_hour: int = 8
+    send_hour: int = DEFAULT_SEND_HOUR
     instant_delay_seconds: int = 60
     digest_item_cap: int = 25
     ingest_batch_size: int = 500
@@ -102,9 +104,13 @@ def _secret_keys(env: Mapping[str, str], backend: str, key_file: Path) -> tuple[
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Parse the environment; raises ConfigError naming the bad variable."""
+    """Parse the environment; raises ConfigError naming the bad variable.
+
+    An unset or empty variable takes the default written on `Settings`, so each
+    default lives in one place.
+    """
     env = os.environ if env is None else env
-    backend = env.get("TRIALALERTS_EMAIL_BACKEND") or "file"
+    backend = env.get("TRIALALERTS_EMAIL_BACKEND") or Settings.email_backend
     if backend not in EMAIL_BACKENDS:
         raise ConfigError(
             f"TRIALALERTS_EMAIL_BACKEND={backend!r} must be one of {', '.join(EMAIL_BACKENDS)}"
@@ -113,30 +119,42 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         _url(env, "TRIALALERTS_DATABASE_URL", ("sqlite", "postgresql")) or DEFAULT_DATABASE_URL
     )
     base_url = _url(env, "TRIALALERTS_BASE_URL", ("http", "https")) or Settings.base_url
-    send_hour = _int_in_range(env, "TRIALALERTS_SEND_HOUR", 8, 0, 23)
+    send_hour = _int_in_range(env, "TRIALALERTS_SEND_HOUR", Settings.send_hour, 0, 23)
     return Settings(
         database_url=database_url,
         broker_url=_url(env, "TRIALALERTS_BROKER_URL", ("redis", "rediss")),
         email_backend=backend,
-        outbox=Path(env.get("TRIALALERTS_OUTBOX") or "outbox"),
+        outbox=Path(env.get("TRIALALERTS_OUTBOX") or Settings.outbox),
         secret_keys=_secret_keys(env, backend, Path(KEY_FILE)),
         base_url=base_url.rstrip("/"),
         mail_from=env.get("TRIALALERTS_FROM") or Settings.mail_from,
         postal_address=env.get("TRIALALERTS_POSTAL_ADDRESS") or Settings.postal_address,
         ingest_token=env.get("TRIALALERTS_INGEST_TOKEN") or None,
         ses_configuration_set=env.get("TRIALALERTS_SES_CONFIGURATION_SET") or None,
-        ses_max_rate=_positive_number(env, "TRIALALERTS_SES_MAX_RATE", 14.0, float),
+        ses_max_rate=_positive_number(
+            env, "TRIALALERTS_SES_MAX_RATE", Settings.ses_max_rate, float
+        ),
         feedback_queue_url=_url(env, "TRIALALERTS_FEEDBACK_QUEUE_URL", ("http", "https")),
         send_hour=send_hour,
         instant_delay_seconds=int(
-            _positive_number(env, "TRIALALERTS_INSTANT_DELAY_SECONDS", 60, int)
+            _positive_number(
+                env, "TRIALALERTS_INSTANT_DELAY_SECONDS", Settings.instant_delay_seconds, int
+            )
         ),
-        digest_item_cap=int(_positive_number(env, "TRIALALERTS_DIGEST_ITEM_CAP", 25, int)),
-        ingest_batch_size=int(_positive_number(env, "TRIALALERTS_INGEST_BATCH_SIZE", 500, int)),
-        metrics_port=_int_in_range(env, "TRIALALERTS_METRICS_PORT", 9191, 0, 65535),
-        trusted_proxies=_int_in_range(env, "TRIALALERTS_TRUSTED_PROXIES", 0, 0, 10),
+        digest_item_cap=int(
+            _positive_number(env, "TRIALALERTS_DIGEST_ITEM_CAP", Settings.digest_item_cap, int)
+        ),
+        ingest_batch_size=int(
+            _positive_number(env, "TRIALALERTS_INGEST_BATCH_SIZE", Settings.ingest_batch_size, int)
+        ),
+        metrics_port=_int_in_range(
+            env, "TRIALALERTS_METRICS_PORT", Settings.metrics_port, 0, 65535
+        ),
+        trusted_proxies=_int_in_range(
+            env, "TRIALALERTS_TRUSTED_PROXIES", Settings.trusted_proxies, 0, 10
+        ),
         sending_lease_seconds=_int_in_range(
-            env, "TRIALALERTS_SENDING_LEASE_SECONDS", 300, 1, 86_400
+            env, "TRIALALERTS_SENDING_LEASE_SECONDS", Settings.sending_lease_seconds, 1, 86_400
         ),
     )
 

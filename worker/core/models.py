@@ -28,6 +28,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from worker.core.cadence import DEFAULT_FREQUENCY, DEFAULT_SEND_HOUR, DEFAULT_TIMEZONE
+
 # BIGINT autoincrement ids on PostgreSQL; SQLite needs INTEGER to alias rowid.
 Id = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
 # Plain JSON (text on PostgreSQL): records are written far more often than queried.
@@ -142,8 +144,8 @@ class Subscriber(Base):
     __tablename__ = "subscribers"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    send_hour: Mapped[int] = mapped_column(Integer, default=8)
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    send_hour: Mapped[int] = mapped_column(Integer, default=DEFAULT_SEND_HOUR)
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -189,7 +191,7 @@ class Subscription(Base):
     condition: Mapped[str | None] = mapped_column(Text)
     nct_id: Mapped[str | None] = mapped_column(String(11))
     criteria_id: Mapped[int | None] = mapped_column(ForeignKey("criteria.id"))
-    frequency: Mapped[str] = mapped_column(String(10), default="daily")
+    frequency: Mapped[str] = mapped_column(String(10), default=DEFAULT_FREQUENCY)
     statuses: Mapped[Any] = mapped_column(Json, default=list)
     countries: Mapped[Any] = mapped_column(Json, default=list)
     near_lat: Mapped[float | None] = mapped_column(Float)
@@ -265,8 +267,8 @@ class Signup(Base):
     kind: Mapped[str] = mapped_column(String(10))
     condition: Mapped[str | None] = mapped_column(Text)
     nct_id: Mapped[str | None] = mapped_column(String(11))
-    frequency: Mapped[str] = mapped_column(String(10), default="daily")
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    frequency: Mapped[str] = mapped_column(String(10), default=DEFAULT_FREQUENCY)
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     client_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -26,10 +26,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-FREQUENCIES = ("instant", "daily", "weekly")
+from worker.core.cadence import FREQUENCIES
+
 SLOTTED_FREQUENCIES = ("daily", "weekly")
-DEFAULT_SEND_HOUR = 8
-DEFAULT_INSTANT_DELAY = timedelta(seconds=60)
 
 _TICK = timedelta(microseconds=1)
 
@@ -53,15 +52,6 @@ def subscriber_zone(tz: str | None) -> ZoneInfo:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
-
-
-def is_known_timezone(tz: str) -> bool:
-    """True when ``tz`` names a zone in the tz database (for validating input)."""
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def local_send_time(day: date, send_hour: int, zone: ZoneInfo) -> datetime:
@@ -127,7 +117,7 @@ def due_window(
     send_hour: int,
     last_window: datetime | None,
     oldest_pending: datetime | None,
-    instant_delay: timedelta = DEFAULT_INSTANT_DELAY,
+    instant_delay: timedelta,
     flush: bool = False,
 ) -> datetime | None:
     """The window key of the digest of ``frequency`` that is due at ``now``, or None.

@@ -25,13 +25,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from operator import itemgetter
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from worker.matching.concepts import normalize_concept, normalize_term
 
 __all__ = [
     "Filters",
+    "NearCircle",
     "StudyConcepts",
+    "any_site_within",
     "condition_matches",
     "filters_pass",
     "haversine_km",
@@ -254,20 +256,32 @@ def site_within(point: tuple[float, float], circle: NearCircle) -> bool:
     )
 
 
-def _any_site_near(study: StudyConcepts, near: tuple[float, float, float]) -> bool:
-    """Cheap bounds first: a site within km is within the cap's latitude/longitude box."""
-    lat, lon, km = near
-    lat_reach, lon_reach = near_reach(lat, km)
+def any_site_within(study: StudyConcepts, circle: NearCircle) -> bool:
+    """Whether some site of the study lies within the circle.
+
+    The one near-site check of matching, for a subscription's filter and for the
+    criteria index alike.  Sites are sorted by latitude, so only those in the
+    circle's latitude band are looked at.
+    """
     latitudes, points = study.latitudes, study.points
-    start, stop = bisect_left(latitudes, lat - lat_reach), bisect_right(latitudes, lat + lat_reach)
-    for site_lat, site_lon in points[start:stop]:
-        lon_gap = abs(site_lon - lon) % 360
-        if (
-            min(lon_gap, 360 - lon_gap) <= lon_reach
-            and haversine_km(lat, lon, site_lat, site_lon) <= km
-        ):
-            return True
-    return False
+    start = bisect_left(latitudes, circle.lat - circle.lat_reach)
+    stop = bisect_right(latitudes, circle.lat + circle.lat_reach)
+    return any(site_within(point, circle) for point in points[start:stop])
+
+
+class _Circle(NamedTuple):
+    """A `Filters.near` with its reach, as `any_site_within` takes it."""
+
+    lat: float
+    lon: float
+    km: float
+    lat_reach: float
+    lon_reach: float
+
+
+def _circle_of(near: tuple[float, float, float]) -> _Circle:
+    lat, lon, km = near
+    return _Circle(lat, lon, km, *near_reach(lat, km))
 
 
 def term_matches(words: frozenset[str], study: StudyConcepts) -> bool:
@@ -289,7 +303,7 @@ def filters_pass(filters: Filters, study: StudyConcepts) -> bool:
         return False
     if filters.countries and filters.countries.isdisjoint(study.countries):
         return False
-    return filters.near is None or _any_site_near(study, filters.near)
+    return filters.near is None or any_site_within(study, _circle_of(filters.near))
 
 
 def condition_matches(words: frozenset[str], filters: Filters, study: StudyConcepts) -> bool:

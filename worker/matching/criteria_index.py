@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import threading
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -26,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from worker.core.models import Criteria
 from worker.core.runtime import Runtime
-from worker.matching.conditions import Filters, StudyConcepts, filters_pass, near_reach, site_within
+from worker.matching.conditions import (
+    Filters,
+    StudyConcepts,
+    any_site_within,
+    filters_pass,
+    near_reach,
+    site_within,
+)
 
 LOAD_CHUNK = 5000  # criteria rows fetched at a time by refresh
 GRID_LIMIT = 400  # grid cells a near circle may take; wider ones are checked apart
@@ -243,12 +249,7 @@ def _circles_with_a_site(
     entries: Sequence[NearCriteria], study: StudyConcepts
 ) -> Iterable[NearCriteria]:
     """Each circle looks up the sites in its latitude band (few circles, many sites)."""
-    latitudes, points = study.latitudes, study.points
-    for entry in entries:
-        start = bisect_left(latitudes, entry.lat - entry.lat_reach)
-        stop = bisect_right(latitudes, entry.lat + entry.lat_reach)
-        if any(site_within(point, entry) for point in points[start:stop]):
-            yield entry
+    return (entry for entry in entries if any_site_within(study, entry))
 
 
 def criteria_index_of(runtime: Runtime) -> CriteriaIndex:

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from worker.core.cadence import FREQUENCIES
 from worker.core.models import CriteriaMatch, Notification, ReceivedEvent, StudyChange, Subscription
 from worker.core.sql import (
     delete_pairs,
@@ -45,7 +46,7 @@ KIND_PRIORITY = (
     "site_removed",
     "removed",
 )
-FREQUENCY_ORDER = {"instant": 0, "daily": 1, "weekly": 2}
+FREQUENCY_ORDER = {frequency: rank for rank, frequency in enumerate(FREQUENCIES)}
 # Notification rows made and written at a time: bounds the memory a batch's
 # output takes (a popular criteria can have thousands of subscriptions).
 ROWS_PER_CHUNK = 20_000

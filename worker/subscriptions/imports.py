@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from worker.core.cadence import DEFAULT_SEND_HOUR
 from worker.core.models import Subscriber, Subscription
 from worker.core.sql import insert_ignoring_conflicts, is_postgresql
 from worker.matching.criteria import CriteriaSpec, criteria_for, ensure_criteria
@@ -43,7 +44,6 @@ from worker.subscriptions.rows import SubscriptionRow
 
 SUBSCRIBERS = cast(Table, Subscriber.__table__)
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)
-DEFAULT_SEND_HOUR = 8
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import cast
 from sqlalchemy import Table, exists, select, update
 from sqlalchemy.orm import Session
 
+from worker.core.cadence import FREQUENCIES
 from worker.core.models import Notification, Subscription
-from worker.subscriptions.rows import FREQUENCIES
 from worker.subscriptions.unsubscribe import SUBSCRIPTIONS, NothingToStop, StopScope, stop
 
 NOTIFICATIONS = cast(Table, Notification.__table__)

@@ -19,6 +19,7 @@ from typing import Any
 
 import email_validator
 
+from worker.core.cadence import DEFAULT_FREQUENCY, DEFAULT_TIMEZONE, FREQUENCIES
 from worker.core.quoting import json_type, show_value
 
 # Also the CSV header order of exports.
@@ -35,9 +36,6 @@ FIELDS = (
 )
 REQUIRED_COLUMNS = ("email", "kind")
 KINDS = ("condition", "study")
-FREQUENCIES = ("instant", "daily", "weekly")
-DEFAULT_FREQUENCY = "daily"
-DEFAULT_TIMEZONE = "UTC"
 # ClinicalTrials.gov API v2 overallStatus values.
 OVERALL_STATUSES = frozenset(
     [

@@ -23,6 +23,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from worker.core.cadence import DEFAULT_SEND_HOUR
 from worker.core.models import Signup, Subscriber, Subscription, Suppression
 from worker.core.runtime import Runtime, get_runtime
 from worker.core.sql import lock_keys
@@ -171,7 +172,7 @@ def signup_status(session: Session, signup_id: int, now: datetime) -> SignupStat
 
 
 def confirm_signup(
-    session: Session, signup_id: int, now: datetime, send_hour: int = 8
+    session: Session, signup_id: int, now: datetime, send_hour: int = DEFAULT_SEND_HOUR
 ) -> SignupStatus:
     """Turn a pending sign-up into a confirmed, running subscription; idempotent.
 

@@ -23,10 +23,10 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Table, update
 from sqlalchemy.orm import Session
 
+from worker.core.cadence import FREQUENCIES
 from worker.core.models import Subscriber, Subscription
 from worker.core.runtime import Runtime, get_runtime
 from worker.core.tokens import BadToken, read_token
-from worker.subscriptions.rows import FREQUENCIES
 
 # URL shape (worker.core.tokens) -> token purpose
 LINK_PURPOSES = {

@@ -13,6 +13,7 @@ from datetime import datetime
 from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.orm import Session
 
+from worker.core.cadence import FREQUENCIES
 from worker.core.tokens import BadToken, read_token
 from worker.subscriptions.preferences import (
     change_frequency,
@@ -20,7 +21,6 @@ from worker.subscriptions.preferences import (
     stop_everything,
     stop_subscription,
 )
-from worker.subscriptions.rows import FREQUENCIES
 from worker.subscriptions.unsubscribe import NothingToStop
 from worker.subscriptions.views import FREQUENCY_LABELS, subscriber_view, subscription_views
 from worker.web.security import form_token, form_token_ok, same_origin

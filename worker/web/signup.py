@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 
+from worker.core.cadence import FREQUENCIES
 from worker.core.tokens import BadToken, make_token, read_token
 from worker.sending.confirmation import send_confirmation
-from worker.subscriptions.rows import FREQUENCIES
 from worker.subscriptions.signups import (
     SIGNUP_FIELDS,
     confirm_signup,

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from _csv import Reader as CsvReader
 
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# A subscription row is well under 1 KB; a longer line is refused, never held whole.
+MAX_LINE_BYTES = 64 * 1024
+# A spreadsheet runs a cell starting with one of these as a formula. Exported
+# CSV cells starting with one (or with the quote itself) get a leading quote,
+# which the import strips again, so the round trip holds.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTE = "'"
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ def write_subscription_file(rows: Iterable[SubscriptionRow], out: TextIO, fmt: s
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(FIELDS)
         for row in rows:
-            writer.writerow(_csv_cells(row))
+            writer.writerow([_formula_safe(cell) for cell in _csv_cells(row)])
             count += 1
     else:
         for row in rows:
@@ -110,6 +117,18 @@ def _csv_cells(row: SubscriptionRow) -> list[str]:
         near,
         row.timezone,
     ]
+
+
+def _formula_safe(cell: str) -> str:
+    """The cell as a spreadsheet shows it, never as a formula it would run."""
+    return _QUOTE + cell if cell.startswith((*FORMULA_STARTS, _QUOTE)) else cell
+
+
+def _unquoted(cell: str) -> str:
+    """Undo `_formula_safe` on an imported cell."""
+    if cell.startswith(_QUOTE) and cell[1:].startswith((*FORMULA_STARTS, _QUOTE)):
+        return cell[1:]
+    return cell
 
 
 def _json_object(row: SubscriptionRow) -> dict[str, object]:
@@ -134,36 +153,49 @@ def _open(path: Path) -> BinaryIO:
         raise ImportFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
-def _decoded_lines(raw: Iterable[bytes], bad_lines: list[int]) -> Iterator[str]:
-    """UTF-8 lines (split on \\n only); a line with bad bytes is recorded, not fatal."""
-    for number, data in enumerate(raw, start=1):
+def _decoded_lines(raw: BinaryIO, bad_lines: list[tuple[int, str]]) -> Iterator[str]:
+    """UTF-8 lines (split on \\n only); a bad line is recorded with its reason, not fatal.
+
+    A line longer than MAX_LINE_BYTES is read past in pieces and stands as an
+    empty line, so a file without newlines cannot fill the memory.
+    """
+    number = 0
+    while data := raw.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(data) > MAX_LINE_BYTES and not data.endswith(b"\n"):
+            while (rest := raw.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            bad_lines.append((number, f"line longer than {MAX_LINE_BYTES:,} bytes"))
+            yield "\n"
+            continue
         if number == 1:
             data = data.removeprefix(codecs.BOM_UTF8)
         try:
             yield data.decode("utf-8")
         except UnicodeDecodeError:
-            bad_lines.append(number)
+            bad_lines.append((number, "not valid UTF-8 text"))
             yield data.decode("utf-8", errors="replace")
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
     with _open(path) as raw:
-        bad_lines: list[int] = []
+        bad_lines: list[tuple[int, str]] = []
         reader = csv.reader(_decoded_lines(raw, bad_lines), strict=True)
         records = _csv_records(reader)
         columns = _read_header(path, records, bad_lines)
         for start, cells in records:
             if isinstance(cells, str):
                 yield start, RowError(start, cells)
+            elif bad_lines and bad_lines[-1][0] >= start:
+                yield start, RowError(start, bad_lines[-1][1])
             elif _blank(cells):
                 continue
-            elif bad_lines and bad_lines[-1] >= start:
-                yield start, RowError(start, "not valid UTF-8 text")
             elif len(cells) != len(columns):
                 reason = f"{len(cells)} fields but the header has {len(columns)} columns"
                 yield start, RowError(start, reason)
             else:
-                yield start, _parsed(start, dict(zip(columns, cells, strict=True)))
+                fields = dict(zip(columns, map(_unquoted, cells), strict=True))
+                yield start, _parsed(start, fields)
 
 
 def _csv_records(reader: CsvReader) -> Iterator[tuple[int, list[str] | str]]:
@@ -183,7 +215,7 @@ def _csv_records(reader: CsvReader) -> Iterator[tuple[int, list[str] | str]]:
 
 
 def _read_header(
-    path: Path, records: Iterator[tuple[int, list[str] | str]], bad_lines: list[int]
+    path: Path, records: Iterator[tuple[int, list[str] | str]], bad_lines: list[tuple[int, str]]
 ) -> tuple[str, ...]:
     for start, cells in records:
         if isinstance(cells, str):
@@ -191,7 +223,7 @@ def _read_header(
         if _blank(cells):
             continue
         if bad_lines:
-            raise ImportFileError(f"{path}, line {start}: header is not valid UTF-8 text")
+            raise ImportFileError(f"{path}, line {start}: header: {bad_lines[-1][1]}")
         columns = tuple(cell.strip().lower() for cell in cells)
         where = f"{path}, line {start}"
         unknown = [name for name in columns if name not in FIELDS]
@@ -212,12 +244,12 @@ def _read_header(
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
     with _open(path) as raw:
-        bad_lines: list[int] = []
+        bad_lines: list[tuple[int, str]] = []
         for number, text in enumerate(_decoded_lines(raw, bad_lines), start=1):
-            if not text.strip():
+            if bad_lines and bad_lines[-1][0] == number:
+                yield number, RowError(number, bad_lines[-1][1])
                 continue
-            if bad_lines and bad_lines[-1] == number:
-                yield number, RowError(number, "not valid UTF-8 text")
+            if not text.strip():
                 continue
             try:
                 value = json.loads(text, object_pairs_hook=_unique_keys)

@@ -1,4 +1,4 @@
-"""Signed tokens for the links in our emails.
+"""Signed tokens for the links in our emails (and the forms of the pages they open).
 
 Links carry a token instead of an email address or a bare id, so nobody can
 unsubscribe or confirm someone else by editing a URL.  Each purpose signs with
@@ -25,12 +25,18 @@ from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
-from itsdangerous import BadData, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadData,
+    Signer,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 
 from worker.core.config import Settings
 
 CONFIRM_MAX_AGE = timedelta(days=7)
-_SIGNER_OPTIONS = {"digest_method": hashlib.sha256}
+_SIGNER_OPTIONS: dict[str, Any] = {"digest_method": hashlib.sha256}
 # A token minted on a machine whose clock runs slightly ahead is still fresh.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -71,14 +77,18 @@ class _StampedSigner(TimestampSigner):
 _AnySerializer = URLSafeSerializer | URLSafeTimedSerializer
 
 
+def _oldest_first(keys: Sequence[str]) -> list[str]:
+    """itsdangerous signs with the LAST key of its list and verifies with all of them."""
+    if not keys:
+        raise ValueError("no secret keys configured: tokens cannot be signed")
+    return list(reversed(keys))
+
+
 def _new_serializer(
     keys: tuple[str, ...], purpose: str, stamp: int | None = None
 ) -> _AnySerializer:
     """The itsdangerous serializer of `purpose`; `stamp` fixes the time of timed tokens."""
-    if not keys:
-        raise ValueError("no secret keys configured: tokens cannot be signed")
-    # itsdangerous signs with the LAST key of the list and verifies with all of them.
-    oldest_first = list(reversed(keys))
+    oldest_first = _oldest_first(keys)
     if PURPOSES[purpose].timed:
         return URLSafeTimedSerializer(
             oldest_first,
@@ -91,6 +101,21 @@ def _new_serializer(
 
 # One serializer per keys and purpose; stamped ones (rare: a confirm email) are built per token.
 _serializer = lru_cache(maxsize=64)(_new_serializer)
+
+
+@lru_cache(maxsize=8)
+def _form_signer(keys: tuple[str, ...]) -> Signer:
+    return Signer(_oldest_first(keys), salt="form", **_SIGNER_OPTIONS)
+
+
+def form_signer(keys: Sequence[str]) -> Signer:
+    """The signer of values a page signs for itself, such as its forms' anti-forgery tokens.
+
+    Same keys and algorithm as the link tokens, its own salt ("form", no
+    purpose's name): the newest key signs, every listed key verifies, and a
+    link token never passes for one of these.
+    """
+    return _form_signer(tuple(keys))
 
 
 def _purpose(purpose: str) -> Purpose:

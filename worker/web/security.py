@@ -9,18 +9,18 @@ Every secret comparison is constant-time.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from flask import Request, Response
 
+from worker.core.tokens import form_signer
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-_FORM_PURPOSE = b"trialalerts-form\x00"
 
 
 def add_security_headers(response: Response) -> Response:
@@ -33,25 +33,25 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
-def _form_digest(key: str, form: str, page_token: str) -> str:
-    message = _FORM_PURPOSE + form.encode() + b"\x00" + page_token.encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+def _form_value(form: str, page_token: str) -> str:
+    return f"{form}\x00{page_token}"
 
 
 def form_token(keys: Sequence[str], form: str, page_token: str) -> str:
-    """The anti-forgery value of `form` on the page reached with `page_token` (newest key)."""
-    return _form_digest(keys[0], form, page_token)
+    """The anti-forgery value of `form` on the page reached with `page_token`.
+
+    A signature of the form's name and the page token by the token module's
+    form signer (newest key), so it is good for that form on that page only.
+    """
+    signature = form_signer(keys).get_signature(_form_value(form, page_token))
+    return signature.decode("ascii")
 
 
 def form_token_ok(keys: Sequence[str], form: str, page_token: str, given: str | None) -> bool:
-    """Constant-time check against every key, so a key rotation does not break open pages."""
+    """Checked against every key, so a key rotation does not break open pages."""
     if not given:
         return False
-    matches = [
-        hmac.compare_digest(_form_digest(key, form, page_token).encode(), given.encode())
-        for key in keys
-    ]
-    return any(matches)
+    return form_signer(keys).verify_signature(_form_value(form, page_token), given)
 
 
 def bearer_token_ok(authorization: str | None, expected: str) -> bool:

@@ -9,7 +9,13 @@ import click
 
 from worker.core.config import ensure_secret_key
 from worker.core.migrate import upgrade
+from worker.core.quoting import terminal_safe
 from worker.core.runtime import Runtime, fixed_clock, set_runtime
+
+
+def echo(text: str = "", *, err: bool = False) -> None:
+    """click.echo for lines that may carry stored text: nothing in it can drive the terminal."""
+    click.echo(terminal_safe(text), err=err)
 
 
 class When(click.ParamType):

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from worker.cli.common import When, runtime_for
+from worker.cli.common import When, echo, runtime_for
 from worker.core.config import ConfigError, load_settings
 from worker.core.logs import configure as configure_logging
 from worker.core.runtime import Runtime
@@ -42,7 +42,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
     runtime = Runtime(ctx.obj["settings"])
     upgrade(runtime.engine)
-    click.echo(f"schema up to date ({runtime.engine.url.render_as_string(hide_password=True)})")
+    echo(f"schema up to date ({runtime.engine.url.render_as_string(hide_password=True)})")
 
 
 @cli.command()
@@ -56,13 +56,13 @@ def publish(ctx: click.Context, source: Any) -> None:
     origin = "stdin" if source.name == "<stdin>" else f"file {Path(source.name).name}"
     report = publish_stream(source, origin, runtime)
     for rejection in report.rejections:
-        click.echo(f"rejected {rejection.describe()}", err=True)
-    click.echo(
+        echo(f"rejected {rejection.describe()}", err=True)
+    echo(
         f"{report.accepted} accepted, {report.duplicates} duplicate, "
         f"{len(report.rejections)} rejected"
     )
     if runtime.settings.is_embedded and report.accepted:
-        click.echo("in-process broker: `trialalerts run --until-idle` processes them")
+        echo("in-process broker: `trialalerts run --until-idle` processes them")
     ctx.exit(1 if report.rejections else 0)
 
 
@@ -78,7 +78,7 @@ def run(ctx: click.Context, until_idle: bool, now: datetime | None) -> None:
 
     report = run_until_idle(runtime_for(ctx, now))
     for line in report.summary_lines():
-        click.echo(line)
+        echo(line)
     ctx.exit(1 if report.failures else 0)
 
 
@@ -101,16 +101,16 @@ def demo(ctx: click.Context, preview_path: Path) -> None:
     except DemoNeedsEmptyDatabase as error:
         raise click.UsageError(str(error)) from None
     columns = ("events", "changes", "notifications", "emails")
-    click.echo(f"{'after':<40}" + "".join(f"{c:>15}" for c in columns))
+    echo(f"{'after':<40}" + "".join(f"{c:>15}" for c in columns))
     for label, counts in report.rows:
-        click.echo(f"{label:<40}" + "".join(f"{counts.get(c, 0):>15}" for c in columns))
+        echo(f"{label:<40}" + "".join(f"{counts.get(c, 0):>15}" for c in columns))
     for reason in report.rejected:
-        click.echo(f"rejected (kept as a dead letter): {reason}")
-    click.echo("")
+        echo(f"rejected (kept as a dead letter): {reason}")
+    echo("")
     for address, frequency, path in report.emails:
-        click.echo(f"{frequency:<8} digest to {address:<20} {path}")
+        echo(f"{frequency:<8} digest to {address:<20} {path}")
     if report.preview:
-        click.echo(f"HTML preview: {report.preview}")
+        echo(f"HTML preview: {report.preview}")
 
 
 @cli.group()
@@ -138,19 +138,19 @@ def digests_preview(
     with runtime.sessions() as session:
         previews = preview_digests(session, runtime.settings, email, runtime.now())
     if previews is None:
-        click.echo(f"no subscriber {email}", err=True)
+        echo(f"no subscriber {email}", err=True)
         ctx.exit(1)
     if not previews:
-        click.echo(f"nothing pending for {email}: no digest would go out", err=True)
+        echo(f"nothing pending for {email}: no digest would go out", err=True)
         return
     for preview in previews:
         when = "due now" if preview.due_now else f"next at {preview.next_send:%Y-%m-%d %H:%M} UTC"
-        click.echo(f"=== {preview.frequency} digest ({when})")
-        click.echo(f"Subject: {preview.email.subject}\n")
-        click.echo(preview.email.text)
+        echo(f"=== {preview.frequency} digest ({when})")
+        echo(f"Subject: {preview.email.subject}\n")
+        echo(preview.email.text)
     if html_path:
         html_path.write_text(previews[0].email.html, encoding="utf-8")
-        click.echo(f"HTML written to {html_path}", err=True)
+        echo(f"HTML written to {html_path}", err=True)
 
 
 @cli.group()
@@ -173,12 +173,12 @@ def deadletters_list(ctx: click.Context, include_replayed: bool) -> None:
         replayed = (
             f"  replayed {letter.replayed_at:%Y-%m-%dT%H:%M:%SZ}" if letter.replayed_at else ""
         )
-        click.echo(
+        echo(
             f"{letter.id}\t{letter.created_at:%Y-%m-%dT%H:%M:%SZ}\t{letter.origin}\t{where}\t"
             f"{letter.event_id or '-'}\t{letter.reason}{replayed}"
         )
     if not letters:
-        click.echo("no dead letters", err=True)
+        echo("no dead letters", err=True)
 
 
 @deadletters.command("replay")
@@ -190,8 +190,8 @@ def deadletters_replay(ctx: click.Context, letter_id: int | None) -> None:
 
     accepted, still_bad = replay(letter_id, runtime_for(ctx))
     for pk, reason in still_bad:
-        click.echo(f"dead letter {pk} still rejected: {reason}", err=True)
-    click.echo(f"{accepted} replayed, {len(still_bad)} still rejected")
+        echo(f"dead letter {pk} still rejected: {reason}", err=True)
+    echo(f"{accepted} replayed, {len(still_bad)} still rejected")
     ctx.exit(1 if still_bad else 0)
 
 
@@ -248,5 +248,5 @@ def main() -> None:
     try:
         cli(prog_name="trialalerts")
     except ConfigError as error:
-        click.echo(f"configuration error: {error}", err=True)
+        echo(f"configuration error: {error}", err=True)
         sys.exit(2)

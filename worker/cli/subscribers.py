@@ -16,7 +16,7 @@ from typing import NoReturn, TextIO, TypeVar
 import click
 from tqdm import tqdm
 
-from worker.cli.common import runtime_for
+from worker.cli.common import echo, runtime_for
 from worker.subscriptions.files import (
     FILE_FORMATS,
     ImportFileError,
@@ -81,8 +81,8 @@ def import_command(ctx: click.Context, file: Path, dry_run: bool) -> None:
     except ImportFileError as error:
         _fail(ctx, str(error))
     for rejection in sorted(report.rejected, key=lambda error: error.line):
-        click.echo(f"line {rejection.line}: {rejection.reason}", err=True)
-    click.echo(report.summary())
+        echo(f"line {rejection.line}: {rejection.reason}", err=True)
+    echo(report.summary())
     ctx.exit(1 if report.rejected else 0)
 
 
@@ -117,7 +117,7 @@ def export_command(ctx: click.Context, fmt: str | None, output: Path | None) -> 
             except OSError as error:
                 _fail(ctx, f"{output}: cannot write: {error.strerror or error}")
     where = f" to {output}" if output else ""
-    click.echo(f"{count} subscriptions exported{where}", err=True)
+    echo(f"{count} subscriptions exported{where}", err=True)
 
 
 @subscribers.command("list")
@@ -132,14 +132,14 @@ def list_command(ctx: click.Context, email: str | None) -> None:
     runtime = runtime_for(ctx)
     with runtime.sessions() as session:
         if email is not None and not subscriber_exists(session, email):
-            click.echo(f"no subscriber {email}", err=True)
+            echo(f"no subscriber {email}", err=True)
             ctx.exit(1)
         count = 0
         for listed in list_subscriptions(session, email):
-            click.echo(listed.line())
+            echo(listed.line())
             count += 1
     if not count:
-        click.echo("no subscriptions", err=True)
+        echo("no subscriptions", err=True)
 
 
 @subscribers.command("remove")
@@ -155,13 +155,13 @@ def remove_command(ctx: click.Context, email: str) -> None:
         with runtime.sessions() as session, session.begin():
             count = remove_subscriber(session, email)
     except UnknownSubscriber as error:
-        click.echo(str(error), err=True)
+        echo(str(error), err=True)
         ctx.exit(1)
-    click.echo(f"removed {email} and {count} subscription{'' if count == 1 else 's'}")
+    echo(f"removed {email} and {count} subscription{'' if count == 1 else 's'}")
 
 
 def _fail(ctx: click.Context, message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {message}", err=True)
     ctx.exit(2)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from worker.cli.common import runtime_for
+from worker.cli.common import echo, runtime_for
 from worker.cli.subscribers import EmailAddress
 from worker.subscriptions.suppressions import (
     ADMIN_REASON,
@@ -31,9 +31,9 @@ def list_command(ctx: click.Context) -> None:
     with runtime.sessions() as session:
         entries = list_suppressions(session)
     for entry in entries:
-        click.echo(entry.line())
+        echo(entry.line())
     if not entries:
-        click.echo("no suppressed addresses", err=True)
+        echo("no suppressed addresses", err=True)
 
 
 @suppressions.command("add")
@@ -45,7 +45,7 @@ def add_command(ctx: click.Context, email: str, reason: str) -> None:
     runtime = runtime_for(ctx)
     with runtime.sessions() as session, session.begin():
         added = add_suppression(session, email, reason, runtime.now())
-    click.echo(f"suppressed {email}" if added else f"{email} was already suppressed")
+    echo(f"suppressed {email}" if added else f"{email} was already suppressed")
 
 
 @suppressions.command("remove")
@@ -57,6 +57,6 @@ def remove_command(ctx: click.Context, email: str) -> None:
     with runtime.sessions() as session, session.begin():
         removed = remove_suppression(session, email)
     if not removed:
-        click.echo(f"{email} is not suppressed", err=True)
+        echo(f"{email} is not suppressed", err=True)
         ctx.exit(1)
-    click.echo(f"{email} is no longer suppressed")
+    echo(f"{email} is no longer suppressed")

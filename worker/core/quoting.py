@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 
 _JSON_TYPES = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+# Control characters a terminal would act on (escape sequences, carriage return,
+# C1 controls) and the bidi controls that reorder what is shown; tab and
+# newline are layout and stay.
+_TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every character a terminal would act on shown as an escape (\\x1b, \\u202e)."""
+    return _TERMINAL_UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def show_value(value: object, limit: int = 40) -> str:

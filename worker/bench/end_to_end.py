@@ -30,6 +30,7 @@ from worker.bench.rows import BenchRow
 from worker.bench.scale import Scale, by_scale
 from worker.bench.subscribers import bulk_load
 from worker.core.config import Settings
+from worker.core.delivery_states import State
 from worker.core.models import Delivery
 from worker.core.runtime import Runtime, fixed_clock, set_runtime
 from worker.queue.actors import install
@@ -138,7 +139,7 @@ def end_to_end_rows(scale: Scale) -> list[BenchRow]:
             while time.perf_counter() < deadline:
                 with runtime.sessions() as session:
                     sent = session.scalar(select(func.count()).select_from(Delivery)
-                                          .where(Delivery.state == "sent")) or 0  # fmt: skip
+                                          .where(Delivery.state == State.SENT)) or 0  # fmt: skip
                 if sent >= claimed:
                     break
                 time.sleep(0.25)

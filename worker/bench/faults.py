@@ -30,6 +30,7 @@ from worker.bench.corpus import record
 from worker.bench.fake_ses import Account, Arrival, FakeSes
 from worker.bench.rows import BenchRow
 from worker.bench.scale import Scale
+from worker.core.delivery_states import State
 from worker.core.models import Delivery
 from worker.core.runtime import Runtime, fixed_clock
 from worker.feedback.poll import record_feedback
@@ -192,7 +193,7 @@ class Deployment:
             sent = len(self.ses.arrivals)
             on_progress(sent)
             states = self.states()
-            if states.get("sent", 0) >= expected and sent >= expected:
+            if states.get(State.SENT, 0) >= expected and sent >= expected:
                 return states
             if time.monotonic() - last_reconcile > 2:
                 self.reconcile()

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from worker.core.delivery_states import State
 from worker.core.models import (
     Delivery,
     Notification,
@@ -92,7 +93,7 @@ def queue_deliveries(
                     "subscriber_id": sid,
                     "frequency": "daily",
                     "window": now,
-                    "state": "queued",
+                    "state": State.QUEUED,
                     "item_count": 1,
                     "attempts": 0,
                     "created_at": now,

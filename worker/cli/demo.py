@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from worker.core.delivery_states import State
 from worker.core.models import Delivery, Subscriber
 from worker.core.runtime import Runtime, fixed_clock
 from worker.queue.actors import install
@@ -78,7 +79,7 @@ def _emails(runtime: Runtime) -> list[tuple[str, str, Path]]:
         rows = session.execute(
             select(Subscriber.email, Delivery.frequency, Delivery.message_id)
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.state == "sent")
+            .where(Delivery.state == State.SENT)
             .order_by(Delivery.id)
         ).all()
     outbox = runtime.settings.outbox.resolve()

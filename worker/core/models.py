@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from worker.core.cadence import DEFAULT_FREQUENCY, DEFAULT_SEND_HOUR, DEFAULT_TIMEZONE
+from worker.core.delivery_states import State
 
 # BIGINT autoincrement ids on PostgreSQL; SQLite needs INTEGER to alias rowid.
 Id = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
@@ -234,7 +235,7 @@ class Delivery(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     frequency: Mapped[str] = mapped_column(String(10))
     window: Mapped[datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(20), default=State.QUEUED, index=True)
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     message_id: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from worker.core.delivery_states import State
 from worker.core.models import Delivery, Notification, Study, StudyChange, Subscriber, Subscription
 from worker.core.sql import insert_ignoring_conflicts, is_postgresql
 from worker.digests.digest import PendingNotification, SubscriptionRef
@@ -92,7 +93,7 @@ def claim_windows(session: Session, streams: Sequence[DueStream], now: datetime)
             "subscriber_id": s.subscriber_id,
             "frequency": s.frequency,
             "window": s.window,
-            "state": "building",
+            "state": State.BUILDING,
             "item_count": 0,
             "attempts": 0,
             "created_at": now,
@@ -113,7 +114,7 @@ def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datet
     becomes `empty` (its window is spent, no email goes out).
     """
     query = select(Delivery.id, Delivery.subscriber_id, Delivery.frequency).where(
-        Delivery.id.in_(delivery_ids), Delivery.state == "building"
+        Delivery.id.in_(delivery_ids), Delivery.state == State.BUILDING
     )
     if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
@@ -141,7 +142,7 @@ def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datet
     states = [
         {
             "p_id": d.id,
-            "p_state": "queued" if counts.get(d.id) else "empty",
+            "p_state": State.QUEUED if counts.get(d.id) else State.EMPTY,
             "p_count": counts.get(d.id, 0),
             "p_now": now,
         }

@@ -29,13 +29,14 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any, Literal, TypeGuard
 
+from worker.core.delivery_states import State
+
 SOFT_BOUNCE_LIMIT = 5
 MAX_EMAIL = 320  # suppressions.email / subscribers.email
 MAX_REASON = 200  # suppressions.reason
 DELIVERY_TAG = "delivery"  # the SES message tag holding our delivery id (worker.sending.loop)
 
 Outcome = Literal["handled", "ignored", "unknown", "malformed"]
-DeliveryState = Literal["sent", "delivered", "bounced", "complained"]
 
 # SES types that carry nothing to act on here (with why, for the kept row).
 NO_ACTION = {
@@ -81,7 +82,7 @@ class MarkDelivery:
     """
 
     message_id: str
-    state: DeliveryState
+    state: State
     at: datetime | None = None
     delivery_id: int | None = None
 
@@ -231,7 +232,7 @@ def _bounce(ses: dict[str, Any], key: str) -> Feedback:
             actions.append(Suppress(email, reason))
         else:
             actions.append(CountSoftBounce(email))
-    actions += _mark(ses, "bounced", bounce.get("timestamp"))
+    actions += _mark(ses, State.BOUNCED, bounce.get("timestamp"))
     return _acted(key, f"Bounce/{bounce_type}", actions, skipped)
 
 
@@ -248,7 +249,7 @@ def _complaint(ses: dict[str, Any], key: str) -> Feedback:
     for email, _entry in recipients:
         actions.append(Suppress(email, f"complaint ({label})"))
         actions.append(StopSubscriptions(email))
-    actions += _mark(ses, "complained", complaint.get("timestamp"))
+    actions += _mark(ses, State.COMPLAINED, complaint.get("timestamp"))
     return _acted(key, "Complaint", actions, skipped)
 
 
@@ -257,7 +258,7 @@ def _delivery(ses: dict[str, Any], key: str) -> Feedback:
     entries = [{"emailAddress": item} for item in _list(delivery, "recipients")]
     recipients, skipped = _addresses(entries, "delivery.recipients")
     actions: list[Action] = [ResetSoftBounces(email) for email, _entry in recipients]
-    actions += _mark(ses, "delivered", delivery.get("timestamp"))
+    actions += _mark(ses, State.DELIVERED, delivery.get("timestamp"))
     return _acted(key, "Delivery", actions, skipped)
 
 
@@ -326,13 +327,13 @@ def _send(ses: dict[str, Any], key: str) -> Feedback:
     again although SES already had it (SendEmail has no idempotency token).
     """
     mail = ses.get("mail")
-    actions = _mark(ses, "sent", mail.get("timestamp") if isinstance(mail, dict) else None)
+    actions = _mark(ses, State.SENT, mail.get("timestamp") if isinstance(mail, dict) else None)
     if not actions:
         raise Malformed("Send event without mail.messageId")
     return _acted(key, "Send", actions, [])
 
 
-def _mark(ses: dict[str, Any], state: DeliveryState, timestamp: Any) -> list[Action]:
+def _mark(ses: dict[str, Any], state: State, timestamp: Any) -> list[Action]:
     mail = ses.get("mail")
     if not isinstance(mail, dict):
         return []

@@ -26,6 +26,7 @@ from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from worker.core.delivery_states import FEEDBACK_STATES, State, sources_of
 from worker.core.models import Delivery, FeedbackMessage, Subscriber, Subscription
 from worker.core.runtime import Runtime
 from worker.core.sql import insert_ignoring_conflicts
@@ -40,7 +41,6 @@ from worker.feedback.messages import (
     Suppress,
     parse_feedback,
 )
-from worker.sending.states import sources_of
 from worker.subscriptions.suppressions import suppress
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,6 @@ FEEDBACK = cast(Table, FeedbackMessage.__table__)
 SUBSCRIBERS = cast(Table, Subscriber.__table__)
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)
 DELIVERIES = cast(Table, Delivery.__table__)
-
-# Feedback moves deliveries in this order; worker.sending.states says from which states.
-FEEDBACK_STATES = ("delivered", "bounced", "complained")
 
 
 @dataclass
@@ -240,7 +237,8 @@ def apply_actions(session: Session, actions: Sequence[Action], now: datetime) ->
             .where(SUBSCRIPTIONS.c.subscriber_id.in_(people), SUBSCRIPTIONS.c.active.is_(True))
             .values(active=False, updated_at=now)
         )
-    for state in ("sent", *FEEDBACK_STATES):
+    # In this order; `sources_of` says from which states each one moves.
+    for state in (State.SENT, *FEEDBACK_STATES):
         _mark_deliveries(session, [m for m in marks if m.state == state], state, now)
     return newly
 
@@ -263,14 +261,14 @@ def _count_soft_bounces(session: Session, counts: Counter[str]) -> list[tuple[st
 
 
 def _mark_deliveries(
-    session: Session, marks: list[MarkDelivery], state: str, now: datetime
+    session: Session, marks: list[MarkDelivery], state: State, now: datetime
 ) -> None:
     if not marks:
         return
     values: dict[str, Any] = {"state": state, "updated_at": now}
-    if state == "delivered":
+    if state == State.DELIVERED:
         values["delivered_at"] = bindparam("p_at")
-    if state == "sent":  # a Send event for a send its worker never recorded
+    if state == State.SENT:  # a Send event for a send its worker never recorded
         values |= {
             "message_id": bindparam("p_message_id"),
             "sent_at": bindparam("p_at"),

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import IO, Any
 
+from worker.core.delivery_states import State
 from worker.core.metrics import count, set_gauge
 from worker.core.runtime import Runtime, get_runtime
 from worker.digests.jobs import bind_notifications, claim_windows, due_streams
@@ -105,8 +106,8 @@ def build_batch(delivery_ids: list[int], runtime: Runtime | None = None) -> list
     runtime = runtime or get_runtime()
     with runtime.sessions() as session, session.begin():
         queued = bind_notifications(session, delivery_ids, runtime.now())
-    count("trialalerts_digests_total", len(queued), state="queued")
-    count("trialalerts_digests_total", len(delivery_ids) - len(queued), state="empty")
+    count("trialalerts_digests_total", len(queued), state=State.QUEUED)
+    count("trialalerts_digests_total", len(delivery_ids) - len(queued), state=State.EMPTY)
     if queued:
         enqueue(runtime.settings, "deliveries.send", queued)
     return queued

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.core.delivery_states import State
 from worker.core.models import Delivery, ReceivedEvent, StudyChange
 
 
@@ -44,9 +45,9 @@ def stranded_work(
     ):
         yield "changes.match", batch
     for state, actor_name in (
-        ("building", "digests.build"),
-        ("queued", "deliveries.send"),
-        ("paused", "deliveries.send"),  # re-checked against the 24-hour quota
+        (State.BUILDING, "digests.build"),
+        (State.QUEUED, "deliveries.send"),
+        (State.PAUSED, "deliveries.send"),  # re-checked against the 24-hour quota
     ):
         deliveries = select(Delivery.id).where(Delivery.state == state)
         if grace is not None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from worker.core.delivery_states import FEEDBACK_STATES, State
 from worker.core.models import Delivery, Notification, ReceivedEvent, StudyChange
 from worker.core.runtime import Runtime
 from worker.queue.actors import install
@@ -82,7 +83,7 @@ def counts(runtime: Runtime) -> dict[str, int]:
             "emails": session.scalar(
                 select(func.count())
                 .select_from(Delivery)
-                .where(Delivery.state.in_(("sent", "delivered", "bounced", "complained")))
+                .where(Delivery.state.in_((State.SENT, *FEEDBACK_STATES)))
             )
             or 0,
         }

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from worker.core.delivery_states import State, can_transition
 from worker.core.metrics import count
 from worker.sending.control import Hold, HoldReason
 from worker.sending.gate import SendGate, gate_of
 from worker.sending.outbox import Sender
 from worker.sending.pacer import QuotaSpent, SendingStopped
 from worker.sending.ses_errors import ErrorClass, SendFailure, classify_exception
-from worker.sending.states import State, can_transition
 
 log = logging.getLogger("worker.sending.ses")
 

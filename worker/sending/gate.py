@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from worker.core.delivery_states import State
 from worker.sending.control import (
     AccountStatus,
     ControlStore,
@@ -123,7 +124,7 @@ class SendGate:
                 level,
                 "SES sending HELD on all workers: %s; deliveries wait (%s), rechecked every %g s",
                 hold.describe(),
-                "queued" if hold.reason == "pause" else "paused",
+                State.QUEUED if hold.reason == "pause" else State.PAUSED,
                 self.check_seconds,
             )
 

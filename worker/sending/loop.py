@@ -28,6 +28,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from worker.core.config import Settings
+from worker.core.delivery_states import State
 from worker.core.models import Delivery, Subscriber, Subscription, Suppression
 from worker.core.tokens import mail_domain
 from worker.digests.digest import build_digest
@@ -47,7 +48,6 @@ from worker.sending.rows import (
     park_for_quota,
     resume_paused,
 )
-from worker.sending.states import State
 
 log = logging.getLogger(__name__)
 CHUNK = 25  # deliveries claimed and checked again together

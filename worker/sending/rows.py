@@ -28,20 +28,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from worker.core.delivery_states import FEEDBACK_STATES, State
 from worker.core.models import Delivery
 from worker.sending.attempt import Attempt
-from worker.sending.states import State
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Db = Connection | Session  # anything that executes a Core statement
 DELIVERIES = cast(Table, Delivery.__table__)
-STALE_SENDING = timedelta(minutes=5)  # untouched this long: its worker is gone
 UNCERTAIN = "uncertain:"  # last_error prefix: SES may have this one already
 IN_FLIGHT = "uncertain: in flight"  # the SES call is under way
 RESEND = "uncertain: its worker stopped during the SES call; resent once"
 IN_FLIGHT_AGAIN = "uncertain: in flight again after a stopped worker"
-FEEDBACK_STATES = (State.DELIVERED, State.BOUNCED, State.COMPLAINED)
 
 
 @dataclass(frozen=True)
@@ -114,9 +112,12 @@ def resume_paused(session: Session, now: datetime) -> list[int]:
 
 
 def release_stale_sending(
-    session: Session, now: datetime, older_than: timedelta = STALE_SENDING
+    session: Session, now: datetime, older_than: timedelta
 ) -> tuple[list[int], list[int]]:
-    """`sending` rows whose worker stopped; returns (back in the queue, failed)."""
+    """`sending` rows whose worker stopped; returns (back in the queue, failed).
+
+    `older_than` is the sending lease (settings): a row untouched that long has lost its worker.
+    """
     rows = session.execute(
         select(DELIVERIES.c.id, DELIVERIES.c.last_error).where(
             DELIVERIES.c.state == State.SENDING, DELIVERIES.c.updated_at <= now - older_than

@@ -39,12 +39,7 @@ from worker.sending.attempt import NotSent, send_single
 from worker.sending.loop import CHUNK, SendingHeld, SendResult, send_deliveries
 from worker.sending.outbox import Sender
 from worker.sending.pacer import SendingStopped
-from worker.sending.rows import (
-    STALE_SENDING,
-    claim_for_sending,
-    mark_in_flight,
-    release_stale_sending,
-)
+from worker.sending.rows import claim_for_sending, mark_in_flight, release_stale_sending
 from worker.sending.senders import make_sender
 from worker.sending.ses_options import SesOptions
 
@@ -363,8 +358,9 @@ def test_deliveries_a_stopped_worker_claimed_but_never_tried_go_back_as_they_wer
     [delivery_id] = queue_deliveries(runtime, 1)
     with runtime.sessions() as session, session.begin():
         claim_for_sending(session, [delivery_id], NOW)
+    lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
     with runtime.sessions() as session, session.begin():
-        assert release_stale_sending(session, NOW + STALE_SENDING) == ([delivery_id], [])
+        assert release_stale_sending(session, NOW + lease, lease) == ([delivery_id], [])
     [row] = rows(runtime)
     assert (row.state, row.attempts, row.last_error) == ("queued", 0, None)
 
@@ -373,13 +369,14 @@ def test_a_delivery_whose_worker_stopped_during_the_ses_call_is_resent_at_most_o
     runtime: Runtime,
 ) -> None:
     [delivery_id] = queue_deliveries(runtime, 1)
+    lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
     seen = []
     for _ in range(2):
         with runtime.sessions() as session, session.begin():
             claim_for_sending(session, [delivery_id], NOW)
             assert mark_in_flight(session, delivery_id, NOW, NOW + timedelta(seconds=1))
         with runtime.sessions() as session, session.begin():
-            released = release_stale_sending(session, NOW + timedelta(hours=1))
+            released = release_stale_sending(session, NOW + timedelta(hours=1), lease)
         [row] = rows(runtime)
         seen.append((released, row.state, row.attempts))
     assert seen == [(([delivery_id], []), "queued", 1), (([], [delivery_id]), "failed", 2)]

@@ -7,6 +7,9 @@ send one delivery, and a late or repeated event can never move it backwards.
 Every pair below says, in one line, what it means and what happens to
 duplicates and out-of-order events.  A pair marked IGNORE is a legal event
 that changes nothing; a pair that is not listed at all is a bug.
+
+They live in core because every stage from the tables and digest building up
+to the reconciler names these states; the moves are made by sending and feedback.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class State(StrEnum):
     FAILED = "failed"  # never sent and never retried (permanent error, retries spent)
     SUPPRESSED = "suppressed"  # suppressed or unsubscribed when it was about to go
     PAUSED = "paused"  # the 24-hour quota is spent; back to queued when there is room
+
+
+FEEDBACK_STATES = (State.DELIVERED, State.BOUNCED, State.COMPLAINED)  # what SES reports later
 
 
 @dataclass(frozen=True)

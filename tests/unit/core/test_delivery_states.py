@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.sending.states import (
+from worker.core.delivery_states import (
     TABLE,
     InvalidTransition,
     State,

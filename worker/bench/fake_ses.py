@@ -200,14 +200,6 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # many workers connect at once; the default backlog is 5
 
 
-class _QuietServer(ThreadingHTTPServer):
-    """A client killed mid-request (the fault runs SIGKILL workers) is not an error here."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as two writes

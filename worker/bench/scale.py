@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal, TypeVar
 
 Scale = Literal["tiny", "quick", "full"]
-SCALES: tuple[Scale, ...] = ("tiny", "quick", "full")
 T = TypeVar("T")
 
 

@@ -98,36 +98,13 @@ TABLE: dict[tuple[State, State], Move] = {
 }
 
 
-class InvalidTransition(ValueError):
-    """A move the table does not know: a bug, not an event to ignore."""
-
-
 def can_transition(current: str, target: str) -> bool:
     """True when `current → target` changes the state."""
     move = TABLE.get((State(current), State(target)))
     return move is not None and move.apply
 
 
-def transition(current: str, target: str) -> State:
-    """The state after event `target` reaches a delivery in `current`.
-
-    Ignored events (duplicates, out-of-order feedback) return `current`;
-    unknown moves raise InvalidTransition.
-    """
-    source, goal = State(current), State(target)
-    move = TABLE.get((source, goal))
-    if move is None:
-        raise InvalidTransition(f"delivery cannot go from {source} to {goal}")
-    return goal if move.apply else source
-
-
 def sources_of(target: str) -> tuple[str, ...]:
     """States that `target` moves from: the WHERE clause of a conditional update."""
     goal = State(target)
     return tuple(str(s) for (s, t), move in TABLE.items() if t == goal and move.apply)
-
-
-def explain(current: str, target: str) -> str:
-    """The one-line reason for a pair, for logs and docs."""
-    move = TABLE.get((State(current), State(target)))
-    return move.why if move else "not a delivery transition"

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
@@ -209,13 +208,3 @@ def _write_states(
             .values({name: bindparam(f"p_{name}") for name in columns})
         )
         session.execute(statement, updates)
-
-
-def current_record(session: Session, nct_id: str) -> dict[str, Any] | None:
-    """The full registry record of a study's snapshot (the `data` of the event that set it)."""
-    payload = session.scalar(
-        select(ReceivedEvent.payload)
-        .join(Study, Study.event_pk == ReceivedEvent.id)
-        .where(Study.nct_id == nct_id)
-    )
-    return orjson.loads(payload).get("data") if payload else None

@@ -36,9 +36,6 @@ import unicodedata
 from functools import lru_cache
 
 NEOPLASM = "neoplasm"
-# Bump whenever a rule below changes: stored index keys (and any stored word sets)
-# made by an older version must then be recomputed.
-NORMALIZATION_VERSION = 1
 
 _NEOPLASM_SYNONYMS = frozenset(
     {"cancer", "tumor", "tumour", "neoplasm", "neoplasia", "malignancy", "neoplasma"}

@@ -34,7 +34,6 @@ __all__ = [
     "NearCircle",
     "StudyConcepts",
     "any_site_within",
-    "condition_matches",
     "filters_pass",
     "haversine_km",
     "index_key",
@@ -43,7 +42,6 @@ __all__ = [
     "normalize_term",
     "site_within",
     "study_concepts",
-    "study_words",
     "term_matches",
 ]
 
@@ -145,12 +143,6 @@ def study_concepts(summary: Mapping[str, Any]) -> StudyConcepts:
         status=status.strip().upper() if isinstance(status, str) else "",
         sites=tuple(summary.get("sites") or ()),
     )
-
-
-def study_words(summary: Mapping[str, Any] | StudyConcepts) -> frozenset[str]:
-    """Every normalized word of every concept: the index keys a study can match."""
-    study = summary if isinstance(summary, StudyConcepts) else study_concepts(summary)
-    return study.words
 
 
 def index_key(words: frozenset[str]) -> str:
@@ -304,11 +296,6 @@ def filters_pass(filters: Filters, study: StudyConcepts) -> bool:
     if filters.countries and filters.countries.isdisjoint(study.countries):
         return False
     return filters.near is None or any_site_within(study, _circle_of(filters.near))
-
-
-def condition_matches(words: frozenset[str], filters: Filters, study: StudyConcepts) -> bool:
-    """A condition subscription (normalized term + filters) matches the study."""
-    return term_matches(words, study) and filters_pass(filters, study)
 
 
 def matching_keys(

@@ -74,14 +74,6 @@ def remove_suppression(session: Session, email: str) -> bool:
     return True
 
 
-def is_suppressed(session: Session, email: str) -> bool:
-    address = email.strip().lower()
-    return (
-        session.scalar(select(SUPPRESSIONS.c.email).where(SUPPRESSIONS.c.email == address))
-        is not None
-    )
-
-
 def list_suppressions(session: Session) -> list[SuppressedAddress]:
     """Every suppressed address, in byte order of the address on both databases."""
     email: ColumnElement[str] = SUPPRESSIONS.c.email

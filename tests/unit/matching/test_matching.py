@@ -16,14 +16,12 @@ from worker.matching.concepts import normalize_concept
 from worker.matching.conditions import (
     Filters,
     StudyConcepts,
-    condition_matches,
     filters_pass,
     haversine_km,
     index_key,
     matching_keys,
     normalize_term,
     study_concepts,
-    study_words,
     term_matches,
 )
 
@@ -401,9 +399,12 @@ def test_a_match_needs_the_term_and_the_filters() -> None:
         Filters(countries=frozenset({"Italy"})),
         (Filters(countries=frozenset({"Spain"}))),
     )
-    assert condition_matches(lung, italy, study)
-    assert not condition_matches(lung, spain, study)
-    assert not condition_matches(normalize_term("melanoma"), italy, study)
+    candidates = [
+        ("lung cancer in Italy", lung, italy),
+        ("lung cancer in Spain", lung, spain),
+        ("melanoma in Italy", normalize_term("melanoma"), italy),
+    ]
+    assert matching_keys(candidates, study) == ["lung cancer in Italy"]
 
 
 def test_filters_on_a_study_with_1148_sites() -> None:
@@ -456,7 +457,7 @@ def test_study_concepts_collect_conditions_keywords_meshes_and_ancestors() -> No
 
 
 def test_study_words_include_the_neoplasm_expansion() -> None:
-    words = study_words(_study(conditions=("Oropharyngeal Carcinoma",)))
+    words = study_concepts(_study(conditions=("Oropharyngeal Carcinoma",))).words
     assert words == {"oropharyngeal", "carcinoma", "neoplasm"}
 
 
@@ -560,7 +561,7 @@ summaries = st.builds(
 def test_a_match_implies_the_index_key_is_a_study_word(term: str, summary: dict[str, Any]) -> None:
     words = normalize_term(term)
     if _matches(term, summary):
-        assert index_key(words) in study_words(summary)
+        assert index_key(words) in study_concepts(summary).words
 
 
 @given(summary=summaries, data=st.data())
@@ -598,4 +599,4 @@ def test_normalization_ignores_case(text: str) -> None:
 def test_matching_never_raises_on_arbitrary_text(term: str, condition: str) -> None:
     study = study_concepts(_study(conditions=(condition,), keywords=(term,)))
     assert isinstance(study, StudyConcepts)
-    assert isinstance(condition_matches(normalize_term(term), Filters(), study), bool)
+    assert matching_keys([(1, normalize_term(term), Filters())], study) in ([], [1])

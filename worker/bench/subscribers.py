@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from worker.bench.corpus import nct_id, site_places, vocabulary, zipf_weights
 from worker.core.cadence import DEFAULT_SEND_HOUR
+from worker.core.models import new_link_key
 from worker.matching.criteria import CriteriaSpec, criteria_for
 from worker.subscriptions.imports import subscription_identity
 from worker.subscriptions.rows import SubscriptionRow
@@ -145,15 +146,15 @@ def _load_batch(
     for row in batch:
         if row.email not in subscriber_ids:
             subscriber_ids[row.email] = len(subscriber_ids) + 1
-            people.append(
-                (subscriber_ids[row.email], row.email, row.timezone, DEFAULT_SEND_HOUR, 0, now)
-            )
+            person = (subscriber_ids[row.email], row.email, row.timezone, DEFAULT_SEND_HOUR)
+            people.append((*person, 0, now, new_link_key(), False))
     _copy(
         connection,
         "subscribers",
-        ("id", "email", "timezone", "send_hour", "soft_bounces", "created_at"),
+        ("id", "email", "timezone", "send_hour", "soft_bounces", "created_at", "link_key",
+         "legacy_links"),
         people,
-    )
+    )  # fmt: skip
     new_criteria: list[tuple] = []
     subscriptions: list[tuple] = []
     for row in batch:

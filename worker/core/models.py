@@ -7,6 +7,7 @@ Unique constraints carry the idempotence promises: one received event per
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,9 +142,19 @@ class DeadLetter(Base):
     replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+def new_link_key() -> str:
+    """A random key kept in a row and signed into its links: the links die with the row."""
+    return secrets.token_urlsafe(16)
+
+
 class Subscriber(Base):
     __tablename__ = "subscribers"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # Signed into every link of this subscriber (see core.tokens); a new key
+    # disowns all older links. `legacy_links`: the row predates link keys, so
+    # links minted before them (without a key) still work for it alone.
+    link_key: Mapped[str] = mapped_column(String(32), default=new_link_key)
+    legacy_links: Mapped[bool] = mapped_column(Boolean, default=False)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     send_hour: Mapped[int] = mapped_column(Integer, default=DEFAULT_SEND_HOUR)
@@ -274,6 +285,11 @@ class Signup(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    link_key: Mapped[str] = mapped_column(String(32), default=new_link_key)
+    legacy_links: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set once the confirmation mail is handed to the sender; the mail is sent
+    # from the queue, and the reconciler re-wakes sign-ups still waiting for it.
+    mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FeedbackMessage(Base):
@@ -287,3 +303,18 @@ class FeedbackMessage(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def _ids_never_reused() -> None:
+    """AUTOINCREMENT on SQLite, as PostgreSQL's sequences already behave.
+
+    Without it SQLite hands a deleted row's id to the next row, and whatever
+    still names the old id (a link, a queued message) would reach the new one.
+    """
+    for table in Base.metadata.tables.values():
+        key = list(table.primary_key.columns)
+        if len(key) == 1 and key[0].name == "id":
+            table.dialect_kwargs["sqlite_autoincrement"] = True
+
+
+_ids_never_reused()

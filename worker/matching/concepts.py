@@ -13,7 +13,13 @@ rules, applied in this order (both sides unless said otherwise):
    next word, so "non-small cell", "Non-Small-Cell", "non small cell" and
    "nonsmall cell" all give nonsmall + cell and never a free "small".  Likewise
    non-Hodgkin → nonhodgkin, which "hodgkin" does not match.
-4. Stop words (and, of, the, with, in, or, for, ...) are dropped.
+4. Qualifiers keep their meaning: a single letter, a number or a Roman numeral
+   right after a word is part of that word's name, so "Hemophilia A" also gives
+   hemophilia~a (not hemophilia~b), "vitamin a" gives vitamin~a (not vitamin~d)
+   and "type 1" gives type~1.  The plain words stay too: "hemophilia" still
+   matches either.  This happens before stop words are dropped, so the "a" of
+   "hepatitis a" is not lost as the article "a".
+   Stop words (and, of, the, with, in, or, for, ...) are then dropped.
 5. Roman numerals i-iv become digits ("type II" = "type 2").
 6. Plurals fold (neoplasms → neoplasm, injuries → injury, metastases →
    metastasis) while -ss/-us/-is words and known invariants (diabetes, herpes,
@@ -206,12 +212,32 @@ def canonical_word(word: str) -> str:
     return word
 
 
+QUALIFIER_MARK = "~"
+
+
+def _qualifier(token: str) -> str:
+    """The qualifier a token stands for ("a", "1", "ii" → "2"), or "" when it is a word."""
+    if token in _ROMAN:
+        return _ROMAN[token]
+    return token if len(token) == 1 or token.isdigit() else ""
+
+
+def _qualified(tokens: list[str]) -> list[str]:
+    """Each word followed by a qualifier also as one compound word (hemophilia a → hemophilia~a)."""
+    compounds = []
+    for word, after in zip(tokens, tokens[1:], strict=False):
+        qualifier = _qualifier(after)
+        if qualifier and not _qualifier(word) and (name := canonical_word(word)):
+            compounds.append(name + QUALIFIER_MARK + qualifier)
+    return compounds
+
+
 @lru_cache(maxsize=65536)
 def normalize_term(text: str) -> frozenset[str]:
     """Canonical words of a subscription term; empty when nothing meaningful is left."""
-    tokens = _WORD.findall(_fold_text(text))
-    words = (canonical_word(token) for token in _glued(tokens))
-    return frozenset(word for word in words if word)
+    tokens = _glued(_WORD.findall(_fold_text(text)))
+    words = [canonical_word(token) for token in tokens]
+    return frozenset(word for word in words if word) | frozenset(_qualified(tokens))
 
 
 def names_neoplasm(word: str) -> bool:

@@ -37,6 +37,7 @@ def _snapshot_record(runtime: Runtime, nct_id: str) -> dict:
             .join(Study, Study.event_pk == ReceivedEvent.id)
             .where(Study.nct_id == nct_id)
         )
+    assert payload is not None
     return json.loads(payload)["data"]
 
 

@@ -17,6 +17,7 @@ from tests.feedback_support import (
     sns_envelope,
     subscription_confirmation,
 )
+from worker.core.delivery_states import State
 from worker.feedback.messages import (
     CountSoftBounce,
     MarkDelivery,
@@ -56,7 +57,7 @@ def test_a_permanent_bounce_suppresses_every_bounced_recipient(publishing: bool)
     assert feedback.actions == (
         Suppress("ada@example.org", "permanent bounce (General) 5.1.1"),
         Suppress("bob@example.org", "permanent bounce (General) 5.1.1"),
-        MarkDelivery("ses-1", "bounced", AT, _tag(publishing)),
+        MarkDelivery("ses-1", State.BOUNCED, AT, _tag(publishing)),
     )
 
 
@@ -88,7 +89,7 @@ def test_transient_and_undetermined_bounces_are_counted_not_suppressed(
     assert feedback.kind == f"Bounce/{bounce_type}"
     assert feedback.actions == (
         CountSoftBounce("ada@example.org"),
-        MarkDelivery("ses-2", "bounced", AT, _tag(publishing)),
+        MarkDelivery("ses-2", State.BOUNCED, AT, _tag(publishing)),
     )
 
 
@@ -100,7 +101,7 @@ def test_a_complaint_suppresses_and_stops_all_subscriptions(publishing: bool) ->
     assert feedback.actions == (
         Suppress("ada@example.org", "complaint (abuse)"),
         StopSubscriptions("ada@example.org"),
-        MarkDelivery("ses-3", "complained", AT, _tag(publishing)),
+        MarkDelivery("ses-3", State.COMPLAINED, AT, _tag(publishing)),
     )
 
 
@@ -124,7 +125,7 @@ def test_a_delivery_marks_the_delivery_and_resets_soft_bounces(publishing: bool)
     assert (feedback.kind, feedback.outcome) == ("Delivery", "handled")
     assert feedback.actions == (
         ResetSoftBounces("ada@example.org"),
-        MarkDelivery("ses-4", "delivered", AT, _tag(publishing)),
+        MarkDelivery("ses-4", State.DELIVERED, AT, _tag(publishing)),
     )
 
 
@@ -251,7 +252,7 @@ def test_a_delivery_tag_that_is_not_one_id_is_not_used(tag: object) -> None:
     record = delivery(["ada@example.org"], message_id="ses-5")
     record["mail"]["tags"]["delivery"] = tag
     [_reset, mark] = parse_feedback(_in_envelope(record)).actions
-    assert mark == MarkDelivery("ses-5", "delivered", AT, None)
+    assert mark == MarkDelivery("ses-5", State.DELIVERED, AT, None)
 
 
 def test_control_characters_never_reach_the_database() -> None:
@@ -267,7 +268,7 @@ def test_control_characters_never_reach_the_database() -> None:
 def test_a_timestamp_out_of_range_is_left_out() -> None:
     record = delivery(["ada@example.org"], message_id="ses-6", publishing=False)
     record["delivery"]["timestamp"] = "0001-01-01T00:00:00+14:00"
-    assert parse_feedback(json.dumps(record)).actions[-1] == MarkDelivery("ses-6", "delivered")
+    assert parse_feedback(json.dumps(record)).actions[-1] == MarkDelivery("ses-6", State.DELIVERED)
 
 
 def test_a_send_event_settles_the_delivery_it_names() -> None:

@@ -4,6 +4,14 @@ Every subscription that asks the same thing ("Lung cancers" in Italy and
 "lung cancer" in italy) points at one criteria row, so matching works once per
 distinct question rather than once per subscriber. A row is identified by its
 `signature` and never changes once written: workers may cache rows by id.
+
+Caching by id needs one more fact: PostgreSQL hands out ids when a row is
+inserted, not when it commits, so a cache that has seen id 501 may still be
+missing 500 (an import holding it in an open transaction).  Every writer
+therefore holds a shared advisory lock from before it draws an id until its
+transaction ends (`ensure_criteria`), and `settled_up_to` asks, without
+waiting, whether any writer is still in flight.  The cache's protocol is in
+worker/matching/criteria_index.py.
 """
 
 from __future__ import annotations
@@ -15,12 +23,12 @@ from functools import lru_cache
 from typing import Any, Protocol, cast
 
 import orjson
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from worker.core.models import Criteria
 from worker.core.quoting import show_value
-from worker.core.sql import insert_ignoring_conflicts
+from worker.core.sql import insert_ignoring_conflicts, is_postgresql
 from worker.matching.concepts import normalize_term
 from worker.matching.conditions import Filters, index_key
 
@@ -101,16 +109,45 @@ def ensure_criteria(
 
     Two statements whatever the number of specs: an insert that ignores rows
     already there (concurrent importers included), then a read-back by signature.
+    On PostgreSQL the transaction first joins the writers' shared lock, so the
+    caches can tell when the ids it draws are settled (`settled_up_to`).
     """
     unique = {spec.signature: spec for spec in specs}
     if not unique:
         return {}
+    if is_postgresql(session):  # held until this transaction ends: see settled_up_to
+        session.execute(text(f"SELECT pg_advisory_xact_lock_shared({_WRITERS})"))
     insert_ignoring_conflicts(
         session,
         cast(Table, Criteria.__table__),
         [_criteria_values(signature, spec, now) for signature, spec in unique.items()],
     )
     return criteria_ids(session, unique)
+
+
+_WRITERS = "hashtext('criteria'), hashtext('insert')"  # the advisory lock every writer shares
+
+
+def settled_up_to(session: Session) -> int | None:
+    """An id at or below which every criteria row that will ever exist has committed.
+
+    None while that cannot be said (PostgreSQL: a writer is in flight).  The
+    highest committed id is read first; every lower id was drawn before it
+    committed.  Then, if no writer holds the shared lock, each of those ids
+    belongs to a transaction that has ended: a statement that starts after
+    this call (READ COMMITTED) sees every one of them that exists.  SQLite
+    writers are serialized, so what a reader sees never has holes to fill.
+    """
+    highest = session.scalar(select(func.max(Criteria.id))) or 0
+    if not is_postgresql(session):
+        return highest
+    nobody_writing = session.scalar(
+        text(
+            f"SELECT CASE WHEN pg_try_advisory_lock({_WRITERS}) "
+            f"THEN pg_advisory_unlock({_WRITERS}) ELSE false END"
+        )
+    )
+    return highest if nobody_writing else None
 
 
 def criteria_ids(session: Session, signatures: Collection[str]) -> dict[str, int]:

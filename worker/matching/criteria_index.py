@@ -1,10 +1,22 @@
 """A per-process cache of criteria: index word → distinct term → criteria grouped by filters.
 
-Criteria rows are insert-only, so the cache only ever grows: each refresh
-reads the rows with an id above the highest one seen.  Work per study is one
-check per distinct term sharing one of its words (a term that fails skips all
-its criteria), then one check per distinct (statuses, countries) set, then the
-near criteria of the terms that matched, found from the study's site points.
+Criteria rows are insert-only, so the cache only ever grows.  Work per study
+is one check per distinct term sharing one of its words (a term that fails
+skips all its criteria), then one check per distinct (statuses, countries)
+set, then the near criteria of the terms that matched, found from the study's
+site points.
+
+Which rows to read (the cache must never miss a committed row): ids are not
+committed in id order on PostgreSQL, so "above the highest id seen" is not
+enough.  The cache keeps a low-water mark `settled`: every criteria row at or
+below it that will ever exist is loaded.  Each refresh
+1. asks `settled_up_to` (worker/matching/criteria.py) for an id below which
+   every writer has ended, or None while one is still in flight;
+2. reads every row above `settled`, skipping the ones already loaded above it;
+3. only then moves `settled` up to the answer of step 1.
+A refresh that fails half-way changes nothing, so the next one reads the same
+rows again.  While a writer stays in flight, the rows loaded above `settled`
+are read again (and skipped) by each refresh: a few, for the length of an import.
 
 Worker threads read the cache while another refreshes it: a refresh builds
 new immutable `TermCandidates` and swaps them in, so a reader sees a term
@@ -33,6 +45,7 @@ from worker.matching.conditions import (
     near_reach,
     site_within,
 )
+from worker.matching.criteria import settled_up_to
 
 LOAD_CHUNK = 5000  # criteria rows fetched at a time by refresh
 GRID_LIMIT = 400  # grid cells a near circle may take; wider ones are checked apart
@@ -132,33 +145,41 @@ class CriteriaIndex:
         self._by_key: dict[str, dict[frozenset[str], TermCandidates]] = {}
         self._place_numbers: dict[tuple[frozenset[str], frozenset[str]], int] = {}
         self.places: list[Filters] = []  # place number → its statuses/countries filters
-        self._max_id = 0
+        self._settled = 0  # every criteria row at or below this id is loaded
+        self._loaded_above: set[int] = set()  # loaded ids above `_settled`
         self._count = 0
         self._lock = threading.Lock()
 
     def refresh(self, session: Session) -> int:
-        """Load criteria added since the last refresh; returns how many."""
+        """Load the criteria committed since the last refresh; returns how many."""
         with self._lock:
-            rows = session.execute(
+            settled = settled_up_to(session)
+            pending: dict[str, _Pending] = {}
+            fresh: list[int] = []
+            query = (
                 select(*_COLUMNS)
-                .where(Criteria.id > self._max_id)
+                .where(Criteria.id > self._settled)
                 .order_by(Criteria.id)
                 .execution_options(yield_per=LOAD_CHUNK)
             )
-            pending: dict[str, _Pending] = {}
-            loaded = 0
-            for row in rows:
-                self._stage(pending, row)
-                self._max_id = row.id
-                loaded += 1
+            with session.execute(query) as rows:
+                for row in rows:
+                    if row.id not in self._loaded_above:
+                        self._stage(pending, row)
+                        fresh.append(row.id)
+            # The whole load is in hand: only now does the cache change.
             for key, terms in pending.items():
                 published = dict(self._by_key.get(key, {}))
                 for words, (plain, near) in terms.items():
                     current = published.get(words) or TermCandidates(words, {})
                     published[words] = current.extended(plain, near)
                 self._by_key[key] = published
-            self._count += loaded
-            return loaded
+            self._count += len(fresh)
+            self._loaded_above.update(fresh)
+            if settled is not None and settled > self._settled:
+                self._settled = settled
+                self._loaded_above = {i for i in self._loaded_above if i > settled}
+            return len(fresh)
 
     def _place(self, statuses: Any, countries: Any) -> int:
         filters = Filters(statuses=frozenset(statuses or ()), countries=frozenset(countries or ()))

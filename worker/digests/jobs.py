@@ -4,6 +4,11 @@ A delivery row per (subscriber, frequency, window) is the claim: the unique
 constraint lets two schedulers race harmlessly.  Building binds every pending
 notification of that stream to the delivery in the same transaction that
 makes it `queued`, so a notification is delivered once.
+
+A stream whose digest is still `building` gets no new window: that build will
+take every pending notification anyway, so a second window could only end
+`empty` (instant windows would otherwise be claimed 1 µs apart on every tick
+while the build waits in the queue).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import State
@@ -54,17 +59,19 @@ def due_streams(
     ).all()
     if not pending:
         return []
-    last = _last_windows(session, {row.subscriber_id for row in pending})
+    last, building = _last_windows(session, {row.subscriber_id for row in pending})
     due = []
     for row in pending:
-        oldest = row.oldest
+        stream = (row.subscriber_id, row.frequency)
+        if stream in building:
+            continue
         window = due_window(
             row.frequency,
             now,
             row.timezone,
             row.send_hour,
-            last.get((row.subscriber_id, row.frequency)),
-            oldest,
+            last.get(stream),
+            row.oldest,
             instant_delay,
             flush=flush_instant,
         )
@@ -73,17 +80,32 @@ def due_streams(
     return due
 
 
-def _last_windows(session: Session, subscriber_ids: set[int]) -> dict[tuple[int, str], datetime]:
-    last: dict[tuple[int, str], datetime] = {}
+Stream = tuple[int, str]  # (subscriber id, frequency)
+
+
+def _last_windows(
+    session: Session, subscriber_ids: set[int]
+) -> tuple[dict[Stream, datetime], set[Stream]]:
+    """Each stream's latest window, and the streams with a digest still building."""
+    last: dict[Stream, datetime] = {}
+    building: set[Stream] = set()
+    is_building = case((Delivery.state == State.BUILDING, 1), else_=0)
     ids = sorted(subscriber_ids)
     for start in range(0, len(ids), 5000):
-        for row in session.execute(
-            select(Delivery.subscriber_id, Delivery.frequency, func.max(Delivery.window))
+        for subscriber_id, frequency, window, builds in session.execute(
+            select(
+                Delivery.subscriber_id,
+                Delivery.frequency,
+                func.max(Delivery.window),
+                func.max(is_building),
+            )
             .where(Delivery.subscriber_id.in_(ids[start : start + 5000]))
             .group_by(Delivery.subscriber_id, Delivery.frequency)
         ):
-            last[(row[0], row[1])] = row[2]
-    return last
+            last[(subscriber_id, frequency)] = window
+            if builds:
+                building.add((subscriber_id, frequency))
+    return last, building
 
 
 def claim_windows(session: Session, streams: Sequence[DueStream], now: datetime) -> list[int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = {
     "core", "ingest", "matching", "subscriptions", "digests", "sending",
-    "feedback", "queue", "web", "cli", "bench",
+    "feedback", "queue", "registry", "web", "cli", "bench",
 }  # fmt: skip
 
 

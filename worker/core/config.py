@@ -6,6 +6,7 @@ start-up with one line naming the variable (the CLI turns it into exit 2).
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -23,6 +24,61 @@ class ConfigError(Exception):
 EMAIL_BACKENDS = ("file", "ses")
 DEFAULT_DATABASE_URL = "sqlite:///trialalerts.db"
 KEY_FILE = ".trialalerts-secret"
+
+
+DEFAULT_CTGOV_API_URL = "https://clinicaltrials.gov/api/v2"
+
+
+@dataclass(frozen=True)
+class CtgovSettings:
+    """The ClinicalTrials.gov poller (TRIALALERTS_CTGOV_*): polite by default.
+
+    At the defaults the registry sees one `/version` request an hour, the pages
+    of each daily refresh, and one request per 100 followed studies a day.
+    """
+
+    api_url: str = DEFAULT_CTGOV_API_URL
+    max_rps: float = 1.0  # requests a second, retries included
+    page_size: int = 1000  # studies a page; the API allows 1 to 1000
+    poll_interval_seconds: float = 3600.0  # between two `/version` checks of the poller
+    follow_refresh_hours: float = 24.0  # followed studies are re-fetched by id this often
+    lease_seconds: int = 300  # a poller silent this long leaves the cursor to another
+    retries: int = 6  # attempts after the first, for 429, 5xx, timeouts and bad pages
+    backoff_seconds: float = 1.0  # the first retry's wait; doubles up to 64 times it
+    metrics_port: int = 9192  # Prometheus metrics of the poller process (0: off)
+
+
+def _finite_positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _positive_number(env, name, default, float)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={env.get(name)!r} must be a finite number")
+    return value
+
+
+def _ctgov_settings(env: Mapping[str, str]) -> CtgovSettings:
+    default = CtgovSettings
+    api_url = _url(env, "TRIALALERTS_CTGOV_API_URL", ("http", "https")) or default.api_url
+    return CtgovSettings(
+        api_url=api_url.rstrip("/"),
+        max_rps=_finite_positive(env, "TRIALALERTS_CTGOV_MAX_RPS", default.max_rps),
+        page_size=_int_in_range(env, "TRIALALERTS_CTGOV_PAGE_SIZE", default.page_size, 1, 1000),
+        poll_interval_seconds=_finite_positive(
+            env, "TRIALALERTS_CTGOV_POLL_INTERVAL_SECONDS", default.poll_interval_seconds
+        ),
+        follow_refresh_hours=_finite_positive(
+            env, "TRIALALERTS_CTGOV_FOLLOW_REFRESH_HOURS", default.follow_refresh_hours
+        ),
+        lease_seconds=_int_in_range(
+            env, "TRIALALERTS_CTGOV_LEASE_SECONDS", default.lease_seconds, 1, 86_400
+        ),
+        retries=_int_in_range(env, "TRIALALERTS_CTGOV_RETRIES", default.retries, 0, 20),
+        backoff_seconds=_finite_positive(
+            env, "TRIALALERTS_CTGOV_BACKOFF_SECONDS", default.backoff_seconds
+        ),
+        metrics_port=_int_in_range(
+            env, "TRIALALERTS_CTGOV_METRICS_PORT", default.metrics_port, 0, 65535
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -46,6 +102,7 @@ class Settings:
     metrics_port: int = 9191
     trusted_proxies: int = 0
     sending_lease_seconds: int = 300
+    ctgov: CtgovSettings = field(default_factory=CtgovSettings)
 
     @property
     def is_embedded(self) -> bool:
@@ -156,6 +213,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sending_lease_seconds=_int_in_range(
             env, "TRIALALERTS_SENDING_LEASE_SECONDS", Settings.sending_lease_seconds, 1, 86_400
         ),
+        ctgov=_ctgov_settings(env),
     )
 
 

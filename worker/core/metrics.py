@@ -20,6 +20,14 @@ DEFINITIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "trialalerts_sends_total": ("counter", "Delivery attempts, by outcome.", ("outcome",)),
     "trialalerts_ses_errors_total": ("counter", "SES errors, by class.", ("error_class",)),
     "trialalerts_pacer_rate": ("gauge", "Shared send rate limit in sends/s.", ()),
+    # The ClinicalTrials.gov poller (worker.registry).
+    "trialalerts_ctgov_requests_total": ("counter", "API requests, by status.", ("status",)),
+    "trialalerts_ctgov_bad_pages_total": ("counter", "Answers not the JSON expected.", ()),
+    "trialalerts_ctgov_studies_total": ("counter", "Studies fetched, by pass.", ("kind",)),
+    "trialalerts_ctgov_events_total": ("counter", "Events published, by outcome.", ("outcome",)),
+    "trialalerts_ctgov_missing_total": ("counter", "Followed studies not returned.", ()),
+    "trialalerts_ctgov_cursor_lag_seconds": ("gauge", "Now minus the cursor day.", ()),
+    "trialalerts_ctgov_last_success_timestamp_seconds": ("gauge", "Last complete poll.", ()),
 }
 _metrics: dict[str, Any] = {}
 _lock = threading.Lock()

@@ -8,13 +8,14 @@ Unique constraints carry the idempotence promises: one received event per
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -303,6 +304,26 @@ class FeedbackMessage(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RegistryCursor(Base):
+    """Where the ClinicalTrials.gov poller stands, one row per API base URL, and who polls it.
+
+    `day`: every study last updated before it is stored as an event; the next
+    poll starts there and reads that day again.  `data_timestamp`: the
+    registry's data version of the last complete poll.  `followed_at`: the last
+    complete re-fetch of followed studies.  `holder` may publish and move this
+    row until `lease_until` (see worker/registry/cursor.py).
+    """
+
+    __tablename__ = "registry_cursors"
+    source: Mapped[str] = mapped_column(String(500), primary_key=True)
+    day: Mapped[date | None] = mapped_column(Date)
+    data_timestamp: Mapped[str | None] = mapped_column(String(40))
+    followed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def _ids_never_reused() -> None:

@@ -56,6 +56,13 @@ def publish(events: Any, origin: str = "python", runtime: Runtime | None = None)
     return _publish(runtime or get_runtime(), items_of(events), origin)
 
 
+def publish_raw(
+    items: Iterable[RawItem], origin: str, runtime: Runtime | None = None
+) -> PublishReport:
+    """Items the caller built and named itself (the poller names each study by its page URL)."""
+    return _publish(runtime or get_runtime(), items, origin)
+
+
 def publish_stream(stream: IO[bytes], origin: str, runtime: Runtime | None = None) -> PublishReport:
     """A file or stdin: one JSON event, a JSON array, or JSONL."""
     return _publish(runtime or get_runtime(), read_items(stream), origin)

@@ -25,18 +25,31 @@ class SlotClaims(Protocol):
 
 
 class MemoryClaims:
-    """One process, one scheduler: a slot is claimed once."""
+    """One process, one scheduler: a slot is claimed once.
+
+    Like the Redis keys, which expire, a claim is kept only while its slot is
+    recent: claiming a slot forgets that job's slots RECENT_SLOTS or more
+    away, so a scheduler running for months holds a few entries per job.
+    """
+
+    RECENT_SLOTS = 4  # as long as a Redis claim lives (run_due's ttl: four slots)
 
     def __init__(self) -> None:
-        self._claimed: set[tuple[str, int]] = set()
+        self._claimed: dict[str, set[int]] = {}
         self._lock = threading.Lock()
 
     def claim(self, job: str, slot: int, ttl_seconds: int) -> bool:
         with self._lock:
-            if (job, slot) in self._claimed:
+            slots = self._claimed.setdefault(job, set())
+            if slot in slots:
                 return False
-            self._claimed.add((job, slot))
+            slots.difference_update([s for s in slots if abs(s - slot) >= self.RECENT_SLOTS])
+            slots.add(slot)
             return True
+
+    def __len__(self) -> int:
+        """Claims remembered."""
+        return sum(map(len, self._claimed.values()))
 
 
 class RedisClaims:

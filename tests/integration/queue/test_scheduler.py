@@ -37,6 +37,16 @@ def test_memory_claims_run_a_slot_once() -> None:
     assert claims.claim("digests", 1, 60) and not claims.claim("digests", 1, 60)
 
 
+def test_memory_claims_forget_slots_long_past() -> None:
+    claims = MemoryClaims()
+    for slot in range(50_000):  # a scheduler ticking for a week
+        assert claims.claim("digests", slot, 60)
+        assert claims.claim("reconcile", slot // 4, 240) is (slot % 4 == 0)
+    assert len(claims) <= 16  # a few recent slots per job, not one entry per tick
+    assert not claims.claim("digests", 49_999, 60)  # recent slots still run once
+    assert not claims.claim("digests", 49_997, 60)
+
+
 def test_two_schedulers_ticking_together_run_each_job_once_per_slot(
     runtime: Runtime, redis_url: str
 ) -> None:

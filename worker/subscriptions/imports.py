@@ -41,6 +41,7 @@ from worker.core.sql import insert_ignoring_conflicts, is_postgresql
 from worker.matching.criteria import CriteriaSpec, criteria_for, ensure_criteria
 from worker.subscriptions.files import RowError
 from worker.subscriptions.rows import SubscriptionRow
+from worker.subscriptions.streams import FrequencyChange, change_frequencies
 
 SUBSCRIBERS = cast(Table, Subscriber.__table__)
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)
@@ -137,13 +138,13 @@ class _Import:
         keys = [(subscriber_ids[item.row.email], item.identity) for item in planned]
         existing = self._existing(keys)
         new: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        changed: list[FrequencyChange] = []
         for item, key in zip(planned, keys, strict=True):
             found = existing.get(key)
             if found is None:
                 new.append(self._subscription_values(item, key[0]))
             elif found[1] != item.row.frequency:
-                changed.append({"b_id": found[0], "b_frequency": item.row.frequency})
+                changed.append(FrequencyChange(found[0], key[0], item.row.frequency))
             elif item.row.email in self.moved:
                 self.updated += 1
             else:
@@ -302,13 +303,6 @@ class _Import:
         insert_ignoring_conflicts(self.session, SUBSCRIPTIONS, values)
         self.created += len(values)
 
-    def _update_frequencies(self, changed: list[dict[str, Any]]) -> None:
-        if not changed:
-            return
-        self.session.execute(
-            update(SUBSCRIPTIONS)
-            .where(SUBSCRIPTIONS.c.id == bindparam("b_id"))
-            .values(frequency=bindparam("b_frequency"), updated_at=self.now),
-            changed,
-        )
+    def _update_frequencies(self, changed: list[FrequencyChange]) -> None:
+        change_frequencies(self.session, changed, self.now)
         self.updated += len(changed)

@@ -9,16 +9,14 @@ else's row. The caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, exists, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
-from worker.core.models import Notification, Subscription
+from worker.core.models import Subscription
+from worker.subscriptions.streams import FrequencyChange, change_frequencies
 from worker.subscriptions.unsubscribe import SUBSCRIPTIONS, NothingToStop, StopScope, stop
-
-NOTIFICATIONS = cast(Table, Notification.__table__)
 
 
 def _owned(session: Session, subscriber_id: int, subscription_id: int) -> Subscription:
@@ -33,41 +31,14 @@ def change_frequency(
 ) -> bool:
     """Move a subscription to another digest stream; False when it already was there.
 
-    When this leaves the old stream without any running subscription, what
-    was waiting in it moves along to the new stream instead of being dropped.
+    What was waiting for it moves along (worker.subscriptions.streams).
     """
     if frequency not in FREQUENCIES:
         raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}")
     subscription = _owned(session, subscriber_id, subscription_id)
-    old = subscription.frequency
-    if old == frequency:
+    if subscription.frequency == frequency:
         return False
-    table = SUBSCRIPTIONS
-    session.execute(
-        update(table)
-        .where(table.c.id == subscription_id)
-        .values(frequency=frequency, updated_at=now)
-    )
-    still_running = session.scalar(
-        select(
-            exists().where(
-                Subscription.subscriber_id == subscriber_id,
-                Subscription.frequency == old,
-                Subscription.active.is_(True),
-            )
-        )
-    )
-    if not still_running:
-        notes = NOTIFICATIONS
-        session.execute(
-            update(notes)
-            .where(
-                notes.c.subscriber_id == subscriber_id,
-                notes.c.frequency == old,
-                notes.c.delivery_id.is_(None),
-            )
-            .values(frequency=frequency)
-        )
+    change_frequencies(session, [FrequencyChange(subscription_id, subscriber_id, frequency)], now)
     return True
 
 

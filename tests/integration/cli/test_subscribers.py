@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import fcntl
 import json
 import os
@@ -15,6 +17,8 @@ import threading
 from pathlib import Path
 
 import pytest
+
+from tests.support import event, record, write_jsonl
 
 TRIALALERTS = [sys.executable, "-m", "worker"]
 HEADER = "email,kind,condition,nct_id,frequency,statuses,countries,near,timezone"
@@ -240,3 +244,36 @@ def _read_all(fd: int, chunks: list[bytes]) -> None:
         if not data:
             return
         chunks.append(data)
+
+
+def test_news_waiting_for_an_alert_follows_it_when_a_reimport_changes_its_frequency(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Imported daily, a match waits for 08:00; re-imported as instant, it goes out now."""
+    env = {"TRIALALERTS_DATABASE_URL": database_url}
+    if database_url.startswith("sqlite"):
+        env = {}  # the embedded default: trialalerts.db in the working folder
+    row = "ada@example.com,condition,breast cancer,,{},,,,"
+    daily = write(tmp_path / "daily.csv", HEADER + "\n" + row.format("daily") + "\n")
+    instant = write(tmp_path / "instant.csv", HEADER + "\n" + row.format("instant") + "\n")
+    events = write_jsonl(tmp_path / "events.jsonl", [event(record("NCT02513394"), "e1")])
+    before_the_send_hour = "2026-06-27T05:00:00Z"
+
+    assert trialalerts("subscribers", "import", str(daily), cwd=tmp_path, env=env).returncode == 0
+    assert trialalerts("publish", str(events), cwd=tmp_path, env=env).returncode == 0
+    run = trialalerts("run", "--until-idle", "--now", before_the_send_hour, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "notifications: 1" in run.stdout and "emails: 0" in run.stdout
+    changed = trialalerts("subscribers", "import", str(instant), cwd=tmp_path, env=env)
+    assert changed.stdout.strip() == "0 created, 1 updated, 0 unchanged, 0 rejected"
+    run = trialalerts("run", "--until-idle", "--now", before_the_send_hour, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+
+    [sent] = [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted((tmp_path / "outbox").glob("*.eml"))
+    ]
+    text = sent.get_body(preferencelist=("plain",))
+    assert text is not None and "NCT02513394" in text.get_content()
+    assert sent["To"] == "ada@example.com"
+    assert "emails: 1" in run.stdout

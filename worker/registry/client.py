@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -68,6 +69,11 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
+
+
+def backoff(first: float, attempt: int) -> float:
+    """Exponential (first, 2×, 4×, … up to 64× first) plus up to `first` of random jitter."""
+    return min(first * 2 ** (attempt - 1), first * BACKOFF_CEILING) + random.uniform(0, first)
 
 
 class Throttle:
@@ -185,11 +191,7 @@ class RegistryClient:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, _Transient) and error.retry_after is not None:
             return error.retry_after
-        first = self._settings.backoff_seconds
-        backoff = tenacity.wait_exponential_jitter(
-            initial=first, max=first * BACKOFF_CEILING, jitter=first
-        )
-        return float(backoff(state))
+        return backoff(self._settings.backoff_seconds, state.attempt_number)
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None

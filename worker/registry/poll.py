@@ -150,7 +150,7 @@ class Poller:
                 holder, until = self.cursor.held_by()
                 log.warning("waiting for the cursor, held by %s until %s", holder, until)
                 waited = True
-            self.stop.wait(min(5.0, self.settings.lease_seconds / 4))
+            self.stop.wait(min(1.0, self.settings.lease_seconds / 4))
         return None
 
     def _poll(self, state: CursorState, since: date | None, report: PollReport) -> None:

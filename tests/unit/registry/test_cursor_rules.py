@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from worker.registry.client import Throttle, retry_after_seconds
+from worker.registry.client import Throttle, backoff, retry_after_seconds
 from worker.registry.cursor import advance
 from worker.registry.follow import batches, missing, refresh_due
 
@@ -55,3 +55,9 @@ def test_the_throttle_spaces_request_starts() -> None:
     free.wait()
     free.wait()
     assert unlimited == []
+
+
+def test_backoff_doubles_with_jitter_up_to_a_ceiling() -> None:
+    waits = [backoff(1.0, attempt) for attempt in range(1, 10)]
+    assert 1.0 <= waits[0] <= 2.0 and 2.0 <= waits[1] <= 3.0 and 4.0 <= waits[2] <= 5.0
+    assert all(64.0 <= wait <= 65.0 for wait in waits[7:])

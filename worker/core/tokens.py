@@ -6,6 +6,11 @@ its own salt, so a token made for one purpose is refused by every other.
 Unsubscribe tokens never expire (an old email must keep working); confirm
 tokens carry a timestamp and expire.
 
+Only the one text we mint verifies: base64 decoders forgive padding, stray
+characters and the unused low bits of the last character, so many spellings
+would decode to the same signature.  Each part must read back exactly as it
+re-encodes (`canonical`), form tokens included.
+
 Keys are given newest first (as in `Settings.secret_keys`): new tokens are
 signed with the newest key and tokens signed with any listed key still verify,
 which is how a key is rotated.
@@ -18,6 +23,7 @@ building one costs more than signing with it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +38,7 @@ from itsdangerous import (
     URLSafeSerializer,
     URLSafeTimedSerializer,
 )
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from worker.core.config import Settings
 
@@ -61,6 +68,7 @@ PURPOSES: dict[str, Purpose] = {
     # Double opt-in of a public sign-up.
     "confirm": Purpose({"p": int}, timed=True),
 }
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class _StampedSigner(TimestampSigner):
@@ -135,6 +143,22 @@ def _well_formed(purpose: Purpose, payload: Any) -> bool:
     )
 
 
+def canonical(part: str) -> bool:
+    """Whether `part` is base64url (no padding) spelled exactly as its bytes encode."""
+    if not _BASE64URL.fullmatch(part):
+        return False
+    try:
+        return base64_encode(base64_decode(part)) == part.encode()
+    except BadData:
+        return False
+
+
+def _canonical(token: str) -> bool:
+    """Two or three canonical parts (a compressed payload starts with one more dot)."""
+    parts = token.removeprefix(".").split(".")
+    return 2 <= len(parts) <= 3 and all(canonical(part) for part in parts)
+
+
 def make_token(
     keys: Sequence[str], purpose: str, payload: dict[str, Any], *, now: datetime | None = None
 ) -> str:
@@ -166,6 +190,8 @@ def read_token(
     spec = _purpose(purpose)
     if max_age is not None and not spec.timed:
         raise ValueError(f"{purpose!r} tokens do not expire; max_age does not apply")
+    if not _canonical(token):
+        raise BadToken(f"invalid {purpose} token")
     serializer = _serializer(tuple(keys), purpose)
     try:
         if spec.timed:

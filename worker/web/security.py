@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import Request, Response
 
-from worker.core.tokens import form_signer
+from worker.core.tokens import canonical, form_signer
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
@@ -48,8 +48,11 @@ def form_token(keys: Sequence[str], form: str, page_token: str) -> str:
 
 
 def form_token_ok(keys: Sequence[str], form: str, page_token: str, given: str | None) -> bool:
-    """Checked against every key, so a key rotation does not break open pages."""
-    if not given:
+    """Checked against every key, so a key rotation does not break open pages.
+
+    Only the spelling `form_token` makes passes (see `worker.core.tokens`).
+    """
+    if not given or not canonical(given):
         return False
     return form_signer(keys).verify_signature(_form_value(form, page_token), given)
 

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from itsdangerous import URLSafeSerializer
+from itsdangerous.encoding import base64_decode
 
 from worker.core.config import Settings
 from worker.core.tokens import (
@@ -116,6 +117,28 @@ def test_tokens_are_compatible_with_itsdangerous_itself() -> None:
     token = make_token(KEYS, "unsubscribe-all", {"s": 42})
     assert token == reference.dumps({"s": 42})
     assert read_token(KEYS, "unsubscribe-all", reference.dumps({"s": 9})) == {"s": 9}
+
+
+def _respellings(token: str) -> list[str]:
+    """Other texts a lenient base64 decoder reads as the same token."""
+    head, _, signature = token.rpartition(".")
+    signed = base64_decode(signature)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same_bits = [
+        f"{head}.{signature[:-1]}{char}"
+        for char in alphabet
+        if char != signature[-1] and base64_decode(signature[:-1] + char) == signed
+    ]
+    assert same_bits  # a 32-byte signature leaves 2 bits of its last character unused
+    return [*same_bits, token + "=", token + "==", token[:8] + "é" + token[8:], token + "\n"]
+
+
+@pytest.mark.parametrize("purpose", sorted(PAYLOADS))
+def test_only_the_canonical_spelling_of_a_token_verifies(purpose: str) -> None:
+    token = make_token(KEYS, purpose, PAYLOADS[purpose], now=NOW)
+    for other in _respellings(token):
+        with pytest.raises(BadToken):
+            read_token(KEYS, purpose, other, now=NOW)
 
 
 @pytest.mark.parametrize("position", [0, 5, -3, -20])

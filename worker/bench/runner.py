@@ -26,6 +26,7 @@ from worker.bench.end_to_end import end_to_end_rows
 from worker.bench.faults import fault_rows
 from worker.bench.ingest import ingest_rows
 from worker.bench.matching import matching_rows
+from worker.bench.poll import poll_rows
 from worker.bench.rows import BenchRow
 from worker.bench.rss import in_fresh_process
 from worker.bench.scale import Scale
@@ -63,6 +64,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         own_processes=True,
     ),
     Scenario("digests", digest_rows, "send-ready digests vs bare Jinja2 rendering"),
+    Scenario(
+        "poll",
+        poll_rows,
+        "ClinicalTrials.gov pages from a fake registry vs plain GET + parse; publish + ingest",
+    ),
     Scenario("ses", ses_rows, "SES sends/s and pacing accuracy", own_processes=True),
     Scenario(
         "end-to-end",

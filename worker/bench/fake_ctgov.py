@@ -116,8 +116,7 @@ class FakeCtgov:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{PREFIX}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}{PREFIX}"
 
     def start(self) -> FakeCtgov:
         fake = self

@@ -23,9 +23,9 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.core.models import RegistryCursor
@@ -77,7 +77,7 @@ class Cursor:
         now = self._clock()
         row = {"source": self.source, "updated_at": now}
         with self._sessions() as session, session.begin():
-            insert_ignoring_conflicts(session, RegistryCursor.__table__, [row])
+            insert_ignoring_conflicts(session, cast(Table, RegistryCursor.__table__), [row])
             taken = self._update(
                 session, now, RegistryCursor.holder.is_(None), RegistryCursor.lease_until < now
             )

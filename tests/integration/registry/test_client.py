@@ -1,0 +1,49 @@
+"""The registry client over real HTTP: pacing, timeouts, permanent errors, the subset only."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import date
+
+import httpx
+import pytest
+
+from worker.bench.fake_ctgov import FakeCtgov
+from worker.core.config import CtgovSettings
+from worker.registry.api import updated_since
+from worker.registry.client import RegistryClient, RegistryError, RegistryUnavailable
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(fake: FakeCtgov, **changes: object) -> CtgovSettings:
+    fast = {"api_url": fake.url, "max_rps": 1000.0, "backoff_seconds": 0.01, "retries": 1}
+    return replace(CtgovSettings(), **(fast | changes))  # type: ignore[arg-type]
+
+
+def test_requests_are_paced_at_max_rps_retries_included(fake: FakeCtgov) -> None:
+    with RegistryClient(_settings(fake, max_rps=20.0), "http://localhost") as client:
+        start = time.monotonic()
+        pages = list(client.pages(updated_since(date(2015, 1, 1), 1)))
+    starts = [r.at for r in fake.requests]
+    assert len(pages) == len(starts) >= 8
+    assert all(b - a >= 0.045 for a, b in zip(starts, starts[1:], strict=False))
+    assert time.monotonic() - start >= 0.045 * (len(starts) - 1)
+
+
+def test_a_registry_too_slow_to_answer_times_out_is_retried_then_given_up(
+    fake: FakeCtgov,
+) -> None:
+    fake.delay = 0.3
+    timeout = httpx.Timeout(0.1)
+    client = RegistryClient(_settings(fake), "http://localhost", timeout=timeout)
+    with client, pytest.raises(RegistryUnavailable, match="gave up after 2 attempts.*timed out"):
+        client.version()
+
+
+def test_a_request_outside_the_subset_is_refused_at_once_not_retried(fake: FakeCtgov) -> None:
+    client = RegistryClient(_settings(fake, retries=5), "http://localhost")
+    with client, pytest.raises(RegistryError, match="HTTP 400.*countTotal"):
+        next(client.pages({"format": "json", "countTotal": "true"}))
+    assert len(fake.requests) == 1

@@ -110,7 +110,12 @@ def sample_digests(count: int, seed: int = 3) -> list[SampleDigest]:
             )
             pending += _pending(study, summary, diff(summary, _edited(summary, rng)), refs)
         numbered = tuple(replace(note, id=i) for i, note in enumerate(pending, start=1))
-        subscriber = {"id": number + 1, "email": f"reader{number}@bench.example", "timezone": "UTC"}
+        subscriber = {
+            "id": number + 1,
+            "email": f"reader{number}@bench.example",
+            "timezone": "UTC",
+            "link_key": f"bench-link-key-{number:07d}",  # 22 characters, as new_link_key()
+        }
         samples.append(SampleDigest(subscriber, "daily", numbered))
     return samples
 

@@ -6,6 +6,13 @@ its own salt, so a token made for one purpose is refused by every other.
 Unsubscribe tokens never expire (an old email must keep working); confirm
 tokens carry a timestamp and expire.
 
+A row id alone would outlive its row: an id handed out again (or a row
+restored under an old id) would inherit every link of the removed row.  So
+each token also carries its row's random `link_key` ("k"), and the page that
+reads it acts only when the row it loads still holds that key (`minted_for`).
+Links minted before link keys carry none; they pass only for rows marked
+`legacy_links`, which rows created since never are.
+
 Only the one text we mint verifies: base64 decoders forgive padding, stray
 characters and the unused low bits of the last character, so many spellings
 would decode to the same signature.  Each part must read back exactly as it
@@ -23,6 +30,7 @@ building one costs more than signing with it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,15 +66,16 @@ class Purpose:
     timed: bool = False
 
 
+LINK_KEY = "k"  # the payload field holding the row's link key
 PURPOSES: dict[str, Purpose] = {
     # List-Unsubscribe: stops one digest stream (a frequency) of a subscriber.
-    "unsubscribe-stream": Purpose({"s": int, "f": str}),
+    "unsubscribe-stream": Purpose({"s": int, "f": str, LINK_KEY: str}),
     # Per-section link: stops one subscription.
-    "unsubscribe-subscription": Purpose({"s": int, "sub": int}),
-    "unsubscribe-all": Purpose({"s": int}),
-    "preferences": Purpose({"s": int}),
+    "unsubscribe-subscription": Purpose({"s": int, "sub": int, LINK_KEY: str}),
+    "unsubscribe-all": Purpose({"s": int, LINK_KEY: str}),
+    "preferences": Purpose({"s": int, LINK_KEY: str}),
     # Double opt-in of a public sign-up.
-    "confirm": Purpose({"p": int}, timed=True),
+    "confirm": Purpose({"p": int, LINK_KEY: str}, timed=True),
 }
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -133,14 +142,20 @@ def _purpose(purpose: str) -> Purpose:
         raise ValueError(f"unknown token purpose {purpose!r}") from None
 
 
-def _well_formed(purpose: Purpose, payload: Any) -> bool:
-    if not isinstance(payload, dict) or payload.keys() != purpose.fields.keys():
+def _well_formed(purpose: Purpose, payload: Any, *, keyless_ok: bool = False) -> bool:
+    """Exactly the purpose's fields; `keyless_ok` lets a link from before link keys pass."""
+    if not isinstance(payload, dict):
+        return False
+    fields = purpose.fields
+    if keyless_ok and LINK_KEY not in payload:
+        fields = {name: kind for name, kind in fields.items() if name != LINK_KEY}
+    if payload.keys() != fields.keys():
         return False
     # bool is an int subclass; a payload of True is never an id.
     return all(
         type(payload[name]) is kind and (kind is not int or payload[name] >= 0)
-        for name, kind in purpose.fields.items()
-    )
+        for name, kind in fields.items()
+    ) and (LINK_KEY not in payload or bool(payload[LINK_KEY]))
 
 
 def canonical(part: str) -> bool:
@@ -184,6 +199,8 @@ def read_token(
 ) -> dict[str, Any]:
     """Verify and decode a token; raises BadToken for anything wrong with it.
 
+    The payload may lack the link key (a link from before link keys): the
+    caller checks it against its row with `minted_for` either way.
     `max_age` (a timedelta or seconds) applies to timed purposes only
     (default: 7 days for "confirm").
     """
@@ -200,7 +217,7 @@ def read_token(
             payload = serializer.loads(token)
     except (BadData, UnicodeError, ValueError, TypeError) as error:
         raise BadToken(f"invalid {purpose} token") from error
-    if not _well_formed(spec, payload):
+    if not _well_formed(spec, payload, keyless_ok=True):
         raise BadToken(f"invalid {purpose} token payload")
     if spec.timed:
         age = (now or datetime.now(UTC)) - signed_at
@@ -215,6 +232,17 @@ def read_token(
     return payload
 
 
+def minted_for(token_key: str | None, link_key: str, legacy_links: bool) -> bool:
+    """Whether a verified token (its `LINK_KEY`, None when it has none) was minted for this row.
+
+    Not for an earlier row with the same id.  Compared in constant time: the
+    comparison must not tell anyone how much of a key they guessed.
+    """
+    if token_key is None:
+        return legacy_links
+    return hmac.compare_digest(token_key.encode(), link_key.encode())
+
+
 @lru_cache(maxsize=8)
 def _domain_of(mail_from: str) -> str:
     return parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
@@ -225,57 +253,75 @@ def mail_domain(settings: Settings) -> str:
     return _domain_of(settings.mail_from)
 
 
-def unsubscribe_stream_token(settings: Settings, subscriber_id: int, frequency: str) -> str:
+def unsubscribe_stream_token(
+    settings: Settings, subscriber_id: int, frequency: str, *, link_key: str
+) -> str:
     return make_token(
-        settings.secret_keys, "unsubscribe-stream", {"s": subscriber_id, "f": frequency}
+        settings.secret_keys,
+        "unsubscribe-stream",
+        {"s": subscriber_id, "f": frequency, LINK_KEY: link_key},
     )
 
 
 def stream_unsubscribe_links(
-    settings: Settings, subscriber_id: int, frequency: str
+    settings: Settings, subscriber_id: int, frequency: str, *, link_key: str
 ) -> tuple[str, str]:
     """(https URL, mailto: URL) stopping one digest stream, sharing one token."""
-    token = unsubscribe_stream_token(settings, subscriber_id, frequency)
+    token = unsubscribe_stream_token(settings, subscriber_id, frequency, link_key=link_key)
     return (
         f"{settings.base_url}/u/{token}",
         f"mailto:unsubscribe@{mail_domain(settings)}?subject=unsubscribe%20{token}",
     )
 
 
-def unsubscribe_url(settings: Settings, subscriber_id: int, frequency: str) -> str:
+def unsubscribe_url(
+    settings: Settings, subscriber_id: int, frequency: str, *, link_key: str
+) -> str:
     """One-click target: stops the subscriber's digests of this frequency."""
-    return stream_unsubscribe_links(settings, subscriber_id, frequency)[0]
+    return stream_unsubscribe_links(settings, subscriber_id, frequency, link_key=link_key)[0]
 
 
-def unsubscribe_mailto(settings: Settings, subscriber_id: int, frequency: str) -> str:
+def unsubscribe_mailto(
+    settings: Settings, subscriber_id: int, frequency: str, *, link_key: str
+) -> str:
     """The mailto: alternative of List-Unsubscribe, carrying the same token."""
-    return stream_unsubscribe_links(settings, subscriber_id, frequency)[1]
+    return stream_unsubscribe_links(settings, subscriber_id, frequency, link_key=link_key)[1]
 
 
 def unsubscribe_subscription_url(
-    settings: Settings, subscriber_id: int, subscription_id: int
+    settings: Settings, subscriber_id: int, subscription_id: int, *, link_key: str
 ) -> str:
     """Stops one subscription (the per-section link)."""
     token = make_token(
         settings.secret_keys,
         "unsubscribe-subscription",
-        {"s": subscriber_id, "sub": subscription_id},
+        {"s": subscriber_id, "sub": subscription_id, LINK_KEY: link_key},
     )
     return f"{settings.base_url}/u/s/{token}"
 
 
-def unsubscribe_all_url(settings: Settings, subscriber_id: int) -> str:
+def unsubscribe_all_url(settings: Settings, subscriber_id: int, *, link_key: str) -> str:
     """Stops every subscription of the subscriber."""
-    token = make_token(settings.secret_keys, "unsubscribe-all", {"s": subscriber_id})
+    token = make_token(
+        settings.secret_keys, "unsubscribe-all", {"s": subscriber_id, LINK_KEY: link_key}
+    )
     return f"{settings.base_url}/u/all/{token}"
 
 
-def preferences_url(settings: Settings, subscriber_id: int) -> str:
-    token = make_token(settings.secret_keys, "preferences", {"s": subscriber_id})
+def preferences_token(keys: Sequence[str], subscriber_id: int, link_key: str) -> str:
+    return make_token(keys, "preferences", {"s": subscriber_id, LINK_KEY: link_key})
+
+
+def preferences_url(settings: Settings, subscriber_id: int, *, link_key: str) -> str:
+    token = preferences_token(settings.secret_keys, subscriber_id, link_key)
     return f"{settings.base_url}/preferences/{token}"
 
 
-def confirm_url(settings: Settings, signup_id: int, *, now: datetime | None = None) -> str:
+def confirm_url(
+    settings: Settings, signup_id: int, *, link_key: str, now: datetime | None = None
+) -> str:
     """Double opt-in link; valid for CONFIRM_MAX_AGE from `now`."""
-    token = make_token(settings.secret_keys, "confirm", {"p": signup_id}, now=now)
+    token = make_token(
+        settings.secret_keys, "confirm", {"p": signup_id, LINK_KEY: link_key}, now=now
+    )
     return f"{settings.base_url}/confirm/{token}"

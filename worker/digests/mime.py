@@ -270,7 +270,10 @@ def digest_message(
     now: datetime,
     message_id: str,
 ) -> bytes:
-    """The digest email of one subscriber, with List-Id and one-click List-Unsubscribe."""
+    """The digest email of one subscriber, with List-Id and one-click List-Unsubscribe.
+
+    `subscriber`: the row's `id`, `email` and `link_key` (see `digest_context`).
+    """
     context = digest_context(settings, subscriber, digest, now)
     rendered = render_email("digest", context)
     stream = STREAM_NAMES.get(digest.frequency, digest.frequency)
@@ -291,12 +294,19 @@ def digest_message(
 
 
 def confirm_message(
-    settings: Settings, *, to_addr: str, signup_id: int, target: str, now: datetime, message_id: str
+    settings: Settings,
+    *,
+    to_addr: str,
+    signup_id: int,
+    link_key: str,
+    target: str,
+    now: datetime,
+    message_id: str,
 ) -> bytes:
     """The double opt-in email of a public sign-up (no list headers: nobody is subscribed yet)."""
     rendered = render_email(
         "confirm-subscription",
-        confirm_context(settings, signup_id=signup_id, target=target, now=now),
+        confirm_context(settings, signup_id=signup_id, link_key=link_key, target=target, now=now),
     )
     return build_message(
         from_addr=settings.mail_from,

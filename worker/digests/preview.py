@@ -58,7 +58,10 @@ def preview_digests(
             else next_slot(frequency, now, subscriber.timezone, subscriber.send_hour)
         )
         context = digest_context(
-            settings, {"id": subscriber.id, "email": subscriber.email}, digest, now.astimezone(zone)
+            settings,
+            {"id": subscriber.id, "email": subscriber.email, "link_key": subscriber.link_key},
+            digest,
+            now.astimezone(zone),
         )
         previews.append(
             Preview(frequency, due, None if due else upcoming, render_email("digest", context))

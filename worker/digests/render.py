@@ -162,7 +162,7 @@ class SectionView:
 
 
 def _stop_link(
-    settings: Settings, subscriber_id: int, section: Section, preferences: str
+    settings: Settings, subscriber_id: int, link_key: str, section: Section, preferences: str
 ) -> tuple[str, str]:
     """(label, url) of a section's "stop" link.
 
@@ -172,7 +172,9 @@ def _stop_link(
     each followed study can be stopped on its own.
     """
     if len(section.subscription_ids) == 1:
-        url = unsubscribe_subscription_url(settings, subscriber_id, section.subscription_ids[0])
+        url = unsubscribe_subscription_url(
+            settings, subscriber_id, section.subscription_ids[0], link_key=link_key
+        )
         return ("Stop these alerts", url)
     return ("Choose which studies to stop following", preferences)
 
@@ -180,17 +182,25 @@ def _stop_link(
 def digest_context(
     settings: Settings, subscriber: Mapping[str, Any], digest: Digest, now: datetime
 ) -> dict[str, Any]:
-    """Everything the digest templates need; `now` dates the email (pass it in local time)."""
+    """Everything the digest templates need; `now` dates the email (pass it in local time).
+
+    `subscriber` has the row's `id`, `email` and `link_key` (signed into every link).
+    """
     subscriber_id = int(subscriber["id"])
+    link_key = subscriber["link_key"]
     label, title, intro, stream_label = FREQUENCY_WORDING.get(
         digest.frequency, FREQUENCY_WORDING["daily"]
     )
-    preferences = preferences_url(settings, subscriber_id)
+    preferences = preferences_url(settings, subscriber_id, link_key=link_key)
     sections = [
-        SectionView.of(section, *_stop_link(settings, subscriber_id, section, preferences))
+        SectionView.of(
+            section, *_stop_link(settings, subscriber_id, link_key, section, preferences)
+        )
         for section in digest.sections
     ]
-    unsubscribe, mailto = stream_unsubscribe_links(settings, subscriber_id, digest.frequency)
+    unsubscribe, mailto = stream_unsubscribe_links(
+        settings, subscriber_id, digest.frequency, link_key=link_key
+    )
     summary = _summary(digest)
     headings = ", ".join(section.heading for section in digest.sections)
     return {
@@ -209,14 +219,17 @@ def digest_context(
         "unsubscribe_url": unsubscribe,
         "unsubscribe_mailto": mailto,
         "preferences_url": preferences,
-        "unsubscribe_all_url": unsubscribe_all_url(settings, subscriber_id),
+        "unsubscribe_all_url": unsubscribe_all_url(settings, subscriber_id, link_key=link_key),
     }
 
 
 def confirm_context(
-    settings: Settings, *, signup_id: int, target: str, now: datetime
+    settings: Settings, *, signup_id: int, link_key: str, target: str, now: datetime
 ) -> dict[str, Any]:
-    """The double opt-in email: `target` is the condition text or the followed NCT id."""
+    """The double opt-in email: `target` is the condition text or the followed NCT id.
+
+    `link_key` is the sign-up row's, signed into the link.
+    """
     target = one_line(target, 120)
     return {
         "lang": "en",
@@ -224,6 +237,6 @@ def confirm_context(
         "postal_address": settings.postal_address,
         "preheader": f"One click to start your alerts for {target}.",
         "target": target,
-        "confirm_url": confirm_url(settings, signup_id, now=now),
+        "confirm_url": confirm_url(settings, signup_id, link_key=link_key, now=now),
         "valid_days": CONFIRM_MAX_AGE.days,
     }

@@ -24,11 +24,12 @@ def send_confirmation(runtime: Runtime, signup_id: int, now: datetime) -> str:
         signup = session.get(Signup, signup_id)
         if signup is None:
             raise LookupError(f"sign-up {signup_id} does not exist")
-        to_addr, target = signup.email, signup_target(signup)
+        to_addr, target, link_key = signup.email, signup_target(signup), signup.link_key
     raw = confirm_message(
         settings,
         to_addr=to_addr,
         signup_id=signup_id,
+        link_key=link_key,
         target=target,
         now=now,
         message_id=f"<signup-{signup_id}-{now:%Y%m%d%H%M%S}@{mail_domain(settings)}>",

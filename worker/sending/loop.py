@@ -99,6 +99,7 @@ def _chunk_rows(session: Session, delivery_ids: Sequence[int]) -> list[Any]:
             Subscriber.id.label("subscriber_id"),
             Subscriber.email,
             Subscriber.timezone,
+            Subscriber.link_key,
             (suppressed | ~still_wanted).label("unwanted"),
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -243,7 +244,12 @@ def _render(settings: Settings, row: Any, notes: Any, now: datetime) -> bytes | 
     )
     if digest is None:
         return Attempt(State.EMPTY)
-    subscriber = {"id": row.subscriber_id, "email": row.email, "timezone": row.timezone}
+    subscriber = {
+        "id": row.subscriber_id,
+        "email": row.email,
+        "timezone": row.timezone,
+        "link_key": row.link_key,
+    }
     try:
         local_now = now.astimezone(subscriber_zone(row.timezone))
         return digest_message(

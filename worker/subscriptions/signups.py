@@ -7,7 +7,9 @@ gets the same answer whether the address is known, suppressed or over its
 limit, so the form cannot tell anyone which addresses are subscribed. Limits
 bound the mail it can cause: a few confirmation emails per address a day, a
 few dozen per client an hour (clients are kept as a keyed hash, never as
-addresses). Unconfirmed sign-ups expire with their link.
+addresses). Unconfirmed sign-ups expire with their link, and a link acts
+only on the sign-up it was minted for (its row's link key, see
+`worker.core.tokens.minted_for`), never on a later row under the same id.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from worker.core.cadence import DEFAULT_SEND_HOUR
 from worker.core.models import Signup, Subscriber, Subscription, Suppression
 from worker.core.runtime import Runtime, get_runtime
 from worker.core.sql import lock_keys
-from worker.core.tokens import CONFIRM_MAX_AGE
+from worker.core.tokens import CONFIRM_MAX_AGE, minted_for
 from worker.matching.criteria import criteria_for
 from worker.subscriptions.imports import import_subscriptions, subscription_identity
 from worker.subscriptions.rows import SubscriptionRow, parse_row, show_value
@@ -66,6 +68,7 @@ class SignupStatus:
     state: str  # "pending", "confirmed", "expired", "missing"
     target: str = ""
     subscriber_id: int | None = None
+    subscriber_link_key: str | None = None  # for a link to the subscriber's preferences
 
 
 def parse_signup(fields: Mapping[str, object]) -> SubscriptionRow:
@@ -158,28 +161,39 @@ def signup_target(signup: Signup) -> str:
     return signup.condition if signup.condition is not None else signup.nct_id or ""
 
 
-def signup_status(session: Session, signup_id: int, now: datetime) -> SignupStatus:
-    """What the confirmation link leads to, without changing anything."""
+def signup_status(
+    session: Session, signup_id: int, now: datetime, token_key: str | None
+) -> SignupStatus:
+    """What a confirmation link (`token_key`: its link key) leads to, without changing anything.
+
+    "missing" when the sign-up is gone, or the row under that id is not the
+    one the link was minted for.
+    """
     signup = session.get(Signup, signup_id)
-    if signup is None:
+    if signup is None or not minted_for(token_key, signup.link_key, signup.legacy_links):
         return SignupStatus("missing")
     target = signup_target(signup)
     if signup.confirmed_at is not None:
-        return SignupStatus("confirmed", target, _subscriber_id(session, signup.email))
+        return SignupStatus("confirmed", target, *_subscriber(session, signup.email))
     if signup.expires_at <= now:
         return SignupStatus("expired", target)
     return SignupStatus("pending", target)
 
 
 def confirm_signup(
-    session: Session, signup_id: int, now: datetime, send_hour: int = DEFAULT_SEND_HOUR
+    session: Session,
+    signup_id: int,
+    now: datetime,
+    token_key: str | None,
+    send_hour: int = DEFAULT_SEND_HOUR,
 ) -> SignupStatus:
     """Turn a pending sign-up into a confirmed, running subscription; idempotent.
 
+    `token_key` is the link key of the confirmation link (see `signup_status`).
     An existing subscription to the same thing is restarted and takes the
     sign-up's frequency; an existing subscriber keeps their timezone.
     """
-    status = signup_status(session, signup_id, now)
+    status = signup_status(session, signup_id, now, token_key)
     if status.state != "pending":
         return status
     claim = (
@@ -191,7 +205,7 @@ def confirm_signup(
     signup = session.get(Signup, signup_id)
     assert signup is not None
     if not claimed:  # confirmed meanwhile by a second click
-        return signup_status(session, signup_id, now)
+        return signup_status(session, signup_id, now, token_key)
     zone = session.scalar(select(Subscriber.timezone).where(Subscriber.email == signup.email))
     row = SubscriptionRow(
         email=signup.email,
@@ -207,18 +221,22 @@ def confirm_signup(
     report = import_subscriptions(session, [(1, row)], now, send_hour=send_hour)
     if report.rejected:
         raise ValueError(f"sign-up {signup_id} cannot be subscribed: {report.rejected[0]}")
-    subscriber_id = _subscriber_id(session, signup.email)
+    subscriber_id, subscriber_link_key = _subscriber(session, signup.email)
     subs = SUBSCRIPTIONS
     session.execute(
         update(subs)
         .where(subs.c.subscriber_id == subscriber_id, subs.c.identity == subscription_identity(row))
         .values(active=True, confirmed=True, updated_at=now)
     )
-    return SignupStatus("confirmed", status.target, subscriber_id)
+    return SignupStatus("confirmed", status.target, subscriber_id, subscriber_link_key)
 
 
-def _subscriber_id(session: Session, email: str) -> int | None:
-    return session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+def _subscriber(session: Session, email: str) -> tuple[int | None, str | None]:
+    """(id, link key) of the subscriber with this address; (None, None) when there is none."""
+    found = session.execute(
+        select(Subscriber.id, Subscriber.link_key).where(Subscriber.email == email)
+    ).first()
+    return (found[0], found[1]) if found is not None else (None, None)
 
 
 def expire_signups(session: Session, now: datetime) -> int:

@@ -7,6 +7,10 @@ the footer link stops everything. Stopping sets `active` to false and keeps
 the row, so the preferences page can restart it; whatever is still pending
 for a stopped stream is dropped at send time, which checks again.
 
+A link acts only while its subscriber's row still holds the link key the
+token carries (`worker.core.tokens.minted_for`): the links of a removed
+subscriber never reach whoever comes next.
+
 The List-Unsubscribe `mailto:` address carries the same stream token in its
 subject (`unsubscribe TOKEN`); `unsubscribe_by_mail` acts on such a mail's
 subject for whoever receives that mailbox (an SES receipt rule, a mail hook).
@@ -20,13 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
 from worker.core.models import Subscriber, Subscription
 from worker.core.runtime import Runtime, get_runtime
-from worker.core.tokens import BadToken, read_token
+from worker.core.tokens import LINK_KEY, BadToken, minted_for, read_token
 
 # URL shape (worker.core.tokens) -> token purpose
 LINK_PURPOSES = {
@@ -40,12 +44,17 @@ _MAIL_SUBJECT = re.compile(r"^\s*(?:re:\s*)?unsubscribe\s+([A-Za-z0-9_.\-]+)\s*$
 
 @dataclass(frozen=True)
 class StopScope:
-    """What one unsubscribe link covers: a stream, one subscription, or everything."""
+    """What one unsubscribe link covers: a stream, one subscription, or everything.
+
+    `link_key` is the key the link's token carried (None for a link from
+    before link keys); `check_link` holds it against the subscriber's row.
+    """
 
     link: str  # a key of LINK_PURPOSES
     subscriber_id: int
     frequency: str | None = None
     subscription_id: int | None = None
+    link_key: str | None = None
 
 
 class NothingToStop(LookupError):
@@ -55,13 +64,14 @@ class NothingToStop(LookupError):
 def read_stop_token(keys: Sequence[str], link: str, token: str) -> StopScope:
     """The scope a token grants; BadToken when it is forged, altered, or for another link."""
     payload = read_token(keys, LINK_PURPOSES[link], token)
+    key = payload.get(LINK_KEY)
     if link == "stream":
         if payload["f"] not in FREQUENCIES:
             raise BadToken("unknown digest stream")
-        return StopScope(link, payload["s"], frequency=payload["f"])
+        return StopScope(link, payload["s"], frequency=payload["f"], link_key=key)
     if link == "subscription":
-        return StopScope(link, payload["s"], subscription_id=payload["sub"])
-    return StopScope(link, payload["s"])
+        return StopScope(link, payload["s"], subscription_id=payload["sub"], link_key=key)
+    return StopScope(link, payload["s"], link_key=key)
 
 
 def scope_from_mail_subject(keys: Sequence[str], subject: str) -> StopScope:
@@ -70,6 +80,23 @@ def scope_from_mail_subject(keys: Sequence[str], subject: str) -> StopScope:
     if found is None:
         raise BadToken("not an unsubscribe subject")
     return read_stop_token(keys, "stream", found.group(1))
+
+
+def check_link(session: Session, scope: StopScope) -> str:
+    """The subscriber's link key; NothingToStop unless the link was minted for this subscriber.
+
+    Every scope read from a token passes here before anything is shown or
+    stopped: the row under the link's id must still hold the link's key.
+    """
+    holder = session.execute(
+        select(Subscriber.link_key, Subscriber.legacy_links).where(
+            Subscriber.id == scope.subscriber_id
+        )
+    ).first()
+    if holder is None or not minted_for(scope.link_key, holder.link_key, holder.legacy_links):
+        raise NothingToStop("no such subscriber")
+    check_scope(session, scope)
+    return str(holder.link_key)
 
 
 def check_scope(session: Session, scope: StopScope) -> None:
@@ -112,4 +139,5 @@ def unsubscribe_by_mail(subject: str, runtime: Runtime | None = None) -> int:
     runtime = runtime or get_runtime()
     scope = scope_from_mail_subject(runtime.settings.secret_keys, subject)
     with runtime.sessions() as session, session.begin():
+        check_link(session, scope)
         return stop(session, scope, runtime.now())

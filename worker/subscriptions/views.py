@@ -14,6 +14,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from worker.core.models import Study, Subscriber, Subscription, Suppression
+from worker.core.tokens import minted_for
 
 FREQUENCY_LABELS = {"instant": "Instant alerts", "daily": "Daily digest", "weekly": "Weekly digest"}
 STREAM_LABELS = {"instant": "instant alerts", "daily": "daily digests", "weekly": "weekly digests"}
@@ -57,14 +58,26 @@ class SubscriberView:
     suppressed: bool
 
 
-def subscriber_view(session: Session, subscriber_id: int) -> SubscriberView | None:
-    """The subscriber behind a token, or None when they were removed."""
+def subscriber_view(
+    session: Session, subscriber_id: int, token_key: str | None
+) -> SubscriberView | None:
+    """The subscriber a link was minted for (`token_key`: its link key), None when removed.
+
+    None too when the row under that id is not the one the link was made for
+    (see `worker.core.tokens.minted_for`): a page never shows someone else.
+    """
     found = session.execute(
-        select(Subscriber.id, Subscriber.email, Suppression.email.is_not(None))
+        select(
+            Subscriber.id,
+            Subscriber.email,
+            Suppression.email.is_not(None),
+            Subscriber.link_key,
+            Subscriber.legacy_links,
+        )
         .outerjoin(Suppression, Suppression.email == Subscriber.email)
         .where(Subscriber.id == subscriber_id)
     ).first()
-    if found is None:
+    if found is None or not minted_for(token_key, found[3], found[4]):
         return None
     return SubscriberView(found[0], found[1], bool(found[2]))
 

@@ -1,9 +1,10 @@
 """The preferences page: every subscription of one subscriber, to retime, stop or restart.
 
-Reached by a signed link from any digest. Each form carries a token derived
-from the page's own link and must come from this site; a POST answers with
-a redirect back to the page (so reloading never repeats it), naming what
-was done.
+Reached by a signed link from any digest; the link works while its
+subscriber's row holds the link key it was minted with. Each form carries a
+token derived from the page's own link and must come from this site; a POST
+answers with a redirect back to the page (so reloading never repeats it),
+naming what was done.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
-from worker.core.tokens import BadToken, read_token
+from worker.core.tokens import LINK_KEY, BadToken, read_token
 from worker.subscriptions.preferences import (
     change_frequency,
     restart_subscription,
@@ -39,23 +40,25 @@ NOTICES = {
 }
 
 
-def _subscriber_of(keys: tuple[str, ...], token: str) -> int | None:
-    """The subscriber a preferences link belongs to; None for a forged or altered link."""
+def _subscriber_of(keys: tuple[str, ...], token: str) -> tuple[int, str | None] | None:
+    """(subscriber id, link key) a preferences link names; None for a forged or altered link."""
     try:
-        return int(read_token(keys, "preferences", token)["s"])
+        payload = read_token(keys, "preferences", token)
     except BadToken:
         return None
+    return int(payload["s"]), payload.get(LINK_KEY)
 
 
 @blueprint.get("/preferences/<token>")
 def show(token: str) -> Response:
     runtime = current_runtime()
     keys = runtime.settings.secret_keys
-    subscriber_id = _subscriber_of(keys, token)
-    if subscriber_id is None:
+    named = _subscriber_of(keys, token)
+    if named is None:
         return page("invalid_link.html", 400)
+    subscriber_id, link_key = named
     with database(runtime, write=False) as session:
-        subscriber = subscriber_view(session, subscriber_id)
+        subscriber = subscriber_view(session, subscriber_id, link_key)
         if subscriber is None:
             return page("gone.html", 404)
         subscriptions = subscription_views(session, subscriber_id)
@@ -73,9 +76,10 @@ def show(token: str) -> Response:
 def change(token: str) -> Response:
     runtime = current_runtime()
     keys = runtime.settings.secret_keys
-    subscriber_id = _subscriber_of(keys, token)
-    if subscriber_id is None:
+    named = _subscriber_of(keys, token)
+    if named is None:
         return page("invalid_link.html", 400)
+    subscriber_id, link_key = named
     form = request.form
     if not same_origin(request, runtime.settings.base_url) or not form_token_ok(
         keys, FORM, token, form.get("csrf_token")
@@ -95,7 +99,7 @@ def change(token: str) -> Response:
         return page("bad_request.html", 400, reason="Choose how often to get the alert.")
     now = runtime.now()
     with database(runtime, write=True) as session:
-        if subscriber_view(session, subscriber_id) is None:
+        if subscriber_view(session, subscriber_id, link_key) is None:
             return page("gone.html", 404)
         try:
             changed = _apply(session, action, subscriber_id, subscription_id, frequency, now)

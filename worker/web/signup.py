@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 
 from worker.core.cadence import FREQUENCIES
-from worker.core.tokens import BadToken, make_token, read_token
+from worker.core.tokens import LINK_KEY, BadToken, preferences_token, read_token
 from worker.sending.confirmation import send_confirmation
 from worker.subscriptions.signups import (
     SIGNUP_FIELDS,
@@ -98,22 +98,23 @@ def confirm(token: str) -> Response:
     keys = runtime.settings.secret_keys
     now = runtime.now()
     try:
-        signup_id = read_token(keys, "confirm", token, SIGNATURE_ONLY, now=now)["p"]
+        payload = read_token(keys, "confirm", token, SIGNATURE_ONLY, now=now)
     except BadToken:
         return page("invalid_link.html", 400)
+    signup_id, link_key = payload["p"], payload.get(LINK_KEY)
     posted = request.method == "POST"
     with database(runtime, write=posted) as session:
         if posted:
-            status = confirm_signup(session, signup_id, now, runtime.settings.send_hour)
+            status = confirm_signup(session, signup_id, now, link_key, runtime.settings.send_hour)
         else:
-            status = signup_status(session, signup_id, now)
+            status = signup_status(session, signup_id, now, link_key)
     if status.state in ("expired", "missing"):
         return page("signup_expired.html", 410)
     if status.state == "pending":
         return page("confirm.html", target=status.target)
     preferences = None
-    if status.subscriber_id is not None:
-        token = make_token(keys, "preferences", {"s": status.subscriber_id})
+    if status.subscriber_id is not None and status.subscriber_link_key is not None:
+        token = preferences_token(keys, status.subscriber_id, status.subscriber_link_key)
         preferences = url_for("preferences.show", token=token)
     return page(
         "confirmed.html", target=status.target, preferences_url=preferences, just_now=posted

@@ -4,17 +4,19 @@ Mail scanners open links, so GET never changes anything. POST needs no
 cookie and no form token: RFC 8058 one-click unsubscribe posts
 `List-Unsubscribe=One-Click` from the mail provider's servers, and the
 signed link itself is the proof. Stopping twice answers the same 200 page.
+A link whose subscriber is gone (or is a later row under the same id) gets
+404 and touches nothing.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
 
-from worker.core.tokens import BadToken, make_token
+from worker.core.tokens import BadToken, preferences_token
 from worker.subscriptions.unsubscribe import (
     NothingToStop,
     StopScope,
-    check_scope,
+    check_link,
     read_stop_token,
     stop,
 )
@@ -49,10 +51,9 @@ def _unsubscribe(link: str, token: str) -> Response:
     posted = request.method == "POST"
     with database(runtime, write=posted) as session:
         try:
+            link_key = check_link(session, scope)
             if posted:
                 stop(session, scope, runtime.now())
-            else:
-                check_scope(session, scope)
         except NothingToStop:
             return page("gone.html", 404)
         covered = subscription_views(
@@ -62,7 +63,7 @@ def _unsubscribe(link: str, token: str) -> Response:
             subscription_id=scope.subscription_id,
         )
     preferences = url_for(
-        "preferences.show", token=make_token(keys, "preferences", {"s": scope.subscriber_id})
+        "preferences.show", token=preferences_token(keys, scope.subscriber_id, link_key)
     )
     template = "unsubscribed.html" if posted else "unsubscribe.html"
     return page(

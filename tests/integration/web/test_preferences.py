@@ -22,7 +22,7 @@ from tests.integration.web.test_unsubscribe import snapshot
 from tests.support import event, record
 from worker.core.models import Criteria, Notification, Subscriber, Subscription, Suppression
 from worker.core.runtime import Runtime
-from worker.core.tokens import make_token
+from worker.core.tokens import make_token, preferences_token
 from worker.web.app import create_app
 
 SUNDAY_EVENING = datetime(2026, 6, 28, 18, 0, tzinfo=UTC)
@@ -56,17 +56,22 @@ def people(runtime: Runtime) -> dict[str, Any]:
     )
     with runtime.sessions() as session:
         rows = session.execute(
-            select(Subscriber.email, Subscriber.id, Subscription.id, Subscription.kind).join(
-                Subscription, Subscription.subscriber_id == Subscriber.id
-            )
+            select(
+                Subscriber.email,
+                Subscriber.id,
+                Subscriber.link_key,
+                Subscription.id,
+                Subscription.kind,
+            ).join(Subscription, Subscription.subscriber_id == Subscriber.id)
         ).all()
     found: dict[str, Any] = {}
-    for address, subscriber_id, subscription_id, kind in rows:
+    for address, subscriber_id, link_key, subscription_id, kind in rows:
         name = address.split("@")[0]
         found[name] = subscriber_id
+        found[f"{name}-key"] = link_key
         found[f"{name}-{kind}"] = subscription_id
     keys = runtime.settings.secret_keys
-    found["ada-page"] = "/preferences/" + make_token(keys, "preferences", {"s": found["ada"]})
+    found["ada-page"] = "/preferences/" + preferences_token(keys, found["ada"], found["ada-key"])
     return found
 
 
@@ -197,8 +202,8 @@ def test_a_form_without_the_page_token_or_from_another_site_changes_nothing(
 ) -> None:
     url = people["ada-page"]
     csrf = _csrf(client.get(url).get_data(as_text=True))
-    bob_page = "/preferences/" + make_token(
-        runtime.settings.secret_keys, "preferences", {"s": people["bob"]}
+    bob_page = "/preferences/" + preferences_token(
+        runtime.settings.secret_keys, people["bob"], people["bob-key"]
     )
     bobs_csrf = _csrf(client.get(bob_page).get_data(as_text=True))
     stop = {"action": "stop-all"}
@@ -269,9 +274,12 @@ def test_bad_or_stale_links_get_4xx(
     before = snapshot(runtime)
     cases = {
         f"/preferences/{token[:-6]}": 400,
-        "/preferences/" + make_token(keys, "unsubscribe-all", {"s": people["ada"]}): 400,
-        "/preferences/" + make_token(("some-other-secret-key-000",), "preferences", {"s": 1}): 400,
-        "/preferences/" + make_token(keys, "preferences", {"s": 999_999}): 404,
+        "/preferences/"
+        + make_token(keys, "unsubscribe-all", {"s": people["ada"], "k": people["ada-key"]}): 400,
+        "/preferences/"
+        + preferences_token(("some-other-secret-key-000",), people["ada"], people["ada-key"]): 400,
+        "/preferences/" + preferences_token(keys, 999_999, people["ada-key"]): 404,
+        "/preferences/" + preferences_token(keys, people["ada"], people["bob-key"]): 404,
     }
     for url, status in cases.items():
         assert client.get(url).status_code == status, url

@@ -251,11 +251,16 @@ def test_bad_confirm_tokens_get_4xx_and_change_nothing(
     client.post("/signup", data=LUNG)
     token = _confirm_path(_mails(runtime)[0]).rsplit("/", 1)[1]
     keys = runtime.settings.secret_keys
+    with runtime.sessions() as session:
+        signup_id, link_key = session.execute(select(Signup.id, Signup.link_key)).one()
     cases = {
         token[:-5] + ("AAAAA" if not token.endswith("AAAAA") else "BBBBB"): 400,
-        make_token(("another-secret-key-000000",), "confirm", {"p": 1}, now=NOW): 400,
-        make_token(keys, "preferences", {"s": 1}): 400,
-        make_token(keys, "confirm", {"p": 999_999}, now=NOW): 410,
+        make_token(
+            ("another-secret-key-000000",), "confirm", {"p": signup_id, "k": link_key}, now=NOW
+        ): 400,
+        make_token(keys, "preferences", {"s": signup_id, "k": link_key}): 400,
+        make_token(keys, "confirm", {"p": 999_999, "k": link_key}, now=NOW): 410,
+        make_token(keys, "confirm", {"p": signup_id, "k": "another-rows-link-key0"}, now=NOW): 410,
     }
     before = snapshot(runtime)
     for bad, status in cases.items():

@@ -124,6 +124,13 @@ def _ids(runtime: Runtime, address: str) -> tuple[int, dict[str, int]]:
         return subscriber_id, {(row.condition or row.nct_id): row.id for row in rows}
 
 
+def _link_key(runtime: Runtime, address: str) -> str:
+    with runtime.sessions() as session:
+        key = session.scalar(select(Subscriber.link_key).where(Subscriber.email == address))
+    assert key is not None
+    return key
+
+
 def test_the_list_unsubscribe_link_stops_the_stream_on_post_and_not_on_get(
     runtime: Runtime, client: FlaskClient, digest: email.message.EmailMessage
 ) -> None:
@@ -222,32 +229,36 @@ def bad_tokens(runtime: Runtime) -> dict[str, str]:
     keys = runtime.settings.secret_keys
     ada, subscriptions = _ids(runtime, "ada@example.org")
     bob, _ = _ids(runtime, "bob@example.org")
+    ada_key, bob_key = _link_key(runtime, "ada@example.org"), _link_key(runtime, "bob@example.org")
     lung = subscriptions["lung cancer"]
-    good_stream = make_token(keys, "unsubscribe-stream", {"s": ada, "f": "daily"})
-    good_one = make_token(keys, "unsubscribe-subscription", {"s": ada, "sub": lung})
+    good_stream = make_token(keys, "unsubscribe-stream", {"s": ada, "f": "daily", "k": ada_key})
+    good_one = make_token(keys, "unsubscribe-subscription", {"s": ada, "sub": lung, "k": ada_key})
     other_key = ("another-secret-key-not-ours-0123",)
     return {
         "/u/ altered signature": f"/u/{_altered(good_stream)}",
         "/u/ cut short": f"/u/{good_stream[:-8]}",
         "/u/ forged with another key": "/u/"
-        + make_token(other_key, "unsubscribe-stream", {"s": ada, "f": "daily"}),
-        "/u/ preferences token": "/u/" + make_token(keys, "preferences", {"s": ada}),
+        + make_token(other_key, "unsubscribe-stream", {"s": ada, "f": "daily", "k": ada_key}),
+        "/u/ preferences token": "/u/" + make_token(keys, "preferences", {"s": ada, "k": ada_key}),
         "/u/ subscription token": f"/u/{good_one}",
         "/u/ garbage": "/u/not-a-token",
-        "/u/ unknown stream": "/u/" + make_token(keys, "unsubscribe-stream", {"s": ada, "f": "x"}),
+        "/u/ unknown stream": "/u/"
+        + make_token(keys, "unsubscribe-stream", {"s": ada, "f": "x", "k": ada_key}),
         "/u/s/ altered signature": f"/u/s/{_altered(good_one)}",
         "/u/s/ stream token": f"/u/s/{good_stream}",
         "/u/s/ someone else's subscription": "/u/s/"
-        + make_token(keys, "unsubscribe-subscription", {"s": bob, "sub": lung}),
+        + make_token(keys, "unsubscribe-subscription", {"s": bob, "sub": lung, "k": bob_key}),
         "/u/s/ no such subscription": "/u/s/"
-        + make_token(keys, "unsubscribe-subscription", {"s": ada, "sub": 999_999}),
+        + make_token(keys, "unsubscribe-subscription", {"s": ada, "sub": 999_999, "k": ada_key}),
         "/u/all/ altered signature": "/u/all/"
-        + _altered(make_token(keys, "unsubscribe-all", {"s": ada})),
+        + _altered(make_token(keys, "unsubscribe-all", {"s": ada, "k": ada_key})),
         "/u/all/ stream token": f"/u/all/{good_stream}",
         "/u/all/ no such subscriber": "/u/all/"
-        + make_token(keys, "unsubscribe-all", {"s": 999_999}),
+        + make_token(keys, "unsubscribe-all", {"s": 999_999, "k": ada_key}),
         "/u/ no such subscriber": "/u/"
-        + make_token(keys, "unsubscribe-stream", {"s": 999_999, "f": "daily"}),
+        + make_token(keys, "unsubscribe-stream", {"s": 999_999, "f": "daily", "k": ada_key}),
+        "/u/all/ no such subscriber: someone else's link key": "/u/all/"
+        + make_token(keys, "unsubscribe-all", {"s": ada, "k": bob_key}),
     }
 
 
@@ -302,9 +313,9 @@ def test_no_get_changes_anything_on_any_route(
     client.post("/signup", data={"email": "cy@example.org", "condition": "melanoma"})
     keys = runtime.settings.secret_keys
     ada, subscriptions = _ids(runtime, "ada@example.org")
+    ada_key = _link_key(runtime, "ada@example.org")
     with runtime.sessions() as session:
-        signup_id = session.scalar(select(Signup.id))
-    assert signup_id is not None
+        signup_id, signup_key = session.execute(select(Signup.id, Signup.link_key)).one()
     urls = {
         "/": "/",
         "/signup": "/signup",
@@ -313,12 +324,15 @@ def test_no_get_changes_anything_on_any_route(
         "/u/<token>": _path(_list_unsubscribe(digest)[0]),
         "/u/s/<token>": "/u/s/"
         + make_token(
-            keys, "unsubscribe-subscription", {"s": ada, "sub": subscriptions["lung cancer"]}
+            keys,
+            "unsubscribe-subscription",
+            {"s": ada, "sub": subscriptions["lung cancer"], "k": ada_key},
         ),
-        "/u/all/<token>": "/u/all/" + make_token(keys, "unsubscribe-all", {"s": ada}),
-        "/preferences/<token>": "/preferences/" + make_token(keys, "preferences", {"s": ada}),
+        "/u/all/<token>": "/u/all/" + make_token(keys, "unsubscribe-all", {"s": ada, "k": ada_key}),
+        "/preferences/<token>": "/preferences/"
+        + make_token(keys, "preferences", {"s": ada, "k": ada_key}),
         "/confirm/<token>": "/confirm/"
-        + make_token(keys, "confirm", {"p": signup_id}, now=runtime.now()),
+        + make_token(keys, "confirm", {"p": signup_id, "k": signup_key}, now=runtime.now()),
     }
     rules = client.application.url_map.iter_rules()
     routes = {rule.rule for rule in rules if "GET" in (rule.methods or ())}

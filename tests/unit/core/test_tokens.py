@@ -1,4 +1,4 @@
-"""Signed link tokens: scoped to one purpose, rotatable keys, confirm links expire."""
+"""Signed link tokens: scoped to one purpose and one row, rotatable keys, confirm links expire."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from worker.core.tokens import (
     BadToken,
     confirm_url,
     make_token,
+    minted_for,
+    preferences_token,
     preferences_url,
     read_token,
     unsubscribe_all_url,
@@ -35,17 +37,19 @@ SETTINGS = Settings(
     mail_from="Trialalerts <alerts@mail.example.org>",
 )
 
+LINK = "Zq3v9x_link-key-0123456"  # a row's link key, as new_link_key() makes them
 PAYLOADS: dict[str, dict[str, Any]] = {
-    "unsubscribe-stream": {"s": 42, "f": "daily"},
-    "unsubscribe-subscription": {"s": 42, "sub": 7},
-    "unsubscribe-all": {"s": 42},
-    "preferences": {"s": 42},
-    "confirm": {"p": 1001},
+    "unsubscribe-stream": {"s": 42, "f": "daily", "k": LINK},
+    "unsubscribe-subscription": {"s": 42, "sub": 7, "k": LINK},
+    "unsubscribe-all": {"s": 42, "k": LINK},
+    "preferences": {"s": 42, "k": LINK},
+    "confirm": {"p": 1001, "k": LINK},
 }
+KEYLESS = {purpose: {n: v for n, v in p.items() if n != "k"} for purpose, p in PAYLOADS.items()}
 
 
-# Made with KEYS (confirm: at NOW) before the signing code was reduced to plain
-# itsdangerous; links like these sit in emails already sent and must keep working.
+# Made with KEYS (confirm: at NOW) before link keys; links like these sit in
+# emails already sent and must keep working (for rows marked legacy_links).
 ISSUED_EARLIER = {
     "unsubscribe-stream": "eyJzIjo0MiwiZiI6ImRhaWx5In0.xOhD9oBWKwUHYagmhe9gdM0WHGVbm9uZbb0AN-je6_E",
     "unsubscribe-subscription": (
@@ -72,10 +76,26 @@ def test_a_token_reads_back_as_its_payload(purpose: str) -> None:
 
 
 @pytest.mark.parametrize("purpose", sorted(ISSUED_EARLIER))
-def test_a_token_issued_earlier_still_verifies_and_is_made_the_same_way(purpose: str) -> None:
+def test_a_keyless_token_issued_earlier_still_verifies(purpose: str) -> None:
     token = ISSUED_EARLIER[purpose]
-    assert read_token(KEYS, purpose, token, now=NOW) == PAYLOADS[purpose]
-    assert make_token(KEYS, purpose, PAYLOADS[purpose], now=NOW) == token
+    assert read_token(KEYS, purpose, token, now=NOW) == KEYLESS[purpose]
+
+
+@pytest.mark.parametrize("purpose", sorted(PAYLOADS))
+def test_no_token_is_made_without_its_rows_link_key(purpose: str) -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        make_token(KEYS, purpose, KEYLESS[purpose], now=NOW)
+    with pytest.raises(ValueError, match="does not fit"):
+        make_token(KEYS, purpose, {**PAYLOADS[purpose], "k": ""}, now=NOW)
+
+
+def test_a_token_belongs_to_the_row_holding_its_link_key() -> None:
+    assert minted_for(LINK, LINK, legacy_links=False)
+    assert not minted_for(LINK, "another-rows-link-key00", legacy_links=False)
+    assert not minted_for(LINK, "another-rows-link-key00", legacy_links=True)
+    # A link from before link keys: only rows that existed then accept it.
+    assert minted_for(None, LINK, legacy_links=True)
+    assert not minted_for(None, LINK, legacy_links=False)
 
 
 @pytest.mark.parametrize("purpose", sorted(PAYLOADS))
@@ -85,26 +105,27 @@ def test_a_token_is_url_safe(purpose: str) -> None:
 
 
 def test_tokens_for_different_subscribers_differ() -> None:
-    first = make_token(KEYS, "unsubscribe-all", {"s": 1})
-    second = make_token(KEYS, "unsubscribe-all", {"s": 2})
+    first = make_token(KEYS, "unsubscribe-all", {"s": 1, "k": LINK})
+    second = make_token(KEYS, "unsubscribe-all", {"s": 2, "k": LINK})
     assert first != second
 
 
 def test_new_tokens_are_signed_with_the_newest_key() -> None:
-    token = make_token(KEYS, "unsubscribe-all", {"s": 42})
-    assert read_token((NEW_KEY,), "unsubscribe-all", token) == {"s": 42}
+    token = make_token(KEYS, "unsubscribe-all", PAYLOADS["unsubscribe-all"])
+    assert read_token((NEW_KEY,), "unsubscribe-all", token) == PAYLOADS["unsubscribe-all"]
     with pytest.raises(BadToken):
         read_token((OLD_KEY,), "unsubscribe-all", token)
 
 
 def test_a_token_signed_with_a_retired_key_still_verifies_after_rotation() -> None:
-    old_token = make_token((OLD_KEY,), "unsubscribe-stream", {"s": 42, "f": "weekly"})
+    payload = {"s": 42, "f": "weekly", "k": LINK}
+    old_token = make_token((OLD_KEY,), "unsubscribe-stream", payload)
     rotated = ("brand-new-key-0123456789", OLD_KEY)
-    assert read_token(rotated, "unsubscribe-stream", old_token) == {"s": 42, "f": "weekly"}
+    assert read_token(rotated, "unsubscribe-stream", old_token) == payload
 
 
 def test_a_token_signed_with_a_key_no_longer_listed_is_refused() -> None:
-    old_token = make_token((OLD_KEY,), "preferences", {"s": 42})
+    old_token = make_token((OLD_KEY,), "preferences", PAYLOADS["preferences"])
     with pytest.raises(BadToken):
         read_token((NEW_KEY,), "preferences", old_token)
 
@@ -114,9 +135,12 @@ def test_tokens_are_compatible_with_itsdangerous_itself() -> None:
     reference = URLSafeSerializer(
         [OLD_KEY, NEW_KEY], salt="unsubscribe-all", signer_kwargs={"digest_method": hashlib.sha256}
     )
-    token = make_token(KEYS, "unsubscribe-all", {"s": 42})
-    assert token == reference.dumps({"s": 42})
-    assert read_token(KEYS, "unsubscribe-all", reference.dumps({"s": 9})) == {"s": 9}
+    token = make_token(KEYS, "unsubscribe-all", {"s": 42, "k": LINK})
+    assert token == reference.dumps({"s": 42, "k": LINK})
+    assert read_token(KEYS, "unsubscribe-all", reference.dumps({"s": 9, "k": LINK})) == {
+        "s": 9,
+        "k": LINK,
+    }
 
 
 def _respellings(token: str) -> list[str]:
@@ -136,14 +160,14 @@ def _respellings(token: str) -> list[str]:
 @pytest.mark.parametrize("purpose", sorted(PAYLOADS))
 def test_only_the_canonical_spelling_of_a_token_verifies(purpose: str) -> None:
     token = make_token(KEYS, purpose, PAYLOADS[purpose], now=NOW)
-    for other in _respellings(token):
+    for other in [*_respellings(token), *_respellings(ISSUED_EARLIER[purpose])]:
         with pytest.raises(BadToken):
             read_token(KEYS, purpose, other, now=NOW)
 
 
 @pytest.mark.parametrize("position", [0, 5, -3, -20])
 def test_a_tampered_token_is_refused(position: int) -> None:
-    token = make_token(KEYS, "unsubscribe-subscription", {"s": 42, "sub": 7})
+    token = make_token(KEYS, "unsubscribe-subscription", {"s": 42, "sub": 7, "k": LINK})
     chars = list(token)
     chars[position] = "z" if chars[position] in "ABCDEFGH" else "A"
     with pytest.raises(BadToken):
@@ -151,14 +175,14 @@ def test_a_tampered_token_is_refused(position: int) -> None:
 
 
 def test_a_truncated_token_is_refused() -> None:
-    token = make_token(KEYS, "preferences", {"s": 42})
+    token = make_token(KEYS, "preferences", PAYLOADS["preferences"])
     with pytest.raises(BadToken):
         read_token(KEYS, "preferences", token[:-4])
 
 
 def test_a_payload_swapped_between_two_tokens_is_refused() -> None:
-    mine = make_token(KEYS, "unsubscribe-all", {"s": 1})
-    theirs = make_token(KEYS, "unsubscribe-all", {"s": 2})
+    mine = make_token(KEYS, "unsubscribe-all", {"s": 1, "k": LINK})
+    theirs = make_token(KEYS, "unsubscribe-all", {"s": 2, "k": LINK})
     forged = theirs.split(".")[0] + "." + mine.split(".")[1]
     with pytest.raises(BadToken):
         read_token(KEYS, "unsubscribe-all", forged)
@@ -188,7 +212,19 @@ def test_a_token_for_one_purpose_is_refused_for_another(made_for: str, used_for:
 
 
 @pytest.mark.parametrize(
-    "payload", [{"s": "42"}, {"s": True}, {"s": 4.2}, {"s": None}, {"s": 42, "x": 1}, [42], 42]
+    "payload",
+    [
+        {"s": "42"},
+        {"s": True},
+        {"s": 4.2},
+        {"s": None},
+        {"s": 42, "x": 1},
+        {"s": 42, "k": 7},
+        {"s": 42, "k": ""},
+        {"s": 42, "k": None},
+        [42],
+        42,
+    ],
 )
 def test_a_correctly_signed_token_with_a_malformed_payload_is_refused(payload: object) -> None:
     """A signed payload of the wrong shape (an older format, a bug) is as bad as a forgery."""
@@ -201,77 +237,93 @@ def test_a_correctly_signed_token_with_a_malformed_payload_is_refused(payload: o
 
 def test_making_a_token_with_a_malformed_payload_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="does not fit"):
-        make_token(KEYS, "unsubscribe-stream", {"s": 42})
+        make_token(KEYS, "unsubscribe-stream", {"s": 42, "k": LINK})
     with pytest.raises(ValueError, match="unknown token purpose"):
-        make_token(KEYS, "login", {"s": 42})
+        make_token(KEYS, "login", {"s": 42, "k": LINK})
     with pytest.raises(ValueError, match="no secret keys"):
-        make_token((), "preferences", {"s": 42})
+        make_token((), "preferences", {"s": 42, "k": LINK})
 
 
 def test_unsubscribe_tokens_never_expire() -> None:
-    token = make_token(KEYS, "unsubscribe-stream", {"s": 42, "f": "daily"})
+    token = make_token(KEYS, "unsubscribe-stream", PAYLOADS["unsubscribe-stream"])
     assert read_token(KEYS, "unsubscribe-stream", token, now=NOW + timedelta(days=3650))
     with pytest.raises(ValueError, match="do not expire"):
         read_token(KEYS, "unsubscribe-stream", token, max_age=timedelta(days=1))
 
 
 def test_a_confirm_token_is_valid_for_seven_days_by_default() -> None:
-    token = make_token(KEYS, "confirm", {"p": 5}, now=NOW)
-    assert read_token(KEYS, "confirm", token, now=NOW + timedelta(days=7)) == {"p": 5}
+    token = make_token(KEYS, "confirm", {"p": 5, "k": LINK}, now=NOW)
+    assert read_token(KEYS, "confirm", token, now=NOW + timedelta(days=7)) == {"p": 5, "k": LINK}
     with pytest.raises(BadToken, match="expired"):
         read_token(KEYS, "confirm", token, now=NOW + timedelta(days=7, seconds=1))
 
 
 @pytest.mark.parametrize("max_age", [timedelta(hours=1), 3600])
 def test_a_confirm_token_honours_a_shorter_max_age(max_age: timedelta | int) -> None:
-    token = make_token(KEYS, "confirm", {"p": 5}, now=NOW)
+    token = make_token(KEYS, "confirm", {"p": 5, "k": LINK}, now=NOW)
     assert read_token(KEYS, "confirm", token, max_age=max_age, now=NOW + timedelta(minutes=59))
     with pytest.raises(BadToken, match="expired"):
         read_token(KEYS, "confirm", token, max_age=max_age, now=NOW + timedelta(hours=2))
 
 
 def test_a_confirm_token_from_the_future_is_refused_beyond_clock_skew() -> None:
-    token = make_token(KEYS, "confirm", {"p": 5}, now=NOW)
-    assert read_token(KEYS, "confirm", token, now=NOW - timedelta(minutes=1)) == {"p": 5}
+    token = make_token(KEYS, "confirm", {"p": 5, "k": LINK}, now=NOW)
+    assert read_token(KEYS, "confirm", token, now=NOW - timedelta(minutes=1)) == {"p": 5, "k": LINK}
     with pytest.raises(BadToken):
         read_token(KEYS, "confirm", token, now=NOW - timedelta(hours=1))
 
 
 def test_a_confirm_token_without_a_given_time_uses_the_clock() -> None:
-    token = make_token(KEYS, "confirm", {"p": 5})
-    assert read_token(KEYS, "confirm", token) == {"p": 5}
+    token = make_token(KEYS, "confirm", {"p": 5, "k": LINK})
+    assert read_token(KEYS, "confirm", token) == {"p": 5, "k": LINK}
 
 
 def test_link_urls_point_at_their_routes_with_tokens_of_their_purpose() -> None:
     routes = [
         (
-            unsubscribe_url(SETTINGS, 42, "daily"),
+            unsubscribe_url(SETTINGS, 42, "daily", link_key=LINK),
             "/u/",
             "unsubscribe-stream",
-            {"s": 42, "f": "daily"},
+            PAYLOADS["unsubscribe-stream"],
         ),
         (
-            unsubscribe_subscription_url(SETTINGS, 42, 7),
+            unsubscribe_subscription_url(SETTINGS, 42, 7, link_key=LINK),
             "/u/s/",
             "unsubscribe-subscription",
-            {"s": 42, "sub": 7},
+            PAYLOADS["unsubscribe-subscription"],
         ),
-        (unsubscribe_all_url(SETTINGS, 42), "/u/all/", "unsubscribe-all", {"s": 42}),
-        (preferences_url(SETTINGS, 42), "/preferences/", "preferences", {"s": 42}),
-        (confirm_url(SETTINGS, 1001, now=NOW), "/confirm/", "confirm", {"p": 1001}),
+        (
+            unsubscribe_all_url(SETTINGS, 42, link_key=LINK),
+            "/u/all/",
+            "unsubscribe-all",
+            PAYLOADS["unsubscribe-all"],
+        ),
+        (
+            preferences_url(SETTINGS, 42, link_key=LINK),
+            "/preferences/",
+            "preferences",
+            PAYLOADS["preferences"],
+        ),
+        (
+            confirm_url(SETTINGS, 1001, link_key=LINK, now=NOW),
+            "/confirm/",
+            "confirm",
+            PAYLOADS["confirm"],
+        ),
     ]
     for url, route, purpose, payload in routes:
         token = _token_in(url)
         assert url == f"https://alerts.example.org{route}{token}"
         assert read_token(KEYS, purpose, token, now=NOW) == payload
+    assert preferences_token(KEYS, 42, LINK) == _token_in(routes[3][0])
 
 
 def test_the_mailto_unsubscribe_goes_to_the_sending_domain_with_the_stream_token() -> None:
-    mailto = unsubscribe_mailto(SETTINGS, 42, "weekly")
+    mailto = unsubscribe_mailto(SETTINGS, 42, "weekly", link_key=LINK)
     prefix = "mailto:unsubscribe@mail.example.org?subject=unsubscribe%20"
     assert mailto.startswith(prefix)
     token = unquote(mailto[len(prefix) :])
-    assert read_token(KEYS, "unsubscribe-stream", token) == {"s": 42, "f": "weekly"}
+    assert read_token(KEYS, "unsubscribe-stream", token) == {"s": 42, "f": "weekly", "k": LINK}
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ SETTINGS = Settings(
     postal_address="Trialalerts, 1 Example Street, 00000 Example City",
 )
 NOW = datetime(2026, 6, 27, 8, 0, tzinfo=UTC)
+ADA = {"id": 42, "email": "ada@example.com", "link_key": "ada-link-key-000000000"}
 TEXT = "Hello,\n\nHere is your daily digest.\nSecond line ünïcödé → ✓\n"
 HTML = '<!DOCTYPE html><html lang="en"><body><p>Hello → <a href="https://x.example">✓</a></p></body></html>\n'
 
@@ -263,7 +264,7 @@ def test_a_digest_message_carries_list_headers_with_a_working_one_click_token() 
     message = _parse(
         digest_message(
             SETTINGS,
-            {"id": 42, "email": "ada@example.com"},
+            ADA,
             _digest(),
             NOW,
             "<digest-5@mail.example.org>",
@@ -280,7 +281,11 @@ def test_a_digest_message_carries_list_headers_with_a_working_one_click_token() 
     ).groups()  # type: ignore[union-attr]
     assert https.startswith("https://alerts.example.org/u/")
     token = https.rsplit("/", 1)[1]
-    assert read_token(KEYS, "unsubscribe-stream", token) == {"s": 42, "f": "daily"}
+    assert read_token(KEYS, "unsubscribe-stream", token) == {
+        "s": 42,
+        "f": "daily",
+        "k": ADA["link_key"],
+    }
     assert unquote(mailto) == f"mailto:unsubscribe@mail.example.org?subject=unsubscribe {token}"
 
 
@@ -295,22 +300,18 @@ def test_the_list_unsubscribe_headers_offer_https_then_mailto_and_one_click() ->
 @pytest.mark.parametrize("frequency", ["instant", "daily", "weekly"])
 def test_each_digest_stream_has_its_own_list_id(frequency: str) -> None:
     digest = Digest(frequency, _digest().sections, 1, 1, (11,), new_count=1)
-    message = _parse(
-        digest_message(
-            SETTINGS, {"id": 42, "email": "ada@example.com"}, digest, NOW, "<d@x.example>"
-        )
-    )
+    message = _parse(digest_message(SETTINGS, ADA, digest, NOW, "<d@x.example>"))
     assert f"<{frequency}.digests.mail.example.org>" in message["List-Id"]
     token = message["List-Unsubscribe"].split("/u/", 1)[1].split(">", 1)[0]
-    assert read_token(KEYS, "unsubscribe-stream", token) == {"s": 42, "f": frequency}
+    assert read_token(KEYS, "unsubscribe-stream", token) == {
+        "s": 42,
+        "f": frequency,
+        "k": ADA["link_key"],
+    }
 
 
 def test_a_digest_message_bodies_are_the_rendered_digest() -> None:
-    message = _parse(
-        digest_message(
-            SETTINGS, {"id": 42, "email": "ada@example.com"}, _digest(), NOW, "<d@x.example>"
-        )
-    )
+    message = _parse(digest_message(SETTINGS, ADA, _digest(), NOW, "<d@x.example>"))
     text, html = _bodies(message)
     for body in (text, html):
         assert "Testing Immunotherapy With Chemotherapy for Non-small Cell Lung Cancer" in body
@@ -323,6 +324,7 @@ def test_a_confirmation_message_has_no_list_headers_and_a_working_confirm_link()
         SETTINGS,
         to_addr="ada@example.com",
         signup_id=77,
+        link_key="signup-link-key-000000",
         target="head and neck cancer",
         now=NOW,
         message_id="<confirm-77@mail.example.org>",
@@ -332,7 +334,10 @@ def test_a_confirmation_message_has_no_list_headers_and_a_working_confirm_link()
     assert message["List-Unsubscribe"] is None
     text, _ = _bodies(message)
     token = re.search(r"https://alerts\.example\.org/confirm/(\S+)", text).group(1)  # type: ignore[union-attr]
-    assert read_token(KEYS, "confirm", token, now=NOW + timedelta(days=1)) == {"p": 77}
+    assert read_token(KEYS, "confirm", token, now=NOW + timedelta(days=1)) == {
+        "p": 77,
+        "k": "signup-link-key-000000",
+    }
 
 
 def test_hostile_confirmation_targets_stay_in_a_one_line_subject() -> None:
@@ -340,6 +345,7 @@ def test_hostile_confirmation_targets_stay_in_a_one_line_subject() -> None:
         SETTINGS,
         to_addr="ada@example.com",
         signup_id=77,
+        link_key="signup-link-key-000000",
         target="cancer\r\nBcc: victim@example.com",
         now=NOW,
         message_id="<c@x.example>",

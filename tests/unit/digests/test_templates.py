@@ -35,7 +35,7 @@ SETTINGS = Settings(
     postal_address="Trialalerts, 1 Example Street, 00000 Example City",
 )
 NOW = datetime(2026, 6, 27, 8, 0, tzinfo=UTC)
-SUBSCRIBER = {"id": 42, "email": "ada@example.com"}
+SUBSCRIBER = {"id": 42, "email": "ada@example.com", "link_key": "ada-link-key-000000000"}
 EMAIL_DIR = templates_dir() / "email"
 HTML_BUDGET = 100_000  # Gmail clips messages whose HTML passes ~102 KB, hiding the footer
 
@@ -136,7 +136,11 @@ def realistic_contexts() -> dict[str, dict[str, Any]]:
     return {
         "digest": digest_context(SETTINGS, SUBSCRIBER, realistic_digest(), NOW),
         "confirm-subscription": confirm_context(
-            SETTINGS, signup_id=1001, target="head and neck cancer", now=NOW
+            SETTINGS,
+            signup_id=1001,
+            link_key="signup-link-key-000000",
+            target="head and neck cancer",
+            now=NOW,
         ),
     }
 
@@ -160,7 +164,9 @@ def hostile_contexts() -> dict[str, dict[str, Any]]:
         "digest": digest_context(
             SETTINGS, SUBSCRIBER, Digest("weekly", (section,), 1, 8, (1,), new_count=1), NOW
         ),
-        "confirm-subscription": confirm_context(SETTINGS, signup_id=1, target=nasty, now=NOW),
+        "confirm-subscription": confirm_context(
+            SETTINGS, signup_id=1, link_key="signup-link-key-000000", target=nasty, now=NOW
+        ),
     }
 
 
@@ -271,13 +277,17 @@ def test_a_section_of_one_subscription_links_to_stopping_that_subscription() -> 
     assert read_token(KEYS, "unsubscribe-subscription", stop.rsplit("/", 1)[1]) == {
         "s": 42,
         "sub": 3,
+        "k": SUBSCRIBER["link_key"],
     }
 
 
 def test_a_section_of_several_subscriptions_links_to_the_preferences_page() -> None:
     html = render_email("digest", realistic_contexts()["digest"]).html
     choose = _links(html)["Choose which studies to stop following"]
-    assert read_token(KEYS, "preferences", choose.rsplit("/", 1)[1]) == {"s": 42}
+    assert read_token(KEYS, "preferences", choose.rsplit("/", 1)[1]) == {
+        "s": 42,
+        "k": SUBSCRIBER["link_key"],
+    }
 
 
 def test_the_follow_section_of_one_study_can_be_stopped_directly() -> None:
@@ -287,6 +297,7 @@ def test_the_follow_section_of_one_study_can_be_stopped_directly() -> None:
     assert read_token(KEYS, "unsubscribe-subscription", stop.rsplit("/", 1)[1]) == {
         "s": 42,
         "sub": 8,
+        "k": SUBSCRIBER["link_key"],
     }
     assert "Here are your latest alerts." in rendered.text
     assert "Unsubscribe from instant alerts" in rendered.text
@@ -308,6 +319,7 @@ def test_the_wording_follows_the_digest_frequency(frequency: str, intro: str, st
     assert read_token(KEYS, "unsubscribe-stream", context["unsubscribe_url"].rsplit("/", 1)[1]) == {
         "s": 42,
         "f": frequency,
+        "k": SUBSCRIBER["link_key"],
     }
 
 
@@ -341,7 +353,10 @@ def test_the_confirmation_email_asks_to_confirm_with_a_working_link() -> None:
     assert rendered.subject == "Confirm your subscription to alerts for head and neck cancer"
     button = _links(rendered.html)["Confirm subscription"]
     assert button.startswith("https://alerts.example.org/confirm/")
-    assert read_token(KEYS, "confirm", button.rsplit("/", 1)[1], now=NOW) == {"p": 1001}
+    assert read_token(KEYS, "confirm", button.rsplit("/", 1)[1], now=NOW) == {
+        "p": 1001,
+        "k": "signup-link-key-000000",
+    }
     for body in (rendered.text, rendered.html):
         assert button in body
         assert "If you did not ask for these alerts, you can ignore this email" in body

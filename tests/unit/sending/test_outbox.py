@@ -23,7 +23,7 @@ SETTINGS = Settings(
     postal_address="Trialalerts, 1 Example Street, 00000 Example City",
 )
 NOW = datetime(2026, 6, 27, 8, 0, tzinfo=UTC)
-SUBSCRIBER = {"id": 42, "email": "ada@example.com"}
+SUBSCRIBER = {"id": 42, "email": "ada@example.com", "link_key": "ada-link-key-000000000"}
 TITLES = {
     "greek": "Μελέτη της ανοσοθεραπείας στον καρκίνο του πνεύμονα",
     "chinese": "免疫治疗联合化疗治疗非小细胞肺癌的研究",

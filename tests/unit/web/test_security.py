@@ -10,8 +10,8 @@ from worker.web.security import form_token, form_token_ok
 NEW_KEY = "new-key-0123456789abcdef"
 OLD_KEY = "old-key-0123456789abcdef"
 KEYS = (NEW_KEY, OLD_KEY)  # newest first
-PAGE = make_token(KEYS, "preferences", {"s": 42})
-OTHER_PAGE = make_token(KEYS, "preferences", {"s": 43})
+PAGE = make_token(KEYS, "preferences", {"s": 42, "k": "ada-link-key-000000000"})
+OTHER_PAGE = make_token(KEYS, "preferences", {"s": 43, "k": "bob-link-key-000000000"})
 
 
 def test_a_form_token_is_accepted_for_its_form_on_its_page() -> None:

@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-import email_validator
 from sqlalchemy import ColumnElement, Select, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from worker.core.models import Subscriber, Subscription
 from worker.core.sql import is_postgresql
 from worker.subscriptions.imports import ImportReport, import_subscriptions, subscription_identity
-from worker.subscriptions.rows import SubscriptionRow
+from worker.subscriptions.rows import SubscriptionRow, normalize_email
 
 __all__ = [
     "ImportReport",
@@ -39,15 +38,6 @@ SUBSCRIPTIONS = cast(Table, Subscription.__table__)
 
 class UnknownSubscriber(LookupError):
     """No subscriber has this address; the message says so."""
-
-
-def normalize_email(text: str) -> str:
-    """An address as imports store it (validated, lower-cased); ValueError if it is none."""
-    try:
-        info = email_validator.validate_email(text.strip(), check_deliverability=False)
-    except email_validator.EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
-    return info.normalized.lower()
 
 
 @dataclass(frozen=True)

@@ -277,3 +277,21 @@ def test_news_waiting_for_an_alert_follows_it_when_a_reimport_changes_its_freque
     assert text is not None and "NCT02513394" in text.get_content()
     assert sent["To"] == "ada@example.com"
     assert "emails: 1" in run.stdout
+
+
+def test_an_import_refuses_a_condition_that_is_no_disease_name_by_line(tmp_path: Path) -> None:
+    rows = [
+        "ada@example.com,condition,asthma,,,,,,",
+        "bob@example.com,condition,asthma. verify at evil.example/login,,,,,,",
+        "cy@example.com,condition,asthma\u202e,,,,,,",
+        "di@example.com,condition,asthma call 0800 123 456,,,,,,",
+    ]
+    path = write(tmp_path / "in.csv", "\n".join([HEADER, *rows]) + "\n")
+    imported = trialalerts("subscribers", "import", str(path), cwd=tmp_path)
+    assert imported.returncode == 1
+    assert imported.stdout.strip() == "1 created, 0 updated, 0 unchanged, 3 rejected"
+    lines = imported.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["line 3", "line 4", "line 5"]
+    assert "looks like a web address" in lines[0]
+    assert "invisible or control characters" in lines[1]
+    assert "looks like a phone number" in lines[2]

@@ -165,3 +165,18 @@ def test_trialalerts_run_until_idle_delivers_every_due_digest_through_ses(
     messages = [parse(stored["raw_data"]) for stored in moto_sent(moto_ses)]
     assert sorted(m["To"] for m in messages) == list(READERS)
     assert all(m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in messages)
+
+
+def test_an_internationalized_domain_is_sent_in_its_ascii_form(
+    ses_runtime: Runtime, stub_broker: StubBroker, moto_ses: str
+) -> None:
+    subscribe(
+        ses_runtime, [{"email": "Ada@Bücher.de", "kind": "condition", "condition": "lung cancer"}]
+    )
+    publish_at(ses_runtime, stub_broker, SUNDAY_EVENING, event(record("NCT04267848"), "e1"))
+    assert tick(ses_runtime, stub_broker, MONDAY_MORNING) == 1
+    [stored] = moto_sent(moto_ses)
+    assert set(stored["destinations"]) == {"ada@xn--bcher-kva.de"}
+    assert parse(stored["raw_data"])["To"] == "ada@xn--bcher-kva.de"
+    with ses_runtime.sessions() as session:
+        assert session.scalars(select(Delivery.state)).all() == ["sent"]

@@ -16,9 +16,10 @@ from tests.integration.cli.test_cli import trialalerts
 from worker.subscriptions.files import FORMULA_STARTS, MAX_LINE_BYTES
 
 HOSTILE = [
-    {"email": "ann@example.org", "kind": "condition", "condition": "=HYPERLINK(\"http://x\")"},
+    {"email": "ann@example.org", "kind": "condition", "condition": "=HYPERLINK(\"x\")"},
     {"email": "ben@example.org", "kind": "condition", "condition": "+cmd|' /C calc'!A0"},
-    {"email": "cat@example.org", "kind": "condition", "condition": "@SUM(1+1)*cmd"},
+    {"email": "cat@example.org", "kind": "condition", "condition": "asthma",
+     "countries": "@SUM(1+1)*cmd"},
     {"email": "dan@example.org", "kind": "condition", "condition": "-2+3 lymphoma"},
     {"email": "eve@example.org", "kind": "condition", "condition": "'quoted' melanoma"},
     {"email": "fay@example.org", "kind": "condition", "condition": "asthma",
@@ -51,7 +52,8 @@ def test_exported_csv_starts_no_cell_with_a_formula_and_round_trips(
     text = (tmp_path / "out.csv").read_text(encoding="utf-8")
     cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
-    assert '\'=HYPERLINK("http://x")' in cells
+    assert '\'=HYPERLINK("x")' in cells
+    assert "'@SUM(1+1)*cmd" in cells
     assert "''quoted' melanoma" in cells
     assert "'-33.86,151.2,10.0" in cells
 

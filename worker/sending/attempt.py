@@ -76,12 +76,8 @@ def _one_call(
     gate: SendGate,
     message: Message,
     sleep: Callable[[float], None],
-    first: list[Callable[[], None]],
 ) -> str:
-    """Pacing slot + SES call, with tenacity around transient failures only.
-
-    `first` holds a hook to run once, before the first slot is taken.
-    """
+    """Pacing slot + SES call, with tenacity around transient failures only."""
     retrying = Retrying(
         stop=stop_after_attempt(TRANSIENT_TRIES),
         wait=wait_random_exponential(multiplier=BACKOFF_MULTIPLIER, max=BACKOFF_MAX),
@@ -91,8 +87,6 @@ def _one_call(
     )
     for attempt in retrying:
         with attempt:
-            while first:
-                first.pop()()
             gate.wait_for_slot()  # the request follows its slot at once: no I/O in between
             try:
                 return sender.send(
@@ -113,20 +107,14 @@ def send_one(
     gate: SendGate,
     message: Message,
     sleep: Callable[[float], None] | None = None,
-    before_first_call: Callable[[], None] | None = None,
 ) -> Attempt:
-    """Send `message`, following the error-class rules above; never raises for SES errors.
-
-    `before_first_call` runs once, before the first pacing slot (the send loop
-    marks the delivery in flight there); what it raises propagates.
-    """
+    """Send `message`, following the error-class rules above; never raises for SES errors."""
     sleep = sleep or time.sleep
-    first = [before_first_call] if before_first_call else []
     throttled = 0
     uncertain = 0
     while True:
         try:
-            message_id = _one_call(sender, gate, message, sleep, first)
+            message_id = _one_call(sender, gate, message, sleep)
             return Attempt(State.SENT, message_id, throttled=throttled, uncertain_retries=uncertain)
         except SendingStopped:
             outcome = _held(gate.hold(), uncertain)

@@ -1,14 +1,10 @@
 """Send queued deliveries: claim, check again, pace, send, record.
 
 A batch (the ids of one wake-up message) goes out a small chunk at a time.
-Each chunk is claimed with a conditional update (queued → sending), so two
-workers can never both send one delivery, and its addresses are checked for
-suppression and unsubscribe in the same breath, right before sending.  Each
-message is marked in flight right before its pacing slot and SES call, and
-its outcome is written in the same transaction as the next mark (or at the
-end of the chunk), so a worker killed at any moment leaves at most one
-delivery whose fate is unknown (worker/sending/rows.py).  Each message
-follows the error-class rules of worker/sending/attempt.py.
+Who owns a row, how its lease is renewed while a chunk is worked, the check
+of the address right before each message, and what happens to the rows of a
+stopped worker: worker/sending/rows.py, the one home of that protocol.  Each
+message follows the error-class rules of worker/sending/attempt.py.
 
 When sending is held on all workers (account paused, quota spent), nothing
 more is claimed: paused-account deliveries stay `queued`, quota-held ones
@@ -24,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.core.config import Settings
 from worker.core.delivery_states import State
-from worker.core.models import Delivery, Subscriber, Subscription, Suppression
+from worker.core.models import Delivery, Subscriber
 from worker.core.tokens import mail_domain
 from worker.digests.digest import build_digest
 from worker.digests.jobs import bound_to, pending_notifications
@@ -39,15 +35,8 @@ from worker.sending.attempt import Attempt, Message, send_one
 from worker.sending.control import Hold
 from worker.sending.gate import SendGate, gate_of
 from worker.sending.outbox import Sender
-from worker.sending.rows import (
-    UNCERTAIN,
-    Ledger,
-    Outcome,
-    Writer,
-    claim_for_sending,
-    park_for_quota,
-    resume_paused,
-)
+from worker.sending.rows import UNCERTAIN, Chunk, claim_for_sending, park_for_quota, resume_paused
+from worker.sending.writer import Writer
 
 log = logging.getLogger(__name__)
 CHUNK = 25  # deliveries claimed and checked again together
@@ -83,13 +72,7 @@ def message_id(settings: Settings, delivery_id: int, window: datetime) -> str:
 
 
 def _chunk_rows(session: Session, delivery_ids: Sequence[int]) -> list[Any]:
-    """The claimed deliveries with their subscriber, and whether mail may still go to them."""
-    suppressed = exists().where(Suppression.email == Subscriber.email)
-    still_wanted = exists().where(
-        Subscription.subscriber_id == Delivery.subscriber_id,
-        Subscription.frequency == Delivery.frequency,
-        Subscription.active.is_(True),
-    )
+    """The claimed deliveries with their subscriber."""
     rows = session.execute(
         select(
             Delivery.id,
@@ -100,17 +83,12 @@ def _chunk_rows(session: Session, delivery_ids: Sequence[int]) -> list[Any]:
             Subscriber.email,
             Subscriber.timezone,
             Subscriber.link_key,
-            (suppressed | ~still_wanted).label("unwanted"),
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(delivery_ids))
         .order_by(Delivery.id)
     )
     return list(rows)
-
-
-class LostClaim(Exception):
-    """The row was taken from this worker (released as stale, claimed by another)."""
 
 
 @dataclass
@@ -123,6 +101,7 @@ class _Batch:
     gate: SendGate
     now: datetime
     result: SendResult
+    lease: timedelta
     started: float = field(default_factory=time.monotonic)
     timeouts_in_a_row: int = 0
 
@@ -148,7 +127,8 @@ def send_deliveries(
 ) -> SendResult:
     """Send a batch; raises SendingHeld (after recording everything) when sending is held."""
     gate = gate or gate_of(sender)
-    batch = _Batch(session_factory, settings, sender, gate, now, SendResult())
+    lease = timedelta(seconds=settings.sending_lease_seconds)
+    batch = _Batch(session_factory, settings, sender, gate, now, SendResult(), lease)
     result = batch.result
     hold = gate.check_account()
     if hold is None:
@@ -178,49 +158,35 @@ def _send_chunk(batch: _Batch, chunk_ids: list[int]) -> None:
         rows = _chunk_rows(session, claimed) if claimed else []
         notes = pending_notifications(session, bound_to(claimed)) if claimed else {}
         engine = session.get_bind()
-    unrecorded = {row.id for row in rows}
     with engine.connect() as connection:  # held for the chunk: a short transaction per write
-        ledger = Ledger(Writer(connection), batch.clock)
+        chunk = Chunk(Writer(connection), batch.clock, batch.lease, claimed, claimed_at)
         try:
             for row in rows:
-                outcome = _deliver(batch, ledger, row, notes, claimed_at)
-                if outcome is not None:
-                    ledger.pending.append(outcome)
-                    _tally(batch.result, row.id, outcome.attempt)
-                unrecorded.discard(row.id)
+                attempt = _deliver(batch, chunk, row, notes)
+                if attempt is not None:
+                    chunk.settle(row.id, attempt)
+                    _tally(batch.result, row.id, attempt)
         finally:
             # An unexpected error (database, Redis) before a request left: hand back the rest.
-            interrupted = Attempt(State.QUEUED, error="interrupted", hand_back=True)
-            ledger.pending += [
-                Outcome(i, interrupted, ledger.owned.get(i, claimed_at), i in ledger.owned)
-                for i in sorted(unrecorded)
-            ]
-            ledger.flush()
+            chunk.close(Attempt(State.QUEUED, error="interrupted", hand_back=True))
 
 
-def _deliver(
-    batch: _Batch, ledger: Ledger, row: Any, notes: Any, claimed_at: datetime
-) -> Outcome | None:
-    """The outcome for one claimed row, or None when the row was taken from us."""
+def _deliver(batch: _Batch, chunk: Chunk, row: Any, notes: Any) -> Attempt | None:
+    """How one claimed row's send ended, or None when the row was taken from us."""
+    if row.id not in chunk.open:
+        return _taken_from_us(row.id)
     if batch.result.hold is not None:
-        return Outcome(row.id, _still_held(batch.result.hold), claimed_at, False)
+        return _still_held(batch.result.hold)
     if batch.ses_silent():
-        attempt = Attempt(State.QUEUED, error="SES is not answering", hand_back=True)
-        return Outcome(row.id, attempt, claimed_at, False)
-    if row.unwanted:
-        attempt = Attempt(State.SUPPRESSED, error="suppressed or unsubscribed")
-        return Outcome(row.id, attempt, claimed_at, False)
+        return Attempt(State.QUEUED, error="SES is not answering", hand_back=True)
     rendered = _render(batch.settings, row, notes, batch.now)
     if isinstance(rendered, Attempt):
-        return Outcome(row.id, rendered, claimed_at, False)
-    owned_at = batch.clock()
-    marked: list[bool] = []
-
-    def mark() -> None:
-        if not ledger.mark(row.id, claimed_at, owned_at):
-            raise LostClaim(row.id)
-        marked.append(True)
-
+        return rendered
+    taken = chunk.take(row.id)  # right before the pacing slot and the SES call
+    if taken == "lost":
+        return _taken_from_us(row.id)
+    if taken == "unwanted":
+        return Attempt(State.SUPPRESSED, error="suppressed or unsubscribed")
     message = Message(
         delivery_id=row.id,
         to_addr=row.email,
@@ -228,14 +194,14 @@ def _deliver(
         tags={"delivery": str(row.id), "frequency": row.frequency},
         attempts=row.attempts + 1,
     )
-    try:
-        attempt = send_one(batch.sender, batch.gate, message, before_first_call=mark)
-    except LostClaim:
-        log.warning("delivery %d was taken from this worker; not sent here", row.id)
-        return None
+    attempt = send_one(batch.sender, batch.gate, message)
     timed_out = (attempt.error or "").startswith(UNCERTAIN)
     batch.timeouts_in_a_row = batch.timeouts_in_a_row + 1 if timed_out else 0
-    return Outcome(row.id, attempt, owned_at if marked else claimed_at, bool(marked))
+    return attempt
+
+
+def _taken_from_us(delivery_id: int) -> None:
+    log.warning("delivery %d was taken from this worker; not sent here", delivery_id)
 
 
 def _render(settings: Settings, row: Any, notes: Any, now: datetime) -> bytes | Attempt:

@@ -1,17 +1,36 @@
-"""Conditional updates on delivery rows: each moves only rows in a state the table allows.
+"""Delivery rows while they are sent: who owns them, and how a stopped worker's rows come back.
 
-Who owns a `sending` row is proven by its `updated_at`: the claim writes a
-fresh instant, and the worker's next write on that row requires the row to
-still carry it (optimistic locking on a column every row has).  A worker whose
-row was taken from it (released as stale, claimed by another) finds nothing to
-update and does not send.
+The whole protocol is here; the send loop (worker/sending/loop.py) only calls it.
 
-Right before its pacing slot and SES call the row is marked in flight
-(`attempts` + 1, `last_error` = IN_FLIGHT); the outcome is written right after
-the call.  A worker killed in between leaves exactly that one row uncertain:
-SES may have taken it.  `release_stale_sending` puts rows never marked back in the queue as they
-are, resends an uncertain one at most once (a possible duplicate, counted in
-its `last_error`), and fails it the second time.
+1. Claim.  A chunk of `queued` rows becomes `sending` in one conditional
+   update; each row carries the claim's instant in `updated_at`: its stamp.
+2. Lease.  A worker owns the `sending` rows that carry its stamp, and each of
+   its writes is conditional on that stamp: a row taken from it matches
+   nothing, and the worker does not send it.  A stamp older than the lease
+   (TRIALALERTS_SENDING_LEASE_SECONDS) means the worker stopped.  So that a
+   live worker never looks stopped, a new stamp is written on the chunk's
+   rows not yet done before a message, once a third of the lease has passed.
+3. Check and mark.  In that same short transaction, right before the pacing
+   slot and the SES call, the row is marked in flight (`attempts` + 1,
+   `last_error` = IN_FLIGHT) by one statement that also checks the address
+   again: not suppressed, a subscription of that frequency still active.
+   The outcome is written in the next message's transaction (or at the end
+   of the chunk), so a worker killed at any moment leaves at most one row
+   whose fate is unknown.  One message (pacing wait and SES call) must take
+   less than two thirds of the lease.
+4. Outcome.  Written on the row while it carries the stamp; when SES feedback
+   overtook it (delivered, bounced, complained, no MessageId yet), only the
+   MessageId and the send time are stored.
+5. Reclaim.  The reconciler's `release_stale_sending` reads and writes stale
+   rows in one conditional UPDATE each, so a row renewed or marked meanwhile
+   no longer matches (PostgreSQL re-checks the WHERE on the row's new
+   version; SQLite runs one writer at a time).  A row never marked goes back
+   to the queue as it is; an uncertain one (SES may have it) is resent once,
+   a possible duplicate counted in its `last_error`, and failed the second time.
+
+A write run again after a dropped connection (worker/sending/writer.py) may
+meet its own earlier commit; it errs on the safe side: an attempt counted
+twice, or rows left to the reconciler, never a message sent twice.
 """
 
 from __future__ import annotations
@@ -21,37 +40,39 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Table, bindparam, case, func, or_, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from worker.core.delivery_states import FEEDBACK_STATES, State
-from worker.core.models import Delivery
+from worker.core.models import Delivery, Subscriber, Subscription, Suppression
 from worker.sending.attempt import Attempt
+from worker.sending.writer import Writer
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 Db = Connection | Session  # anything that executes a Core statement
 DELIVERIES = cast(Table, Delivery.__table__)
+INSTANT = DELIVERIES.c.updated_at.type
 UNCERTAIN = "uncertain:"  # last_error prefix: SES may have this one already
 IN_FLIGHT = "uncertain: in flight"  # the SES call is under way
 RESEND = "uncertain: its worker stopped during the SES call; resent once"
 IN_FLIGHT_AGAIN = "uncertain: in flight again after a stopped worker"
+GAVE_UP = f"{UNCERTAIN} its worker stopped twice during the SES call; not resent again"
+RENEW_AFTER = 1 / 3  # of the lease: how old a stamp may get before the next message renews it
+Taken = Literal["send", "unwanted", "lost"]
 
 
 @dataclass(frozen=True)
 class Outcome:
     delivery_id: int
     attempt: Attempt
-    owned_at: datetime  # the row's updated_at while it is ours
+    owned_at: datetime  # the row's stamp while it is ours
     marked: bool  # attempts was counted for this call
 
 
 def claim_for_sending(session: Session, delivery_ids: Sequence[int], now: datetime) -> list[int]:
-    """queued → sending, only for rows still queued (the conditional update is the lock)."""
+    """1. queued → sending, only for rows still queued (the conditional update is the lock)."""
     claimed = session.execute(
         update(DELIVERIES)
         .where(DELIVERIES.c.id.in_(delivery_ids), DELIVERIES.c.state == State.QUEUED)
@@ -61,32 +82,160 @@ def claim_for_sending(session: Session, delivery_ids: Sequence[int], now: dateti
     return sorted(row.id for row in claimed)
 
 
+def _ours() -> Any:
+    """Still sending and still carrying our stamp (`p_owned_at`)."""
+    stamp = bindparam("p_owned_at", type_=INSTANT)
+    return (DELIVERIES.c.state == State.SENDING) & (DELIVERIES.c.updated_at == stamp)
+
+
+def renew_lease(db: Db, delivery_ids: Sequence[int], owned_at: datetime, at: datetime) -> set[int]:
+    """2. Stamp `at` on those of these rows still ours; returns their ids."""
+    if not delivery_ids:
+        return set()
+    renewed = db.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(delivery_ids), _ours())
+        .values(updated_at=at)
+        .returning(DELIVERIES.c.id),
+        {"p_owned_at": owned_at},
+    )
+    return {row.id for row in renewed}
+
+
 @cache
 def _mark_statement() -> Any:
     """Built once: building a statement costs more than running it."""
+    suppressed = exists().where(
+        Subscriber.id == DELIVERIES.c.subscriber_id, Suppression.email == Subscriber.email
+    )
+    still_wanted = exists().where(
+        Subscription.subscriber_id == DELIVERIES.c.subscriber_id,
+        Subscription.frequency == DELIVERIES.c.frequency,
+        Subscription.active.is_(True),
+    )
     again = DELIVERIES.c.last_error.in_((RESEND, IN_FLIGHT_AGAIN))
     return (
         update(DELIVERIES)
-        .where(
-            DELIVERIES.c.id == bindparam("p_id"),
-            DELIVERIES.c.state == State.SENDING,
-            DELIVERIES.c.updated_at == bindparam("p_owned_at", type_=DELIVERIES.c.updated_at.type),
-        )
+        .where(DELIVERIES.c.id == bindparam("p_id"), _ours(), ~suppressed, still_wanted)
         .values(
             attempts=DELIVERIES.c.attempts + 1,
             last_error=case((again, IN_FLIGHT_AGAIN), else_=IN_FLIGHT),
-            updated_at=bindparam("p_at", type_=DELIVERIES.c.updated_at.type),
+            updated_at=bindparam("p_at", type_=INSTANT),
         )
         .returning(DELIVERIES.c.id)
     )
 
 
 def mark_in_flight(db: Db, delivery_id: int, owned_at: datetime, at: datetime) -> bool:
-    """Count the attempt and mark the row in flight; False when the row is no longer ours."""
+    """3. Count the attempt, mark the row in flight, stamp `at`.
+
+    False when the row is no longer ours, or its address may no longer be
+    mailed (suppressed, no active subscription of this digest's frequency).
+    """
     marked = db.execute(
         _mark_statement(), {"p_id": delivery_id, "p_owned_at": owned_at, "p_at": at}
     )
     return marked.first() is not None
+
+
+def still_ours(db: Db, delivery_id: int, owned_at: datetime) -> bool:
+    found = db.execute(
+        select(DELIVERIES.c.id).where(DELIVERIES.c.id == delivery_id, _ours()),
+        {"p_owned_at": owned_at},
+    )
+    return found.first() is not None
+
+
+@cache
+def _record_statements() -> tuple[Any, Any]:
+    """On a row still ours, on one SES feedback overtook; no IN lists: executemany."""
+    ours = (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == bindparam("p_id"), _ours())
+        .values(
+            state=bindparam("p_state"),
+            message_id=bindparam("p_message_id"),
+            sent_at=bindparam("p_sent_at", type_=INSTANT),
+            last_error=bindparam("p_error"),
+            attempts=DELIVERIES.c.attempts - bindparam("p_back"),
+            updated_at=bindparam("p_now", type_=INSTANT),
+        )
+    )
+    overtaken = (
+        update(DELIVERIES)
+        .where(
+            DELIVERIES.c.id == bindparam("p_id"),
+            or_(*(DELIVERIES.c.state == state for state in FEEDBACK_STATES)),
+            DELIVERIES.c.message_id.is_(None),
+        )
+        .values(
+            message_id=bindparam("p_message_id"),
+            sent_at=bindparam("p_sent_at", type_=INSTANT),
+            updated_at=bindparam("p_now", type_=INSTANT),
+        )
+    )
+    return ours, overtaken
+
+
+def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
+    """4. Each outcome on its row while still ours; a sent one also where feedback overtook it."""
+    if not outcomes:
+        return
+    values = [
+        {
+            "p_id": outcome.delivery_id,
+            "p_owned_at": outcome.owned_at,
+            "p_state": str(outcome.attempt.state),
+            "p_message_id": outcome.attempt.message_id,
+            "p_sent_at": now if outcome.attempt.state is State.SENT else None,
+            "p_error": outcome.attempt.error,
+            "p_back": 1 if outcome.attempt.hand_back and outcome.marked else 0,
+            "p_now": now,
+        }
+        for outcome in outcomes
+    ]
+    ours, overtaken = _record_statements()
+    db.execute(ours, values[0] if len(values) == 1 else values)
+    sent = [v for v in values if v["p_message_id"] is not None]
+    if sent:
+        db.execute(overtaken, sent[0] if len(sent) == 1 else sent)
+
+
+def release_stale_sending(
+    session: Session, now: datetime, older_than: timedelta
+) -> tuple[list[int], list[int]]:
+    """5. `sending` rows whose worker stopped; returns (back in the queue, failed).
+
+    `older_than` is the sending lease.  Each move is one conditional UPDATE
+    whose WHERE holds the lease, checked on the row as it is when written.
+    """
+    stale = (DELIVERIES.c.state == State.SENDING) & (DELIVERIES.c.updated_at <= now - older_than)
+    in_flight = DELIVERIES.c.last_error.in_((IN_FLIGHT, IN_FLIGHT_AGAIN))
+    moves = [
+        (DELIVERIES.c.last_error == IN_FLIGHT_AGAIN, State.FAILED, {"last_error": GAVE_UP}),
+        (DELIVERIES.c.last_error == IN_FLIGHT, State.QUEUED, {"last_error": RESEND}),
+        (DELIVERIES.c.last_error.is_(None) | ~in_flight, State.QUEUED, {}),  # never marked
+    ]
+    moved: list[list[int]] = []
+    for which, state, values in moves:
+        rows = session.execute(
+            update(DELIVERIES)
+            .where(stale, which)
+            .values(state=state, updated_at=now, **values)
+            .returning(DELIVERIES.c.id)
+        )
+        moved.append(sorted(row.id for row in rows))
+    give_up, resend, untouched = moved
+    if give_up or resend or untouched:
+        log.warning(
+            "stopped workers left %d deliveries: %d never tried, %d resent once "
+            "(possible duplicates), %d failed",
+            len(give_up) + len(resend) + len(untouched),
+            len(untouched),
+            len(resend),
+            len(give_up),
+        )
+    return sorted(untouched + resend), give_up
 
 
 def park_for_quota(session: Session, delivery_ids: Sequence[int], now: datetime) -> list[int]:
@@ -111,161 +260,67 @@ def resume_paused(session: Session, now: datetime) -> list[int]:
     return sorted(row.id for row in resumed)
 
 
-def release_stale_sending(
-    session: Session, now: datetime, older_than: timedelta
-) -> tuple[list[int], list[int]]:
-    """`sending` rows whose worker stopped; returns (back in the queue, failed).
+class Chunk:
+    """One claimed chunk as its worker goes through it, message by message (steps 2 to 4).
 
-    `older_than` is the sending lease (settings): a row untouched that long has lost its worker.
+    `take` before each message, `settle` once its outcome is known, `close` at
+    the end (whatever was not settled goes back as `interrupted`).  Outcomes
+    wait for the next write: one short transaction per message, not two.
     """
-    rows = session.execute(
-        select(DELIVERIES.c.id, DELIVERIES.c.last_error).where(
-            DELIVERIES.c.state == State.SENDING, DELIVERIES.c.updated_at <= now - older_than
-        )
-    ).all()
-    untouched = [r.id for r in rows if r.last_error not in (IN_FLIGHT, IN_FLIGHT_AGAIN)]
-    resend = [r.id for r in rows if r.last_error == IN_FLIGHT]
-    give_up = [r.id for r in rows if r.last_error == IN_FLIGHT_AGAIN]
-    moves: list[tuple[list[int], State, dict[str, Any]]] = [
-        (untouched, State.QUEUED, {}),
-        (resend, State.QUEUED, {"last_error": RESEND}),
-        (give_up, State.FAILED, {"last_error": f"{UNCERTAIN} its worker stopped twice during "
-                                 "the SES call; not resent again"}),
-    ]  # fmt: skip
-    for ids, state, values in moves:
-        if ids:
-            session.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.state == State.SENDING)
-                .values(state=state, updated_at=now, **values)
-            )
-    if rows:
-        log.warning(
-            "stopped workers left %d deliveries: %d never tried, %d resent once "
-            "(possible duplicates), %d failed",
-            len(rows),
-            len(untouched),
-            len(resend),
-            len(give_up),
-        )
-    return untouched + resend, give_up
 
+    def __init__(
+        self,
+        writer: Writer,
+        clock: Callable[[], datetime],
+        lease: timedelta,
+        delivery_ids: Sequence[int],
+        claimed_at: datetime,
+    ) -> None:
+        self.writer, self.clock, self.lease = writer, clock, lease
+        self.stamp = claimed_at  # every row of `open` carries it
+        self.open = list(delivery_ids)  # ours, no outcome yet
+        self.pending: list[Outcome] = []  # decided, not yet written
+        self.marked: set[int] = set()
 
-def _connection_lost(error: BaseException) -> bool:
-    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+    def take(self, delivery_id: int) -> Taken:
+        """Write what is pending, renew the lease when due, check the address, mark in flight."""
+        if delivery_id not in self.open:
+            return "lost"
+        outcomes, now, owned_at = list(self.pending), self.clock(), self.stamp
+        stamp = now if now - owned_at >= self.lease * RENEW_AFTER else owned_at
+        still_open = list(self.open)
 
-
-def on_a_live_connection(write: Callable[[], T]) -> T:
-    """Run a short write again when the database dropped the connection under it.
-
-    A sent message whose outcome cannot be written would look uncertain later
-    and be resent; a fresh connection from the pool (pre-pinged) usually works.
-    The writes are conditional on ownership, so running one twice is harmless.
-    """
-    retrying = Retrying(
-        stop=stop_after_attempt(4),
-        wait=wait_exponential(multiplier=0.05, max=1.0),
-        retry=retry_if_exception(_connection_lost),
-        reraise=True,
-    )
-    return retrying(write)
-
-
-class Writer:
-    """Short write transactions on one connection held for a while (no pool
-    checkout, no pre-ping per write), each committed at once and run again on
-    a fresh connection when the database dropped the old one."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def run(self, write: Callable[[Connection], T]) -> T:
-        return on_a_live_connection(lambda: self._once(write))
-
-    def _once(self, write: Callable[[Connection], T]) -> T:
-        try:
-            answer = write(self.connection)
-            self.connection.commit()
-            return answer
-        except BaseException:
-            self.connection.rollback()
-            raise
-
-
-@cache
-def _record_statement() -> Any:
-    # (no IN list: executemany cannot expand one)
-    feedback_state = or_(*(DELIVERIES.c.state == state for state in FEEDBACK_STATES))
-    overtaken = feedback_state & DELIVERIES.c.message_id.is_(None)
-    instant = DELIVERIES.c.updated_at.type
-    ours = (DELIVERIES.c.state == State.SENDING) & (
-        DELIVERIES.c.updated_at == bindparam("p_owned_at", type_=instant)
-    )
-    return (
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id == bindparam("p_id"), ours | overtaken)
-        .values(
-            state=case(
-                (DELIVERIES.c.state == State.SENDING, bindparam("p_state")),
-                else_=DELIVERIES.c.state,
-            ),
-            message_id=func.coalesce(bindparam("p_message_id"), DELIVERIES.c.message_id),
-            sent_at=func.coalesce(bindparam("p_sent_at", type_=instant), DELIVERIES.c.sent_at),
-            last_error=bindparam("p_error"),
-            attempts=DELIVERIES.c.attempts - bindparam("p_back"),
-            updated_at=bindparam("p_now", type_=instant),
-        )
-    )
-
-
-def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
-    """One statement for many outcomes, each only on a row still ours.
-
-    Feedback may have moved a sent row on already; then only its MessageId
-    and send time are written.
-    """
-    if not outcomes:
-        return
-    values = [
-        {
-            "p_id": outcome.delivery_id,
-            "p_owned_at": outcome.owned_at,
-            "p_state": str(outcome.attempt.state),
-            "p_message_id": outcome.attempt.message_id,
-            "p_sent_at": now if outcome.attempt.state is State.SENT else None,
-            "p_error": outcome.attempt.error,
-            "p_back": 1 if outcome.attempt.hand_back and outcome.marked else 0,
-            "p_now": now,
-        }
-        for outcome in outcomes
-    ]
-    db.execute(_record_statement(), values[0] if len(values) == 1 else values)
-
-
-class Ledger:
-    """Outcomes wait for the next write: the next delivery's in-flight mark, or
-    the end of the chunk.  One short transaction per message, not two."""
-
-    def __init__(self, writer: Writer, clock: Callable[[], datetime]) -> None:
-        self.writer, self.clock = writer, clock
-        self.pending: list[Outcome] = []
-        self.owned: dict[int, datetime] = {}  # marked in flight: delivery id → its stamp
-
-    def mark(self, delivery_id: int, claimed_at: datetime, owned_at: datetime) -> bool:
-        """Record what is pending and mark `delivery_id` in flight; False: not ours."""
-        outcomes, now = list(self.pending), self.clock()
-
-        def write(connection: Connection) -> bool:
+        def write(connection: Connection) -> tuple[Taken, list[int]]:
             record_outcomes(connection, outcomes, now)
-            return mark_in_flight(connection, delivery_id, claimed_at, owned_at)
+            kept = still_open
+            if stamp != owned_at:
+                renewed = renew_lease(connection, still_open, owned_at, stamp)
+                kept = [i for i in still_open if i in renewed]
+            if delivery_id not in kept:
+                return "lost", kept
+            if mark_in_flight(connection, delivery_id, stamp, stamp):
+                return "send", kept
+            if still_ours(connection, delivery_id, stamp):
+                return "unwanted", kept
+            return "lost", [i for i in kept if i != delivery_id]
 
-        ours = self.writer.run(write)
+        taken, kept = self.writer.run(write)
         del self.pending[: len(outcomes)]
-        if ours:
-            self.owned[delivery_id] = owned_at
-        return ours
+        self.stamp, self.open = stamp, kept
+        if taken == "send":
+            self.marked.add(delivery_id)
+        return taken
 
-    def flush(self) -> None:
+    def settle(self, delivery_id: int, attempt: Attempt) -> None:
+        """The outcome of a row still open; written with the next write."""
+        self.open.remove(delivery_id)
+        marked = delivery_id in self.marked
+        self.pending.append(Outcome(delivery_id, attempt, self.stamp, marked))
+
+    def close(self, interrupted: Attempt) -> None:
+        """Hand back the rows left open, write every outcome."""
+        for delivery_id in list(self.open):
+            self.settle(delivery_id, interrupted)
         if self.pending:
             outcomes, now = list(self.pending), self.clock()
             self.writer.run(lambda connection: record_outcomes(connection, outcomes, now))

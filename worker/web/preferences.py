@@ -15,6 +15,7 @@ from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
+from worker.core.ids import parse_id
 from worker.core.tokens import LINK_KEY, BadToken, read_token
 from worker.subscriptions.preferences import (
     change_frequency,
@@ -90,10 +91,9 @@ def change(token: str) -> Response:
         return page("bad_request.html", 400, reason="Unknown action.")
     subscription_id = None
     if action != "stop-all":
-        raw_id = form.get("subscription", "")
-        if not raw_id.isdigit():
+        subscription_id = parse_id(form.get("subscription"))
+        if subscription_id is None:
             return page("bad_request.html", 400, reason="No alert was chosen.")
-        subscription_id = int(raw_id)
     frequency = form.get("frequency", "")
     if action == "frequency" and frequency not in FREQUENCIES:
         return page("bad_request.html", 400, reason="Choose how often to get the alert.")

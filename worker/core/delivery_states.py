@@ -70,8 +70,11 @@ TABLE: dict[tuple[State, State], Move] = {
     (S.SENDING, S.COMPLAINED): _move("feedback arrived before the send was recorded"),
     (S.SENT, S.SENT): _ignore("a duplicate acceptance changes nothing"),
     # SES's Send event names the delivery (tag) and proves SES took it: it settles
-    # a send whose worker stopped before recording it, before any resend.
-    (S.QUEUED, S.SENT): _move("a Send event for a send released as uncertain: no resend"),
+    # a send whose worker stopped before recording it, before any resend.  So does
+    # the worker's own answer when it comes after the lease ran out.
+    (S.QUEUED, S.SENT): _move(
+        "released as uncertain, proved sent (Send event, late answer): no resend"
+    ),
     (S.FAILED, S.SENT): _move("a Send event for a send failed as uncertain: it went out"),
     (S.DELIVERED, S.SENT): _ignore("a Send event that arrived after the delivery notice"),
     (S.BOUNCED, S.SENT): _ignore("a Send event that arrived after the bounce"),

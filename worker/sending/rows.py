@@ -18,9 +18,11 @@ The whole protocol is here; the send loop (worker/sending/loop.py) only calls it
    of the chunk), so a worker killed at any moment leaves at most one row
    whose fate is unknown.  One message (pacing wait and SES call) must take
    less than two thirds of the lease.
-4. Outcome.  Written on the row while it carries the stamp; when SES feedback
-   overtook it (delivered, bounced, complained, no MessageId yet), only the
-   MessageId and the send time are stored.
+4. Outcome.  Written on the row while it carries the stamp.  A sent message
+   is recorded on an overtaken row too: one SES feedback moved on
+   (delivered, bounced, complained, no MessageId yet) gets only its MessageId
+   and send time; one the reconciler took back as uncertain (step 5) and
+   that no worker has in flight again becomes `sent`: no resend follows.
 5. Reclaim.  The reconciler's `release_stale_sending` reads and writes stale
    rows in one conditional UPDATE each, so a row renewed or marked meanwhile
    no longer matches (PostgreSQL re-checks the WHERE on the row's new
@@ -147,8 +149,8 @@ def still_ours(db: Db, delivery_id: int, owned_at: datetime) -> bool:
 
 
 @cache
-def _record_statements() -> tuple[Any, Any]:
-    """On a row still ours, on one SES feedback overtook; no IN lists: executemany."""
+def _record_statements() -> tuple[Any, Any, Any]:
+    """On a row still ours, one feedback overtook, one taken back; no IN lists: executemany."""
     ours = (
         update(DELIVERIES)
         .where(DELIVERIES.c.id == bindparam("p_id"), _ours())
@@ -174,11 +176,26 @@ def _record_statements() -> tuple[Any, Any]:
             updated_at=bindparam("p_now", type_=INSTANT),
         )
     )
-    return ours, overtaken
+    taken_back = (
+        update(DELIVERIES)
+        .where(
+            DELIVERIES.c.id == bindparam("p_id"),
+            or_(DELIVERIES.c.state == State.QUEUED, DELIVERIES.c.state == State.SENDING),
+            DELIVERIES.c.last_error == RESEND,  # not yet in flight again
+        )
+        .values(
+            state=State.SENT,
+            message_id=bindparam("p_message_id"),
+            sent_at=bindparam("p_sent_at", type_=INSTANT),
+            last_error=None,
+            updated_at=bindparam("p_now", type_=INSTANT),
+        )
+    )
+    return ours, overtaken, taken_back
 
 
 def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
-    """4. Each outcome on its row while still ours; a sent one also where feedback overtook it."""
+    """4. Each outcome on its row while still ours; a sent one also on an overtaken row."""
     if not outcomes:
         return
     values = [
@@ -194,11 +211,11 @@ def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
         }
         for outcome in outcomes
     ]
-    ours, overtaken = _record_statements()
+    ours, *overtaken = _record_statements()
     db.execute(ours, values[0] if len(values) == 1 else values)
     sent = [v for v in values if v["p_message_id"] is not None]
-    if sent:
-        db.execute(overtaken, sent[0] if len(sent) == 1 else sent)
+    for statement in overtaken if sent else ():
+        db.execute(statement, sent[0] if len(sent) == 1 else sent)
 
 
 def release_stale_sending(

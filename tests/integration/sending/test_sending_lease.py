@@ -167,3 +167,30 @@ def test_an_address_stopped_between_two_messages_of_one_chunk_is_not_sent_to(
     assert sender.sent == [ids[0], ids[1], ids[4]]
     assert result.suppressed == [bounced.id, unsubscribed.id]
     assert [r.state for r in rows(runtime)] == ["sent", "sent", "suppressed", "suppressed", "sent"]
+
+
+def test_a_message_slower_than_the_lease_is_settled_by_its_late_answer_not_resent(
+    runtime_with: Callable[..., Runtime],
+) -> None:
+    runtime = runtime_with(sending_lease_seconds=1)
+    [delivery] = queue_deliveries(runtime.sessions, 1)
+    sender = SlowSender(2.5)  # the reconciler takes it back as uncertain meanwhile
+    stop = threading.Event()
+
+    def reconciler() -> None:
+        while not stop.is_set():
+            wake_stranded(runtime, None)
+            time.sleep(0.05)
+
+    ticking = threading.Thread(target=reconciler)
+    ticking.start()
+    try:
+        send_deliveries(runtime.sessions, runtime.settings, sender, [delivery], datetime.now(UTC))
+    finally:
+        stop.set()
+        ticking.join()
+    [row] = rows(runtime)
+    assert (row.state, row.message_id, row.last_error) == ("sent", f"msg-{delivery}-1", None)
+    # The worker woken for the taken-back row finds nothing left to send.
+    send_deliveries(runtime.sessions, runtime.settings, sender, [delivery], datetime.now(UTC))
+    assert sender.sent == [delivery]

@@ -29,6 +29,7 @@ from tests.integration.pipeline_helpers import publish_at, subscribe, tick
 from tests.support import event, record
 from worker.core.models import Subscriber, Subscription
 from worker.core.runtime import Runtime, set_runtime
+from worker.queue.broker import drain
 from worker.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,8 +71,11 @@ def page(browser: Browser) -> Iterator[Page]:
 class Site:
     runtime: Runtime
     url: str
+    broker: StubBroker
 
     def mails(self) -> list[email.message.EmailMessage]:
+        """The mails sent once the queue has run what the requests left for it."""
+        drain(self.broker)
         return [
             email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             for path in sorted(Path(self.runtime.settings.outbox).glob("*.eml"))
@@ -91,7 +95,7 @@ def site(sqlite_url: str, tmp_path: Path, stub_broker: StubBroker) -> Iterator[S
     app_holder["app"] = create_app(runtime)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield Site(runtime, url)
+    yield Site(runtime, url, stub_broker)
     server.shutdown()
     thread.join()
     set_runtime(None)

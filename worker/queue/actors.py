@@ -32,6 +32,10 @@ def poll_feedback() -> None:
     pipeline.poll_feedback_queue()
 
 
+def mail_signups(signup_ids: list[int]) -> None:
+    pipeline.mail_signups(signup_ids)
+
+
 # name → (function, max_retries); each one's queue is in worker.queue.broker.QUEUES.
 ACTORS: dict[str, tuple[Callable[..., None], int]] = {
     "events.ingest": (ingest_events, 5),
@@ -40,6 +44,7 @@ ACTORS: dict[str, tuple[Callable[..., None], int]] = {
     "deliveries.send": (send_deliveries, 5),
     # No retries: the next tick polls again, and nothing unstored is deleted from SQS.
     "feedback.poll": (poll_feedback, 0),
+    "signups.mail": (mail_signups, 5),
 }
 
 

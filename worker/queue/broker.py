@@ -27,6 +27,7 @@ QUEUES = {
     "digests.build": "digests",
     "deliveries.send": "send",
     "feedback.poll": "feedback",
+    "signups.mail": "signups",
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import IO, Any
 
@@ -23,9 +23,11 @@ from worker.ingest.snapshots import IngestResult, ingest_events
 from worker.matching.criteria_index import criteria_index_of
 from worker.matching.fanout import MatchResult, match_events
 from worker.queue.broker import enqueue
+from worker.sending.confirmation import mail_signup
 from worker.sending.gate import gate_of
 from worker.sending.loop import SendResult, send_deliveries
 from worker.sending.senders import sender_of
+from worker.subscriptions.signups import request_signup
 
 DELIVERY_BATCH = 100
 
@@ -141,6 +143,30 @@ def send_batch(delivery_ids: list[int], runtime: Runtime | None = None) -> SendR
     for batch in chunks(result.resumed, DELIVERY_BATCH):
         enqueue(runtime.settings, "deliveries.send", batch)
     return result
+
+
+def sign_up(fields: Mapping[str, object], client_address: str, runtime: Runtime) -> None:
+    """POST /signup: validate (ValueError) and record, then wake the mailer after commit.
+
+    Nothing is sent here, so the answer cannot tell a new address from a
+    suppressed or over-limit one by its timing. A lost wake-up only delays
+    the mail: the reconciler finds the unmailed sign-up.
+    """
+    outcome = request_signup(fields, client_address, runtime)
+    if outcome.signup_id is None:
+        return
+    try:
+        enqueue(runtime.settings, "signups.mail", [outcome.signup_id])
+    except Exception:  # noqa: BLE001 - the row is the work; the reconciler wakes it
+        log.exception("sign-up %d recorded, its wake-up not sent", outcome.signup_id)
+
+
+def mail_signups(signup_ids: list[int], runtime: Runtime | None = None) -> None:
+    """Send each sign-up's confirmation mail, once (worker.sending.confirmation)."""
+    runtime = runtime or get_runtime()
+    for signup_id in signup_ids:
+        outcome = mail_signup(runtime, signup_id)
+        log.info("confirmation of sign-up %d: %s", signup_id, outcome)
 
 
 def poll_feedback_queue(runtime: Runtime | None = None, wait_seconds: int = 20) -> Any:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import State
-from worker.core.models import Delivery, ReceivedEvent, StudyChange
+from worker.core.models import Delivery, ReceivedEvent, Signup, StudyChange
 
 
 def _batched_ids(session: Session, query, size: int) -> Iterator[list[int]]:
@@ -54,3 +54,11 @@ def stranded_work(
             deliveries = deliveries.where(Delivery.updated_at <= now - grace)
         for batch in _batched_ids(session, deliveries.order_by(Delivery.id), 100):
             yield actor_name, batch
+    # Sign-ups whose confirmation mail has not gone yet, while their link is open.
+    signups = select(Signup.id).where(
+        Signup.mailed_at.is_(None), Signup.confirmed_at.is_(None), Signup.expires_at > now
+    )
+    if grace is not None:
+        signups = signups.where(Signup.created_at <= now - grace)
+    for batch in _batched_ids(session, signups.order_by(Signup.id), 100):
+        yield "signups.mail", batch

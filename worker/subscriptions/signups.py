@@ -10,19 +10,23 @@ few dozen per client an hour (clients are kept as a keyed hash, never as
 addresses). Unconfirmed sign-ups expire with their link, and a link acts
 only on the sign-up it was minted for (its row's link key, see
 `worker.core.tokens.minted_for`), never on a later row under the same id.
+
+A client is an IPv4 address or an IPv6 /64 (`client_network`). The
+confirmation mail goes from the queue (worker.sending.confirmation).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Table, delete, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import DEFAULT_SEND_HOUR
@@ -58,7 +62,7 @@ class SignupOutcome:
     """What happened to a request; only logs and tests see it, never the requester."""
 
     signup_id: int | None
-    reason: str  # "sent", "address-limit", "client-limit", "suppressed"
+    reason: str  # "recorded", "address-limit", "client-limit", "suppressed"
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,34 @@ def _given(value: object) -> bool:
 
 
 def client_hash(keys: Sequence[str], client_address: str) -> str:
-    """A keyed hash of the client's address: enough to count requests, useless to anyone else."""
+    """A keyed hash of the client's network: enough to count requests, useless to anyone else."""
     key = keys[0].encode() if keys else b""
-    return hmac.new(key, b"signup-client\x00" + client_address.encode(), hashlib.sha256).hexdigest()
+    client = client_network(client_address).encode()
+    return hmac.new(key, b"signup-client\x00" + client, hashlib.sha256).hexdigest()
+
+
+def client_network(client_address: str) -> str:
+    """What the per-client limit counts as one client: an IPv4 address, or an IPv6 /64.
+
+    One IPv6 host commonly holds a whole /64 (a home line, a cloud VM) and
+    can take a new address from it for every request, so counting single
+    IPv6 addresses would count nothing. An IPv4-mapped address is its IPv4;
+    a port (some proxies add one) is not part of the client.
+    """
+    text = client_address.strip()
+    if text.startswith("["):  # [v6]:port
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # v4:port, as some proxies write X-Forwarded-For
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return client_address  # not an IP (a test client, a unix socket): counted as given
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def create_signup(
@@ -105,13 +134,12 @@ def create_signup(
     limits: SignupLimits = DEFAULT_LIMITS,
 ) -> SignupOutcome:
     """Record a sign-up unless a limit or a suppression says no mail may go out."""
-    lock_keys(session, "signup", [row.email, client])
+    mailbox = same_mailbox(row.email)
+    lock_keys(session, "signup", [mailbox_key(row.email), client])
     suppressed = session.scalar(select(Suppression.email).where(Suppression.email == row.email))
     if suppressed is not None:
         return SignupOutcome(None, "suppressed")
-    if _recent(session, Signup.email == row.email, now - limits.address_window) >= (
-        limits.per_address
-    ):
+    if _recent(session, mailbox, now - limits.address_window) >= limits.per_address:
         return SignupOutcome(None, "address-limit")
     if _recent(session, Signup.client_hash == client, now - limits.client_window) >= (
         limits.per_client
@@ -131,7 +159,29 @@ def create_signup(
     )
     session.add(signup)
     session.flush()
-    return SignupOutcome(signup.id, "sent")
+    return SignupOutcome(signup.id, "recorded")
+
+
+def mailbox_key(email: str) -> str:
+    """The mailbox an address reaches: `ada+x@example.org` is `ada@example.org`.
+
+    Most providers deliver a `+tag` address to the untagged mailbox, so the
+    per-address limit counts them together; otherwise a stranger could fill
+    one inbox by adding a new tag to every request.
+    """
+    local, _, domain = email.rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def same_mailbox(email: str) -> ColumnElement[bool]:
+    """Sign-ups to the mailbox of `email`, whatever their +tag."""
+    local, _, domain = mailbox_key(email).rpartition("@")
+    tagged = _like_escaped(local) + "+%@" + _like_escaped(domain)
+    return or_(Signup.email == f"{local}@{domain}", Signup.email.like(tagged, escape="\\"))
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _recent(session: Session, which: ColumnElement[bool], since: datetime) -> int:
@@ -145,7 +195,10 @@ def request_signup(
     runtime: Runtime,
     limits: SignupLimits = DEFAULT_LIMITS,
 ) -> SignupOutcome:
-    """Validate (ValueError) and record; the caller emails the link after commit."""
+    """Validate (ValueError) and record; the caller wakes the mailer after commit.
+
+    (worker.queue.pipeline.sign_up: the mail goes from the queue, never inside a request.)
+    """
     row = parse_signup(fields)
     now = runtime.now()
     client = client_hash(runtime.settings.secret_keys, client_address)

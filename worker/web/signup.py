@@ -1,14 +1,14 @@
 """Public sign-up and its double opt-in: the form, "check your inbox", the confirm page.
 
 The sign-up answer never depends on the address (known, suppressed or over
-its limit all read "check your inbox"); only a malformed request gets an
+its limit all read "check your inbox", and no mail is sent inside the
+request, so neither can its timing); only a malformed request gets an
 error, and it names the field. The emailed link leads to a page with a
 button; the POST behind the button subscribes.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -16,18 +16,16 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, request, 
 
 from worker.core.cadence import FREQUENCIES
 from worker.core.tokens import LINK_KEY, BadToken, preferences_token, read_token
-from worker.sending.confirmation import send_confirmation
+from worker.queue.pipeline import sign_up
 from worker.subscriptions.signups import (
     SIGNUP_FIELDS,
     confirm_signup,
-    request_signup,
     signup_status,
 )
 from worker.subscriptions.views import FREQUENCY_LABELS
 from worker.web.security import client_address
 from worker.web.support import current_runtime, database, page
 
-log = logging.getLogger(__name__)
 blueprint = Blueprint("signup", __name__)
 
 # The signature is checked here; whether the sign-up is still open is its row's
@@ -70,18 +68,11 @@ def submit() -> Response:
         proxies = runtime.settings.trusted_proxies
     client = client_address(request, proxies)
     try:
-        outcome = request_signup(fields, client, runtime)
-        if outcome.signup_id is not None:
-            send_confirmation(runtime, outcome.signup_id, runtime.now())
+        sign_up(fields, client, runtime)
     except ValueError as error:
         if as_json:
             return _json_error(str(error), 400)
         return _form_page(fields, str(error), 400)
-    except Exception:  # noqa: BLE001 - the sender failed; say so without detail
-        log.exception("confirmation email could not be sent")
-        if as_json:
-            return _json_error("the confirmation email could not be sent; try again later", 503)
-        return page("unavailable.html", 503)
     if as_json:
         return _json({"status": "check-your-inbox", "message": CHECK_INBOX}, 202)
     return redirect(url_for("signup.sent"), code=303)  # type: ignore[return-value]

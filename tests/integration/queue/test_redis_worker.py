@@ -63,3 +63,36 @@ def test_a_redis_worker_ingests_published_events(redis_runtime: Runtime) -> None
         _wait_for(all_ingested)
     finally:
         worker.stop()
+
+
+def test_a_redis_worker_mails_the_confirmation_of_a_web_sign_up_once(
+    redis_runtime: Runtime,
+) -> None:
+    from dramatiq import get_broker
+
+    from worker.core.models import Signup
+    from worker.queue.broker import enqueue
+    from worker.web.app import create_app
+
+    client = create_app(redis_runtime).test_client()
+    answer = client.post("/signup", data={"email": "ada@example.org", "condition": "melanoma"})
+    assert answer.status_code == 303
+    outbox = Path(redis_runtime.settings.outbox)
+    assert not list(outbox.glob("*.eml"))  # waiting in Redis for a worker
+    with redis_runtime.sessions() as session:
+        [signup_id] = session.scalars(select(Signup.id)).all()
+    enqueue(redis_runtime.settings, "signups.mail", [signup_id])  # a duplicate wake-up
+
+    worker = Worker(get_broker(), worker_threads=4, worker_timeout=100)
+    worker.start()
+    try:
+
+        def mailed() -> bool:
+            with redis_runtime.sessions() as session:
+                return session.scalar(select(Signup.mailed_at)) is not None
+
+        _wait_for(mailed)
+        get_broker().join("signups", timeout=30_000)
+    finally:
+        worker.stop()
+    assert len(list(outbox.glob("*.eml"))) == 1

@@ -330,7 +330,7 @@ def test_a_confirmation_message_has_no_list_headers_and_a_working_confirm_link()
         message_id="<confirm-77@mail.example.org>",
     )
     message = _parse(raw)
-    assert message["Subject"] == "Confirm your subscription to alerts for head and neck cancer"
+    assert message["Subject"] == "Confirm your clinical trial alerts"
     assert message["List-Unsubscribe"] is None
     text, _ = _bodies(message)
     token = re.search(r"https://alerts\.example\.org/confirm/(\S+)", text).group(1)  # type: ignore[union-attr]
@@ -340,7 +340,7 @@ def test_a_confirmation_message_has_no_list_headers_and_a_working_confirm_link()
     }
 
 
-def test_hostile_confirmation_targets_stay_in_a_one_line_subject() -> None:
+def test_a_confirmation_subject_never_carries_the_form_text() -> None:
     raw = confirm_message(
         SETTINGS,
         to_addr="ada@example.com",
@@ -352,7 +352,4 @@ def test_hostile_confirmation_targets_stay_in_a_one_line_subject() -> None:
     )
     message = _parse(raw)
     assert message["Bcc"] is None
-    assert (
-        message["Subject"]
-        == "Confirm your subscription to alerts for cancer Bcc: victim@example.com"
-    )
+    assert message["Subject"] == "Confirm your clinical trial alerts"

@@ -350,7 +350,7 @@ def test_the_css_is_inlined_into_style_attributes() -> None:
 
 def test_the_confirmation_email_asks_to_confirm_with_a_working_link() -> None:
     rendered = render_email("confirm-subscription", realistic_contexts()["confirm-subscription"])
-    assert rendered.subject == "Confirm your subscription to alerts for head and neck cancer"
+    assert rendered.subject == "Confirm your clinical trial alerts"
     button = _links(rendered.html)["Confirm subscription"]
     assert button.startswith("https://alerts.example.org/confirm/")
     assert read_token(KEYS, "confirm", button.rsplit("/", 1)[1], now=NOW) == {

@@ -1,17 +1,18 @@
-"""A subscription's new frequency, with the news already waiting for it.
+"""Where the news already waiting goes when a subscription changes frequency or stops.
 
 A pending notification waits in one digest stream (subscriber, frequency):
 the fastest of the subscriptions that matched it, as matching decided. The
 sender drops a stream whose subscriber has no running subscription of that
 frequency left, so a subscription that moves to another frequency must take
-its waiting notifications along, or they are lost. The admin import, a
-confirmed sign-up and the preferences page all change frequencies here, so
-the three cannot drift apart. The caller owns the transaction.
+its waiting notifications along, and one that stops must hand over what
+another running subscription also matched, or they are lost. The admin
+import, a confirmed sign-up, the preferences page and the unsubscribe links
+all come here, so they cannot drift apart. The caller owns the transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -39,8 +40,8 @@ def change_frequencies(session: Session, changes: Sequence[FrequencyChange], now
 
     A waiting notification of a changed subscription goes to the fastest
     stream among its running subscriptions, the rule matching used when it
-    was made. When none of them runs (a stopped subscription that a sign-up
-    is about to restart), the fastest among all of them.
+    was made (see `rehome_waiting`; a stopped subscription that a sign-up is
+    about to restart takes its news along too).
     """
     if not changes:
         return
@@ -50,13 +51,26 @@ def change_frequencies(session: Session, changes: Sequence[FrequencyChange], now
         .values(frequency=bindparam("b_frequency"), updated_at=now),
         [{"b_id": c.subscription_id, "b_frequency": c.frequency} for c in changes],
     )
-    changed = {change.subscription_id for change in changes}
-    subscribers = sorted({change.subscriber_id for change in changes})
-    for start in range(0, len(subscribers), CHUNK):
-        _rehome(session, subscribers[start : start + CHUNK], changed)
+    rehome_waiting(
+        session,
+        {change.subscriber_id for change in changes},
+        {change.subscription_id for change in changes},
+    )
 
 
-def _rehome(session: Session, subscriber_ids: list[int], changed: set[int]) -> None:
+def rehome_waiting(session: Session, subscriber_ids: Set[int], touched: Set[int]) -> None:
+    """Move each waiting notification of a `touched` subscription to the stream it now belongs to.
+
+    The fastest stream among its running subscriptions; when none runs, the
+    fastest among all of them (for a stop that is where it already is, and
+    the sender drops it; for a frequency change it is the new one).
+    """
+    ordered = sorted(subscriber_ids)
+    for start in range(0, len(ordered), CHUNK):
+        _rehome(session, ordered[start : start + CHUNK], touched)
+
+
+def _rehome(session: Session, subscriber_ids: list[int], touched: Set[int]) -> None:
     subscriptions = {
         pk: (frequency, active)
         for pk, frequency, active in session.execute(
@@ -75,7 +89,7 @@ def _rehome(session: Session, subscriber_ids: list[int], changed: set[int]) -> N
     )
     moves = []
     for notification_id, frequency, subscription_ids in waiting:
-        if changed.isdisjoint(subscription_ids):
+        if touched.isdisjoint(subscription_ids):
             continue
         own = [subscriptions[pk] for pk in subscription_ids if pk in subscriptions]
         streams = [freq for freq, active in own if active] or [freq for freq, _ in own]

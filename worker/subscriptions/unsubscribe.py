@@ -5,7 +5,9 @@ pass for another: the List-Unsubscribe link stops one digest stream (every
 subscription of that frequency), a section link stops one subscription, and
 the footer link stops everything. Stopping sets `active` to false and keeps
 the row, so the preferences page can restart it; whatever is still pending
-for a stopped stream is dropped at send time, which checks again.
+for a stopped stream is dropped at send time, which checks again, except
+what another running subscription also matched: that moves to its stream
+(`worker.subscriptions.streams`).
 
 A link acts only while its subscriber's row still holds the link key the
 token carries (`worker.core.tokens.minted_for`): the links of a removed
@@ -22,15 +24,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import CursorResult, Table, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
 from worker.core.models import Subscriber, Subscription
 from worker.core.runtime import Runtime, get_runtime
 from worker.core.tokens import LINK_KEY, BadToken, minted_for, read_token
+from worker.subscriptions.streams import rehome_waiting
 
 # URL shape (worker.core.tokens) -> token purpose
 LINK_PURPOSES = {
@@ -126,8 +129,9 @@ def stop(session: Session, scope: StopScope, now: datetime) -> int:
         statement = statement.where(table.c.frequency == scope.frequency)
     if scope.subscription_id is not None:
         statement = statement.where(table.c.id == scope.subscription_id)
-    result = cast(CursorResult[Any], session.execute(statement))
-    return result.rowcount or 0
+    stopped = set(session.scalars(statement.returning(table.c.id)))
+    rehome_waiting(session, {scope.subscriber_id}, stopped)
+    return len(stopped)
 
 
 def unsubscribe_by_mail(subject: str, runtime: Runtime | None = None) -> int:

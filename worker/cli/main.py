@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from worker.cli.common import When, echo, runtime_for
-from worker.core.config import ConfigError, load_settings
+from worker.core.config import ConfigError, ensure_secret_key, load_settings
 from worker.core.logs import configure as configure_logging
 from worker.core.runtime import Runtime
 
@@ -214,8 +214,12 @@ def worker(ctx: click.Context, dramatiq_args: tuple[str, ...]) -> None:
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
-def web(gunicorn_args: tuple[str, ...]) -> None:
+@click.pass_context
+def web(ctx: click.Context, gunicorn_args: tuple[str, ...]) -> None:
     """Serve the web app (worker.web:app) with gunicorn; extra arguments go to gunicorn."""
+    settings = ctx.obj["settings"]  # checked already: a configuration error is exit 2
+    if settings.email_backend == "file":
+        ensure_secret_key(settings)  # one key file, made before the workers read it
     args = [sys.executable, "-m", "gunicorn", *gunicorn_args, "worker.web:app"]
     os.execv(sys.executable, args)
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
+import email_validator
+
 from worker.core.cadence import DEFAULT_SEND_HOUR
+from worker.core.private_files import create_private, keep_private
 
 
 class ConfigError(Exception):
@@ -24,6 +28,9 @@ class ConfigError(Exception):
 EMAIL_BACKENDS = ("file", "ses")
 DEFAULT_DATABASE_URL = "sqlite:///trialalerts.db"
 KEY_FILE = ".trialalerts-secret"
+MIN_SECRET_LENGTH = 16  # signing keys and the ingest bearer token
+_NAMED_ADDRESS = re.compile(r"([^<>]*)<([^<>]+)>")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 DEFAULT_CTGOV_API_URL = "https://clinicaltrials.gov/api/v2"
@@ -139,25 +146,83 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     raw = env.get(name) or None
     if raw is None:
         return None
-    scheme = urlparse(raw).scheme.split("+")[0]
-    if scheme not in schemes:
-        raise ConfigError(f"{name}={raw!r} must start with one of {', '.join(schemes)}")
+    parts = urlparse(raw)
+    if parts.scheme.split("+")[0] not in schemes:
+        shown = raw.replace(f":{parts.password}@", ":***@") if parts.password else raw
+        raise ConfigError(f"{name}={shown!r} must start with one of {', '.join(schemes)}")
     return raw
 
 
+def _keys(raw: str) -> tuple[str, ...]:
+    """Keys newest first, separated by commas or line breaks."""
+    return tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
+
+
 def _secret_keys(env: Mapping[str, str], backend: str, key_file: Path) -> tuple[str, ...]:
-    """Newest key first; the embedded default generates one key and keeps it."""
-    raw = env.get("TRIALALERTS_SECRET_KEY", "")
-    keys = tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
+    """Newest key first; the embedded default generates one key and keeps it (`KEY_FILE`)."""
+    keys = _keys(env.get("TRIALALERTS_SECRET_KEY", ""))
     if keys:
-        if any(len(k) < 16 for k in keys):
-            raise ConfigError("TRIALALERTS_SECRET_KEY: every key must be at least 16 characters")
+        if any(len(k) < MIN_SECRET_LENGTH for k in keys):
+            raise ConfigError(
+                f"TRIALALERTS_SECRET_KEY: every key must be at least {MIN_SECRET_LENGTH} characters"
+            )
         return keys
     if backend == "ses":
         raise ConfigError("TRIALALERTS_SECRET_KEY is required with TRIALALERTS_EMAIL_BACKEND=ses")
     if key_file.exists():
-        return (key_file.read_text().strip(),)
+        return read_key_file(key_file)
     return ()
+
+
+def read_key_file(key_file: Path) -> tuple[str, ...]:
+    """The keys of an existing key file (made private first); ConfigError when none is usable.
+
+    An empty or short key would let anyone forge every link, so it is refused,
+    never used: a key file is only ever generated where none exists.
+    """
+    where = f"{key_file} (the signing key file, used while TRIALALERTS_SECRET_KEY is unset)"
+    keep_private(key_file)
+    try:
+        keys = _keys(key_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{where} cannot be read: {error}") from None
+    if not keys:
+        raise ConfigError(
+            f"{where} is empty: write a key of at least {MIN_SECRET_LENGTH} characters into it, "
+            "or remove it to have one generated"
+        )
+    if any(len(k) < MIN_SECRET_LENGTH for k in keys):
+        raise ConfigError(f"{where}: every key must be at least {MIN_SECRET_LENGTH} characters")
+    return keys
+
+
+def _mail_from(env: Mapping[str, str]) -> str:
+    """An address, or `Display Name <address>`, that every email's From header can carry."""
+    raw = env.get("TRIALALERTS_FROM") or Settings.mail_from
+    named = _NAMED_ADDRESS.fullmatch(raw.strip())
+    address = named.group(2).strip() if named else raw.strip()
+    try:
+        if _CONTROLS.search(raw) or "<" in address or ">" in address:
+            raise email_validator.EmailNotValidError("it holds a control character or a bracket")
+        email_validator.validate_email(
+            address, check_deliverability=False, allow_smtputf8=False, globally_deliverable=False
+        )
+    except email_validator.EmailNotValidError as error:
+        raise ConfigError(
+            f"TRIALALERTS_FROM={raw!r} is not an email address or 'Name <address>': {error}"
+        ) from None
+    return raw.strip()
+
+
+def _ingest_token(env: Mapping[str, str]) -> str | None:
+    """The bearer token of POST /events: unset (the endpoint answers 503) or long enough."""
+    token = (env.get("TRIALALERTS_INGEST_TOKEN") or "").strip()
+    if token and len(token) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"TRIALALERTS_INGEST_TOKEN must be at least {MIN_SECRET_LENGTH} characters "
+            f"(it has {len(token)})"
+        )
+    return token or None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -184,9 +249,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outbox=Path(env.get("TRIALALERTS_OUTBOX") or Settings.outbox),
         secret_keys=_secret_keys(env, backend, Path(KEY_FILE)),
         base_url=base_url.rstrip("/"),
-        mail_from=env.get("TRIALALERTS_FROM") or Settings.mail_from,
+        mail_from=_mail_from(env),
         postal_address=env.get("TRIALALERTS_POSTAL_ADDRESS") or Settings.postal_address,
-        ingest_token=env.get("TRIALALERTS_INGEST_TOKEN") or None,
+        ingest_token=_ingest_token(env),
         ses_configuration_set=env.get("TRIALALERTS_SES_CONFIGURATION_SET") or None,
         ses_max_rate=_positive_number(
             env, "TRIALALERTS_SES_MAX_RATE", Settings.ses_max_rate, float
@@ -218,10 +283,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def ensure_secret_key(settings: Settings, key_file: Path = Path(KEY_FILE)) -> Settings:
-    """Embedded mode: generate a signing key once and keep it beside the database."""
+    """Embedded mode: generate a signing key once and keep it beside the database.
+
+    Only where no key file exists; when another process creates one first,
+    its key is the one used (see `create_private`).
+    """
     if settings.secret_keys:
         return settings
     key = secrets.token_urlsafe(32)
-    key_file.write_text(key + "\n")
-    key_file.chmod(0o600)
+    if not create_private(key_file, key + "\n"):
+        return replace(settings, secret_keys=read_key_file(key_file))
     return replace(settings, secret_keys=(key,))

@@ -1,12 +1,19 @@
-"""Engine and sessions; SQLite tuned for the embedded default, PostgreSQL for production."""
+"""Engine and sessions; SQLite tuned for the embedded default, PostgreSQL for production.
+
+A SQLite file is owner-only (worker.core.private_files): it holds addresses
+and health conditions.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from worker.core.private_files import private_sqlite_file
 
 
 def _json_dumps(value: Any) -> str:
@@ -19,7 +26,7 @@ def _json_loads(value: Any) -> Any:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """One engine per process; nothing connects until first use."""
+    """One engine per process; nothing connects until first use (a SQLite file is made private)."""
     options: dict[str, Any] = {
         "json_serializer": _json_dumps,
         "json_deserializer": _json_loads,
@@ -30,6 +37,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     options.update(kwargs)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_sqlite_file(Path(database))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine

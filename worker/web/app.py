@@ -4,19 +4,29 @@
 app opens nothing: the runtime (settings, database, sender) is taken per
 request from the one given, or else from the environment on first use, so
 gunicorn can import `worker.web:app` before any service is up.
+
+A configuration error found then (a bad variable, an unusable key file)
+answers 503 naming the problem, never a traceback and never a page signed
+with a bad key; `trialalerts web` checks the configuration before it starts
+gunicorn, and refuses to start on an error (exit 2).
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import Flask, Response, jsonify, request
 from jinja2 import StrictUndefined
 from werkzeug.exceptions import HTTPException
 
+from worker.core.config import ConfigError
 from worker.core.paths import templates_dir
 from worker.core.runtime import Runtime
 from worker.web import events, health, preferences, signup, unsubscribe
 from worker.web.security import add_security_headers
 from worker.web.support import RUNTIME_KEY, page, runtime_provider
+
+log = logging.getLogger(__name__)
 
 # Pages take small forms; /events raises its own limit (worker.web.events).
 MAX_FORM_BYTES = 64 * 1024
@@ -39,6 +49,7 @@ def create_app(runtime: Runtime | None = None, *, trusted_proxies: int | None = 
         app.register_blueprint(module.blueprint)
     app.after_request(add_security_headers)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ConfigError, _config_error)
     return app
 
 
@@ -54,6 +65,17 @@ def _http_error(error: HTTPException) -> Response:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def _config_error(error: ConfigError) -> Response:
+    """503 naming the setting to fix (messages name variables and files, never secrets)."""
+    log.error("configuration error: %s", error)
+    description = f"The service is not configured correctly: {error}"
+    if request.path.startswith(JSON_PATHS):
+        response = jsonify({"error": description})
+        response.status_code = 503
+        return response
+    return page("error.html", 503, title="Service unavailable", description=description)
 
 
 app = create_app()

@@ -1,7 +1,8 @@
 """`GET /healthz`: can this process reach its database and its broker?
 
 200 with each part "ok" when both answer; 503 naming the part that does not
-("unreachable"). Without a broker URL the broker is the in-process one, "ok"
+("unreachable"), or the configuration error that keeps the app from
+starting. Without a broker URL the broker is the in-process one, "ok"
 by definition; with one, Redis must answer PING.
 """
 
@@ -13,6 +14,7 @@ import redis
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
+from worker.core.config import ConfigError
 from worker.core.runtime import Runtime
 from worker.web.support import current_runtime
 
@@ -53,13 +55,20 @@ def broker_status(runtime: Runtime) -> str:
 def healthz() -> Response:
     try:
         runtime = current_runtime()
+    except ConfigError as error:  # named, without a traceback
+        log.error("health: configuration error: %s", error)
+        return _unknown(f"configuration error: {error}")
     except Exception:  # noqa: BLE001 - a runtime that cannot be built is unhealthy
         log.exception("health: the runtime could not be built")
-        response = jsonify({"database": "unknown", "broker": "unknown", "error": "start-up failed"})
-        response.status_code = 503
-        return response
+        return _unknown("start-up failed")
     body = {"database": database_status(runtime), "broker": broker_status(runtime)}
     healthy = all(state == "ok" for state in body.values())
     response = jsonify(body)
     response.status_code = 200 if healthy else 503
+    return response
+
+
+def _unknown(error: str) -> Response:
+    response = jsonify({"database": "unknown", "broker": "unknown", "error": error})
+    response.status_code = 503
     return response

@@ -105,6 +105,8 @@ def _stored(engine: Engine) -> dict[str, list[Any]]:
             rows = []
             for row in connection.execute(select(model.__table__)).mappings():
                 values = dict(row) | {"id": None}
+                if "link_key" in values:  # random per row: only its presence is the same
+                    values["link_key"] = len(values["link_key"]) >= 16
                 if "subscriber_id" in values:
                     values["subscriber_id"] = emails[values["subscriber_id"]]
                 if "criteria_id" in values:

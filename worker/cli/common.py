@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from worker.core.config import ensure_secret_key
+from worker.core.ids import parse_id
 from worker.core.migrate import upgrade
 from worker.core.quoting import terminal_safe
 from worker.core.runtime import Runtime, fixed_clock, set_runtime
@@ -31,6 +32,20 @@ class When(click.ParamType):
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 date-time", param, ctx)
         return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class RowId(click.ParamType):
+    """A row id as `worker.core.ids` reads it: ASCII digits, within range."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        parsed = parse_id(str(value))
+        if parsed is None:
+            self.fail(f"{value!r} is not an id (a whole number from 1)", param, ctx)
+        return parsed
 
 
 def runtime_for(ctx: click.Context, now: datetime | None = None) -> Runtime:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from worker.cli.common import When, echo, runtime_for
+from worker.cli.common import RowId, When, echo, runtime_for
 from worker.core.config import ConfigError, ensure_secret_key, load_settings
 from worker.core.logs import configure as configure_logging
 from worker.core.runtime import Runtime
@@ -182,7 +182,7 @@ def deadletters_list(ctx: click.Context, include_replayed: bool) -> None:
 
 
 @deadletters.command("replay")
-@click.argument("letter_id", required=False, type=int)
+@click.argument("letter_id", required=False, type=RowId())
 @click.pass_context
 def deadletters_replay(ctx: click.Context, letter_id: int | None) -> None:
     """Publish dead letters again (all not yet replayed, or the one with ID)."""

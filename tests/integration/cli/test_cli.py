@@ -149,3 +149,10 @@ def test_digests_preview_prints_the_digest_and_writes_html(tmp_path: Path) -> No
     assert "clinicaltrials.gov/study/NCT04267848" in html.read_text()
     unknown = trialalerts("digests", "preview", "nobody@example.org", cwd=tmp_path)
     assert unknown.returncode == 1
+
+
+@pytest.mark.parametrize("text", ["٣", "²", "1" * 30, "0"])
+def test_a_dead_letter_id_that_is_no_id_is_a_usage_error(tmp_path: Path, text: str) -> None:
+    result = trialalerts("deadletters", "replay", text, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "is not an id" in result.stderr and "Traceback" not in result.stderr

@@ -153,6 +153,18 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     return raw
 
 
+def _base_url(env: Mapping[str, str]) -> str:
+    """Where every emailed link points: a scheme and a host, nothing a link would lose."""
+    raw = _url(env, "TRIALALERTS_BASE_URL", ("http", "https")) or Settings.base_url
+    parts = urlparse(raw)
+    if not parts.hostname or parts.username or parts.query or parts.fragment:
+        raise ConfigError(
+            f"TRIALALERTS_BASE_URL={raw!r} must be http(s)://host[:port][/path], "
+            "without user, query or fragment"
+        )
+    return raw
+
+
 def _keys(raw: str) -> tuple[str, ...]:
     """Keys newest first, separated by commas or line breaks."""
     return tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
@@ -177,10 +189,17 @@ def _secret_keys(env: Mapping[str, str], backend: str, key_file: Path) -> tuple[
 def read_key_file(key_file: Path) -> tuple[str, ...]:
     """The keys of an existing key file (made private first); ConfigError when none is usable.
 
-    An empty or short key would let anyone forge every link, so it is refused,
-    never used: a key file is only ever generated where none exists.
+    An empty or short key would let anyone forge every link, and so would a
+    key planted by another user (in a shared folder): such a file is refused,
+    never used; a key file is only ever generated where none exists.
     """
     where = f"{key_file} (the signing key file, used while TRIALALERTS_SECRET_KEY is unset)"
+    try:
+        owner = key_file.stat().st_uid
+    except OSError as error:
+        raise ConfigError(f"{where} cannot be read: {error}") from None
+    if hasattr(os, "geteuid") and owner != os.geteuid():
+        raise ConfigError(f"{where} belongs to another user (uid {owner}): it cannot be trusted")
     keep_private(key_file)
     try:
         keys = _keys(key_file.read_text(encoding="utf-8"))
@@ -240,7 +259,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     database_url = (
         _url(env, "TRIALALERTS_DATABASE_URL", ("sqlite", "postgresql")) or DEFAULT_DATABASE_URL
     )
-    base_url = _url(env, "TRIALALERTS_BASE_URL", ("http", "https")) or Settings.base_url
+    base_url = _base_url(env)
     send_hour = _int_in_range(env, "TRIALALERTS_SEND_HOUR", Settings.send_hour, 0, 23)
     return Settings(
         database_url=database_url,

@@ -54,6 +54,16 @@ def test_an_unusable_key_file_is_refused_and_kept(
     assert not (tmp_path / "trialalerts.db").exists()
 
 
+def test_a_key_file_of_another_user_is_refused(tmp_path: Path) -> None:
+    """Planted in a shared folder, it would let its owner forge every link."""
+    key_file = tmp_path / KEY_FILE
+    key_file.write_text(GOOD_KEY + "\n")
+    key_file.chmod(0o600)
+    os.chown(key_file, 65534, 65534)  # the tests run as root: hand it to "nobody"
+    _one_line_naming(trialalerts("subscribers", "list", cwd=tmp_path), KEY_FILE)
+    assert (key_file.stat().st_uid, _mode(key_file)) == (65534, 0o600)
+
+
 def test_a_missing_key_file_is_generated_private_and_kept(tmp_path: Path) -> None:
     assert trialalerts("subscribers", "list", cwd=tmp_path).returncode == 0
     key_file = tmp_path / KEY_FILE
@@ -109,6 +119,20 @@ def test_a_bad_from_address_stops_start_up(tmp_path: Path, value: str) -> None:
 def test_a_from_address_with_or_without_a_display_name_is_taken(tmp_path: Path, value: str) -> None:
     result = trialalerts("subscribers", "list", cwd=tmp_path, env={"TRIALALERTS_FROM": value})
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://",
+        "http:alerts.example.org",
+        "https://alerts.example.org/?x=1",
+        "https://me@alerts.example.org",
+    ],
+)
+def test_a_base_url_that_breaks_every_link_stops_start_up(tmp_path: Path, value: str) -> None:
+    result = trialalerts("subscribers", "list", cwd=tmp_path, env={"TRIALALERTS_BASE_URL": value})
+    _one_line_naming(result, "TRIALALERTS_BASE_URL")
 
 
 def test_a_short_ingest_token_stops_start_up(tmp_path: Path) -> None:

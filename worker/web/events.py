@@ -1,4 +1,10 @@
-"""`POST /events`: the CloudEvents HTTP binding, structured and batch mode, bearer token.
+"""`POST /events`: the CloudEvents HTTP binding, three content modes, bearer token.
+
+Structured (`application/cloudevents+json`, one event), batched
+(`application/cloudevents-batch+json`, an array) and binary (attributes in
+`ce-*` headers, the study as `application/json` or no body for a removal;
+see `worker.web.binary_mode`). `application/json` without `ce-*` headers is
+read as structured (or batched, for an array), as it always was.
 
 Events go through the same publish path as `trialalerts publish`: stored
 once per (source, id), bad ones dead-lettered with their reason, ingest
@@ -20,6 +26,7 @@ from worker.core.runtime import Runtime
 from worker.ingest.events import RawItem
 from worker.ingest.publish import PublishReport, publish_items
 from worker.queue.broker import enqueue
+from worker.web.binary_mode import Refused, attribute_headers, binary_item
 from worker.web.security import bearer_token_ok
 from worker.web.support import current_runtime
 
@@ -47,11 +54,10 @@ def receive() -> Response:
         response = _answer({"error": "a valid bearer token is required"}, 401)
         response.headers["WWW-Authenticate"] = 'Bearer realm="events"'
         return response
-    mode = request.mimetype
-    if mode not in (STRUCTURED, BATCH, PLAIN_JSON):
-        accepted = f"{STRUCTURED}, {BATCH} or {PLAIN_JSON}"
-        return _answer({"error": f"unsupported content type {mode!r}; send {accepted}"}, 415)
-    items = body_items(request.get_data(cache=False), mode)
+    try:
+        items = request_items()
+    except Refused as refused:
+        return _answer({"error": refused.message}, refused.status)
     report = publish_items(
         runtime.sessions,
         items,
@@ -62,6 +68,29 @@ def receive() -> Response:
     )
     body = report_body(report, items)
     return _answer(body, 400 if report.rejections else 202)
+
+
+def request_items() -> list[RawItem]:
+    """The events of the request in whichever content mode it is; `Refused` when in none."""
+    mode = request.mimetype
+    ce_headers = attribute_headers(request.headers.items())
+    if mode in (STRUCTURED, BATCH) and ce_headers:
+        names = ", ".join(sorted({name for name, _ in ce_headers})[:4])
+        raise Refused(
+            400,
+            f"{mode} carries whole events in the body, yet the request has {names}: "
+            "ce-* headers belong to binary mode, send one mode or the other",
+        )
+    if mode in (STRUCTURED, BATCH) or (mode == PLAIN_JSON and not ce_headers):
+        return body_items(request.get_data(cache=False), mode)
+    if ce_headers:
+        return [binary_item(ce_headers, mode, request.get_data(cache=False))]
+    raise Refused(
+        415,
+        f"unsupported content type {mode or 'none'!r}: send structured mode ({STRUCTURED}), "
+        f"batched mode ({BATCH}) or binary mode (ce-specversion, ce-id, ce-source and ce-type "
+        f"headers, the study as {PLAIN_JSON}, no body for a removal)",
+    )
 
 
 def body_items(body: bytes, mode: str) -> list[RawItem]:

@@ -24,12 +24,19 @@ rules, applied in this order (both sides unless said otherwise):
 6. Plurals fold (neoplasms → neoplasm, injuries → injury, metastases →
    metastasis) while -ss/-us/-is words and known invariants (diabetes, herpes,
    caries, AIDS, ...) stay.
-7. British spellings fold (ae → e, oe → e, -our → -or): leukaemia = leukemia,
-   oesophageal = esophageal.
+7. British spellings fold by a list of known stems (haem → hem, oesophag →
+   esophag, tumour → tumor, ...): leukaemia = leukemia, paediatric =
+   pediatric.  A list, not a rule: "ae" and "oe" also spell toe, shoe,
+   aerosol and canoe, which must stay themselves.
 8. cancer, tumor, tumour, neoplasia, malignancy and neoplasm are one word,
-   `neoplasm`.  On the study side only, a word naming a specific neoplasm
-   (carcinoma, sarcoma, lymphoma, leukemia, melanoma, *blastoma, ...) also adds
-   `neoplasm`; a subscription "carcinoma" therefore needs a carcinoma.
+   `neoplasm`.  A body-site adjective is its organ's noun (renal → kidney,
+   gastric → stomach; the cited table is worker/matching/anatomy.py).
+9. On the study side only, a word naming a specific neoplasm (carcinoma,
+   sarcoma, lymphoma, leukemia, melanoma, *blastoma, ...) also adds
+   `neoplasm`, and a histology naming its usual site adds that site
+   (glioblastoma → brain, hepatocellular → liver; colorectal → colon and
+   rectum).  A subscription "carcinoma" therefore needs a carcinoma, and
+   "glioma" a glioma.
 
 The result may be empty (a term made only of stop words): callers must reject
 an empty subscription term.
@@ -39,7 +46,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
+
+from worker.matching.anatomy import IMPLIED, SITES, Implied
 
 NEOPLASM = "neoplasm"
 
@@ -189,13 +200,52 @@ def singular(word: str) -> str:
     return word[:-1]
 
 
-def _british(word: str) -> str:
-    """leukaemia → leukemia, oesophagus → esophagus, behaviour → behavior."""
-    if "ae" in word or "oe" in word:
-        word = word.replace("ae", "e").replace("oe", "e")
-    if len(word) >= 6 and word.endswith("our"):
-        word = word[:-3] + "or"
+# British stem → American stem, found anywhere in a word.  Each stem occurs only
+# in medical words (tests/unit/matching/test_spelling.py holds ordinary words
+# with "ae", "oe" and "our" that must stay as they are).
+BRITISH_STEMS = (
+    ("haem", "hem"),  # haemorrhage, haematology, ischaemia
+    ("aemi", "emi"),  # anaemia, leukaemia, septicaemia, glycaemic
+    ("oesophag", "esophag"),
+    ("oedem", "edem"),  # oedema, lymphoedema
+    ("oestr", "estr"),  # oestrogen, oestradiol
+    ("foet", "fet"),
+    ("faec", "fec"),
+    ("caec", "cec"),
+    ("caesar", "cesar"),
+    ("coeliac", "celiac"),
+    ("pnoe", "pne"),  # dyspnoea, apnoea
+    ("rrhoe", "rrhe"),  # diarrhoea, gonorrhoea, amenorrhoea
+    ("gynaec", "gynec"),
+    ("paed", "ped"),  # paediatric, orthopaedic
+    ("anaesth", "anesth"),
+    ("aetiol", "etiol"),
+    ("amoeb", "ameb"),
+    ("naev", "nev"),
+    ("homoeo", "homeo"),
+    ("tumour", "tumor"),
+    ("behaviour", "behavior"),
+    ("colour", "color"),
+    ("labour", "labor"),
+    ("odour", "odor"),
+    ("humour", "humor"),
+    ("vapour", "vapor"),
+    ("rigour", "rigor"),
+    ("fibre", "fiber"),
+)
+
+
+def american_spelling(word: str) -> str:
+    """leukaemia → leukemia, oesophagus → esophagus, behaviour → behavior; toe stays toe."""
+    if "ae" in word or "oe" in word or "our" in word or "bre" in word:
+        for british, american in BRITISH_STEMS:
+            if british in word:
+                word = word.replace(british, american)
     return word
+
+
+# A body-site adjective → its organ's noun (worker/matching/anatomy.py).
+_SITE_NOUNS = {adjective: site.noun for site in SITES for adjective in site.adjectives}
 
 
 @lru_cache(maxsize=65536)
@@ -204,8 +254,9 @@ def canonical_word(word: str) -> str:
     for _ in range(8):  # a fixed point is reached in two or three rounds
         if word in STOP_WORDS:
             return ""
-        folded = _british(singular(_ROMAN.get(word, word)))
+        folded = american_spelling(singular(_ROMAN.get(word, word)))
         folded = NEOPLASM if folded in _NEOPLASM_SYNONYMS else folded
+        folded = _SITE_NOUNS.get(folded, folded)
         if folded == word:
             break
         word = folded
@@ -245,10 +296,80 @@ def names_neoplasm(word: str) -> bool:
     return word.endswith(_NEOPLASM_SUFFIXES)
 
 
+def _canonical_all(words: Iterable[str]) -> frozenset[str]:
+    return frozenset(canonical_word(word) for word in words) - {""}
+
+
+@dataclass(frozen=True)
+class _Implication:
+    """An `anatomy.Implied` entry in canonical words."""
+
+    sites: frozenset[str]
+    unless: frozenset[str]
+    reason: str
+    on_ancestors: bool
+
+
+def _implication(entry: Implied) -> _Implication:
+    return _Implication(
+        _canonical_all(entry.sites), _canonical_all(entry.unless), entry.source, entry.on_ancestors
+    )
+
+
+_IMPLIED = {canonical_word(entry.word): _implication(entry) for entry in IMPLIED}
+_IMPLYING = frozenset(_IMPLIED)
+# Words whose site the rest of the study can cancel (a uveal melanoma).
+_CONDITIONAL = frozenset(word for word, implied in _IMPLIED.items() if implied.unless)
+
+
+def implied_words(words: frozenset[str], ancestor: bool = False) -> dict[str, str]:
+    """Words a study concept also counts as, each with its reason (study side only)."""
+    added: dict[str, str] = {}
+    if NEOPLASM not in words:
+        named = sorted(word for word in words if names_neoplasm(word))
+        if named:
+            added[NEOPLASM] = f"{named[0]} names a neoplasm"
+    for word in sorted(words & _IMPLYING):
+        implied = _IMPLIED[word]
+        if (ancestor and not implied.on_ancestors) or not words.isdisjoint(implied.unless):
+            continue
+        for site in sorted(implied.sites - words):
+            added.setdefault(site, f"{word}: {implied.reason}")
+    return added
+
+
 @lru_cache(maxsize=65536)
 def normalize_concept(text: str) -> frozenset[str]:
-    """Canonical words of a study concept, with the study-side neoplasm expansion."""
+    """Canonical words of a study's own concept (condition, keyword, MeSH term), expanded."""
     words = normalize_term(text)
-    if NEOPLASM not in words and any(names_neoplasm(word) for word in words):
-        return words | {NEOPLASM}
-    return words
+    added = implied_words(words)
+    return words | frozenset(added) if added else words
+
+
+@lru_cache(maxsize=65536)
+def normalize_ancestor(text: str) -> frozenset[str]:
+    """Canonical words of a MeSH ancestor: expanded like a concept, but no region (colorectal)."""
+    words = normalize_term(text)
+    added = implied_words(words, ancestor=True)
+    return words | frozenset(added) if added else words
+
+
+def placed_elsewhere(own: Iterable[str], concepts: Iterable[frozenset[str]]) -> frozenset[str]:
+    """Sites the study's own terms say its histology is not at (empty almost always).
+
+    "Uveal Melanoma" in a record: its melanoma is not a skin cancer, so no
+    concept of the study counts as skin, neither by `implied_words` nor by the
+    MeSH tree (which files Melanoma under Skin Neoplasms), unless one of the
+    study's own terms names the skin itself.  `concepts` are the normalized
+    own terms, checked first so that most studies cost one set test each.
+    """
+    if all(_CONDITIONAL.isdisjoint(concept) for concept in concepts):
+        return frozenset()
+    bare = [normalize_term(text) for text in own]
+    named = frozenset().union(*bare)
+    cancelled: set[str] = set()
+    for word in named & _CONDITIONAL:
+        implied = _IMPLIED[word]
+        if not named.isdisjoint(implied.unless):
+            cancelled |= implied.sites - named
+    return frozenset(cancelled)

@@ -27,13 +27,19 @@ from functools import cached_property, lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
-from worker.matching.concepts import normalize_concept, normalize_term
+from worker.matching.concepts import (
+    normalize_ancestor,
+    normalize_concept,
+    normalize_term,
+    placed_elsewhere,
+)
 
 __all__ = [
     "Filters",
     "NearCircle",
     "StudyConcepts",
     "any_site_within",
+    "concept_word_sets",
     "filters_pass",
     "haversine_km",
     "index_key",
@@ -120,23 +126,36 @@ class StudyConcepts:
         return tuple(lat for lat, _ in self.points)
 
 
-def _concept_texts(summary: Mapping[str, Any]) -> Iterable[str]:
-    for key in ("conditions", "keywords"):
-        for text in summary.get(key) or ():
-            if isinstance(text, str):
-                yield text
-    for key in ("meshes", "ancestors"):
-        for entry in summary.get(key) or ():
-            term = entry.get("term") if isinstance(entry, Mapping) else entry
-            if isinstance(term, str):
-                yield term
+def _own_texts(summary: Mapping[str, Any]) -> list[str]:
+    """The study's own terms: conditions, keywords and MeSH terms."""
+    texts = [
+        text
+        for key in ("conditions", "keywords")
+        for text in summary.get(key) or ()
+        if isinstance(text, str)
+    ]
+    return texts + _mesh_texts(summary.get("meshes"))
+
+
+def _mesh_texts(entries: Any) -> list[str]:
+    terms = (entry.get("term") if isinstance(entry, Mapping) else entry for entry in entries or ())
+    return [term for term in terms if isinstance(term, str)]
+
+
+def concept_word_sets(summary: Mapping[str, Any]) -> list[frozenset[str]]:
+    """The word set of each of the study's concepts: own terms, then MeSH ancestors."""
+    own_texts = _own_texts(summary)
+    own = [normalize_concept(text) for text in own_texts]
+    concepts = own + [normalize_ancestor(text) for text in _mesh_texts(summary.get("ancestors"))]
+    cancelled = placed_elsewhere(own_texts, own)
+    if cancelled:
+        concepts = [concept - cancelled for concept in concepts]
+    return concepts
 
 
 def study_concepts(summary: Mapping[str, Any]) -> StudyConcepts:
     """The study's concept word sets, overall status and sites, ready for matching."""
-    concepts = dict.fromkeys(
-        words for words in map(normalize_concept, _concept_texts(summary)) if words
-    )
+    concepts = dict.fromkeys(words for words in concept_word_sets(summary) if words)
     status = summary.get("status")
     return StudyConcepts(
         concepts=tuple(concepts),

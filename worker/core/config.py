@@ -107,6 +107,8 @@ class Settings:
     digest_item_cap: int = 25
     ingest_batch_size: int = 500
     metrics_port: int = 9191
+    metrics_dir: Path = Path(".trialalerts-metrics")  # the worker's, emptied at its start
+    scheduler_metrics_port: int = 9193
     trusted_proxies: int = 0
     sending_lease_seconds: int = 300
     ctgov: CtgovSettings = field(default_factory=CtgovSettings)
@@ -290,6 +292,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         metrics_port=_int_in_range(
             env, "TRIALALERTS_METRICS_PORT", Settings.metrics_port, 0, 65535
+        ),
+        metrics_dir=Path(env.get("TRIALALERTS_METRICS_DIR") or Settings.metrics_dir),
+        scheduler_metrics_port=_int_in_range(
+            env, "TRIALALERTS_SCHEDULER_METRICS_PORT", Settings.scheduler_metrics_port, 0, 65535
         ),
         trusted_proxies=_int_in_range(
             env, "TRIALALERTS_TRUSTED_PROXIES", Settings.trusted_proxies, 0, 10

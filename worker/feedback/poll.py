@@ -15,6 +15,7 @@ own dead-letter queue, when one is configured).
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import FEEDBACK_STATES, State, sources_of
+from worker.core.metrics import set_gauge
 from worker.core.models import Delivery, FeedbackMessage, Subscriber, Subscription
 from worker.core.runtime import Runtime
 from worker.core.sql import insert_ignoring_conflicts
@@ -94,14 +96,17 @@ def poll_feedback(
     if not queue_url:
         return result
     sqs = client if client is not None else sqs_client(queue_url, wait_seconds)
+    oldest = 0.0
     for _ in range(max_batches):
         messages = sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=max(1, min(max_messages, 10)),
             WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["SentTimestamp"],
         ).get("Messages", [])
         if not messages:
             break
+        oldest = max(oldest, oldest_age_seconds(messages, time.time()))
         result.batches += 1
         result.received += len(messages)
         handled = _store_batch(runtime, messages, result)
@@ -110,7 +115,19 @@ def poll_feedback(
             break  # the database is refusing work: let SQS redeliver later
     if result.received:
         log.info("SES feedback: %s", result.summary())
+    set_gauge("trialalerts_feedback_oldest_age_seconds", oldest)
+    set_gauge("trialalerts_feedback_poll_timestamp_seconds", time.time())
     return result
+
+
+def oldest_age_seconds(messages: Sequence[dict[str, Any]], now: float) -> float:
+    """How long the oldest of `messages` waited in SQS (its SentTimestamp, in ms)."""
+    sent = [
+        int(m["Attributes"]["SentTimestamp"]) / 1000
+        for m in messages
+        if str(m.get("Attributes", {}).get("SentTimestamp", "")).isdigit()
+    ]
+    return max(0.0, now - min(sent)) if sent else 0.0
 
 
 def sqs_client(queue_url: str, wait_seconds: int = 20) -> Any:

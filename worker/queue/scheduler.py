@@ -9,13 +9,18 @@ re-sent wake-ups are harmless); the claim only saves the duplicate work.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from worker.core.metrics import count, set_gauge
 from worker.core.runtime import Runtime
+from worker.queue.watch import control_of, watch
+from worker.sending.control import ControlStore
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +99,25 @@ def run_due(runtime: Runtime, jobs: list[Job], claims: SlotClaims) -> list[str]:
         try:
             job.run(runtime)
             ran.append(job.name)
+            set_gauge(
+                "trialalerts_scheduler_job_success_timestamp_seconds", time.time(), job=job.name
+            )
         except Exception:  # a failing job must not stop the others or the scheduler
-            log.exception("scheduler job %s failed", job.name)
+            log.exception("scheduler job %s failed", job.name, extra={"job": job.name})
+            count("trialalerts_scheduler_job_failures_total", job=job.name)
     return ran
+
+
+def tick(
+    runtime: Runtime, jobs: list[Job], claims: SlotClaims, control: ControlStore | None
+) -> None:
+    """Run the due jobs, then refresh the gauges the alert rules watch (worker.queue.watch)."""
+    run_due(runtime, jobs, claims)
+    try:
+        watch(runtime, control)
+    except Exception:  # noqa: BLE001 - the jobs matter more than the gauges
+        log.exception("the watched gauges could not be read")
+    set_gauge("trialalerts_scheduler_tick_timestamp_seconds", time.time())
 
 
 def default_jobs(runtime: Runtime, tick: float) -> list[Job]:
@@ -118,7 +139,16 @@ def default_jobs(runtime: Runtime, tick: float) -> list[Job]:
     return jobs
 
 
-def serve(runtime: Runtime, tick: float = 15.0) -> None:
+def serve_metrics(port: int) -> None:
+    """The scheduler's own /metrics (0: none), on the workers' address (dramatiq_prom_host)."""
+    if port:
+        import prometheus_client
+
+        host = os.environ.get("dramatiq_prom_host", "127.0.0.1")  # noqa: SIM112 - dramatiq's name
+        prometheus_client.start_http_server(port, host)
+
+
+def serve(runtime: Runtime, every: float = 15.0) -> None:
     """Block forever, running the jobs from an APScheduler interval trigger."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -126,16 +156,19 @@ def serve(runtime: Runtime, tick: float = 15.0) -> None:
     from worker.queue.broker import make_broker
 
     install(make_broker(runtime.settings))
-    jobs, claims = default_jobs(runtime, tick), claims_for(runtime)
+    # APScheduler logs two lines per run of a job at info: one tick every few seconds.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    serve_metrics(runtime.settings.scheduler_metrics_port)
+    jobs, claims = default_jobs(runtime, every), claims_for(runtime)
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(
-        run_due,
+        tick,
         "interval",
-        seconds=tick,
-        args=(runtime, jobs, claims),
+        seconds=every,
+        args=(runtime, jobs, claims, control_of(runtime)),
         max_instances=1,
         coalesce=True,
         next_run_time=runtime.now(),
     )
-    log.info("scheduler ticking every %.0f s: %s", tick, ", ".join(j.name for j in jobs))
+    log.info("scheduler ticking every %.0f s: %s", every, ", ".join(j.name for j in jobs))
     scheduler.start()

@@ -102,6 +102,7 @@ class Settings:
     ses_configuration_set: str | None = None
     ses_max_rate: float = 14.0
     feedback_queue_url: str | None = None
+    sns_topic_arns: tuple[str, ...] = ()  # SES feedback topics whose HTTPS posts are taken
     send_hour: int = DEFAULT_SEND_HOUR
     instant_delay_seconds: int = 60
     digest_item_cap: int = 25
@@ -246,6 +247,21 @@ def _ingest_token(env: Mapping[str, str]) -> str | None:
     return token or None
 
 
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+
+
+def _sns_topic_arns(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The topics `POST /ses/sns` takes messages from (comma-separated): no others, ever."""
+    arns = tuple(arn.strip() for arn in env.get("TRIALALERTS_SNS_TOPIC_ARNS", "").split(","))
+    for arn in arns:
+        if arn and not _TOPIC_ARN.fullmatch(arn):
+            raise ConfigError(
+                f"TRIALALERTS_SNS_TOPIC_ARNS: {arn!r} is not an SNS topic ARN "
+                "(arn:aws:sns:REGION:ACCOUNT:NAME)"
+            )
+    return tuple(arn for arn in arns if arn)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Parse the environment; raises ConfigError naming the bad variable.
 
@@ -278,6 +294,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "TRIALALERTS_SES_MAX_RATE", Settings.ses_max_rate, float
         ),
         feedback_queue_url=_url(env, "TRIALALERTS_FEEDBACK_QUEUE_URL", ("http", "https")),
+        sns_topic_arns=_sns_topic_arns(env),
         send_hour=send_hour,
         instant_delay_seconds=int(
             _positive_number(

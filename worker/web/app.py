@@ -1,4 +1,4 @@
-"""The WSGI app `worker.web:app`: unsubscribe, preferences, sign-up, events, health.
+"""The WSGI app `worker.web:app`: unsubscribe, preferences, sign-up, events, SES feedback, health.
 
 `create_app` wires the blueprints; each lives in its own module. Building the
 app opens nothing: the runtime (settings, database, sender) is taken per
@@ -22,7 +22,8 @@ from werkzeug.exceptions import HTTPException
 from worker.core.config import ConfigError
 from worker.core.paths import templates_dir
 from worker.core.runtime import Runtime
-from worker.web import events, health, preferences, signup, unsubscribe
+from worker.feedback.sns import HttpsSnsLinks, SnsLinks
+from worker.web import events, health, preferences, signup, sns, unsubscribe
 from worker.web.security import add_security_headers
 from worker.web.support import RUNTIME_KEY, page, runtime_provider
 
@@ -30,22 +31,30 @@ log = logging.getLogger(__name__)
 
 # Pages take small forms; /events raises its own limit (worker.web.events).
 MAX_FORM_BYTES = 64 * 1024
-JSON_PATHS = ("/events", "/healthz")
+JSON_PATHS = ("/events", "/healthz", "/ses/")
 
 
-def create_app(runtime: Runtime | None = None, *, trusted_proxies: int | None = None) -> Flask:
+def create_app(
+    runtime: Runtime | None = None,
+    *,
+    trusted_proxies: int | None = None,
+    sns_links: SnsLinks | None = None,
+) -> Flask:
     """The app; `runtime` pins one (tests), else the environment's is built on first request.
 
     `trusted_proxies`: how many reverse proxies in front append to
     X-Forwarded-For (0: the peer address is the client), for sign-up limits;
-    None: TRIALALERTS_TRUSTED_PROXIES.
+    None: TRIALALERTS_TRUSTED_PROXIES. `sns_links` follows SNS's certificate
+    and SubscribeURL links for `POST /ses/sns` (tests give their own); by
+    default over HTTPS, to SNS's hosts only.
     """
     app = Flask("worker.web", template_folder=str(templates_dir() / "web"), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
     app.config["TRUSTED_PROXIES"] = trusted_proxies
     app.extensions[RUNTIME_KEY] = runtime_provider(runtime)
+    app.extensions[sns.SNS_LINKS_KEY] = sns_links or HttpsSnsLinks()
     app.jinja_env.undefined = StrictUndefined
-    for module in (unsubscribe, preferences, signup, events, health):
+    for module in (unsubscribe, preferences, signup, events, sns, health):
         app.register_blueprint(module.blueprint)
     app.after_request(add_security_headers)
     app.register_error_handler(HTTPException, _http_error)

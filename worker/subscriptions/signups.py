@@ -220,16 +220,19 @@ def signup_status(
     """What a confirmation link (`token_key`: its link key) leads to, without changing anything.
 
     "missing" when the sign-up is gone, or the row under that id is not the
-    one the link was minted for.
+    one the link was minted for; "expired" past its week, used or not. A used
+    link names no subscriber: only the answer to the confirming request links
+    to the preferences page, so an old (leaked) confirmation mail never hands
+    out the links of a subscriber whose links were cut off or who came back.
     """
     signup = session.get(Signup, signup_id)
     if signup is None or not minted_for(token_key, signup.link_key, signup.legacy_links):
         return SignupStatus("missing")
     target = signup_target(signup)
-    if signup.confirmed_at is not None:
-        return SignupStatus("confirmed", target, *_subscriber(session, signup.email))
     if signup.expires_at <= now:
         return SignupStatus("expired", target)
+    if signup.confirmed_at is not None:
+        return SignupStatus("confirmed", target)
     return SignupStatus("pending", target)
 
 

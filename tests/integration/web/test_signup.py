@@ -112,13 +112,12 @@ def test_sign_up_confirm_by_email_then_post(runtime: Runtime, client: FlaskClien
         ("ada@example.org", "Europe/Rome", "condition", "Lung cancer", None, "weekly", True, True)
     ]
     assert _subscriptions(runtime) == expected
-    assert client.post(url).status_code == 200
-    assert "Already confirmed" in client.get(url).get_data(as_text=True)
-    assert _subscriptions(runtime) == expected
-    [preferences] = re.findall(
-        r'href="(/preferences/[^"]+)"', client.get(url).get_data(as_text=True)
-    )
+    [preferences] = re.findall(r'href="(/preferences/[^"]+)"', confirmed.get_data(as_text=True))
     assert "Lung cancer" in client.get(preferences).get_data(as_text=True)
+    assert client.post(url).status_code == 200
+    again = client.get(url).get_data(as_text=True)
+    assert "Already confirmed" in again and "/preferences/" not in again
+    assert _subscriptions(runtime) == expected
 
 
 def test_json_sign_up_follows_a_study(runtime: Runtime, client: FlaskClient) -> None:

@@ -1,4 +1,4 @@
-"""The WSGI app `worker.web:app`: unsubscribe, preferences, sign-up, events, SES feedback, health.
+"""The WSGI app `worker.web:app`: pages, events, SES feedback, health, the OpenAPI document.
 
 `create_app` wires the blueprints; each lives in its own module. Building the
 app opens nothing: the runtime (settings, database, sender) is taken per
@@ -23,15 +23,15 @@ from worker.core.config import ConfigError
 from worker.core.paths import templates_dir
 from worker.core.runtime import Runtime
 from worker.feedback.sns import HttpsSnsLinks, SnsLinks
-from worker.web import events, health, preferences, signup, sns, unsubscribe
+from worker.web import events, health, openapi, preferences, signup, sns, unsubscribe
 from worker.web.security import add_security_headers
 from worker.web.support import RUNTIME_KEY, page, runtime_provider
 
 log = logging.getLogger(__name__)
 
-# Pages take small forms; /events raises its own limit (worker.web.events).
+# Pages take small forms; /events and /ses/sns raise their own limits.
 MAX_FORM_BYTES = 64 * 1024
-JSON_PATHS = ("/events", "/healthz", "/ses/")
+JSON_PATHS = ("/events", "/healthz", "/ses/", "/openapi.json", "/schema/")
 
 
 def create_app(
@@ -54,7 +54,7 @@ def create_app(
     app.extensions[RUNTIME_KEY] = runtime_provider(runtime)
     app.extensions[sns.SNS_LINKS_KEY] = sns_links or HttpsSnsLinks()
     app.jinja_env.undefined = StrictUndefined
-    for module in (unsubscribe, preferences, signup, events, sns, health):
+    for module in (unsubscribe, preferences, signup, events, sns, health, openapi):
         app.register_blueprint(module.blueprint)
     app.after_request(add_security_headers)
     app.register_error_handler(HTTPException, _http_error)

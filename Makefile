@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean up
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 	scripts/services.sh
 	scripts/browser.sh
 	$(BIN)/python -m pytest -q
+
+## Run the Procfile's processes (honcho) against the local PostgreSQL and Redis; PROCESSES="web worker" for some
+up: $(STAMP)
+	scripts/up.sh $(PROCESSES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check worker tests

@@ -170,10 +170,12 @@ class HttpsSnsLinks:
         self._get(url, "subscription confirmation")
 
     def _get(self, url: str, what: str) -> bytes:
-        if self._client is None:  # made on first use: building the app opens nothing
-            self._client = httpx.Client(timeout=10.0, follow_redirects=False)
+        with self._lock:
+            if self._client is None:  # made on first use: building the app opens nothing
+                self._client = httpx.Client(timeout=10.0, follow_redirects=False)
+            client = self._client
         try:
-            response = self._client.get(url)
+            response = client.get(url)
         except httpx.HTTPError as error:
             raise Unavailable(f"{what}: {url}: {error}") from None
         if response.status_code != 200:

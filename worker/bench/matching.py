@@ -68,7 +68,7 @@ def size_rows(result: SizeResult, base: SizeResult) -> list[BenchRow]:
     split = (
         f"output stubbed out; per event: {decision.candidates / decision.events:,.0f} "
         f"candidates, {decision.evaluation / decision.events * 1e6:,.0f} us evaluating them, "
-        f"{decision.match_state / decision.events * 1e6:,.0f} us recording match state, "
+        f"{decision.previous / decision.events * 1e6:,.0f} us on previous snapshots, "
         f"the rest in queries; criteria cache cold load {decision.index_load:.2f} s, untimed"
     )
     output = (

@@ -39,7 +39,7 @@ class MatchFigures:
     index_load: float  # seconds: cold load of the criteria cache
     match: float  # seconds in match_events, commit excluded
     evaluation: float  # of which: concepts of each study, its candidates and their check
-    match_state: float  # of which: writing which criteria now match which study
+    previous: float  # of which: reading and matching the previous snapshots of matched studies
     fanout: float  # of which: newly matched criteria -> rows per subscriber
     writes: float  # of which: write_notifications
     commit: float  # seconds committing
@@ -88,7 +88,7 @@ class _Instruments:
     """Stopwatches around the parts of match_events, patched into worker.matching.fanout."""
 
     def __init__(self, output: bool) -> None:
-        self.evaluation, self.state = _Stopwatch(), _Stopwatch()
+        self.evaluation, self.previous = _Stopwatch(), _Stopwatch()
         self.fanout, self.writes = _Stopwatch(), _Stopwatch()
         self.output = output
         self.batch_sizes: list[int] = []  # notification rows per write_notifications call
@@ -107,9 +107,7 @@ class _Instruments:
                 fanout, "study_concepts", self.evaluation.timed(fanout.study_concepts)
             ),
             mock.patch.object(fanout, "matching_keys", self.evaluation.timed(fanout.matching_keys)),
-            mock.patch.object(
-                fanout, "_write_match_state", self.state.timed(fanout._write_match_state)
-            ),
+            mock.patch.object(fanout, "matched_before", self.previous.timed(fanout.matched_before)),
             mock.patch.object(fanout, "_notification_rows", self.fanout.timed(rows)),
             mock.patch.object(fanout, "write_notifications", self.writes.timed(counted_write)),
         ):
@@ -156,7 +154,7 @@ def run_matching(url: str, batches: Sequence[list[int]], output: bool = True) ->
         index_load=index_load,
         match=match,
         evaluation=instruments.evaluation.seconds,
-        match_state=instruments.state.seconds,
+        previous=instruments.previous.seconds,
         fanout=instruments.fanout.seconds,
         writes=instruments.writes.seconds,
         commit=commit,

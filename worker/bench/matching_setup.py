@@ -2,9 +2,8 @@
 
 It is built in a process of its own, so the timed process starts clean and its
 peak RSS is the matcher's alone.  Known studies were ingested and matched
-before, as if long ago: their matching ran with the notification output left
-out, leaving the criteria_matches memory it would have left.  Then the events
-to match arrive, as the registry sends them: mostly updates of known studies
+before, as if long ago, with the notification output left out.  Then the
+events to match arrive, as the registry sends them: mostly updates of known studies
 (a status change, which can make a study newly match a status filter, or a
 title change) and some new studies.  They are published and ingested, so their
 changes wait for matching in ingest's batches, as the match messages would

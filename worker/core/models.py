@@ -89,6 +89,12 @@ class ReceivedEvent(Base):
     # summary extracted at publish time, so ingest never re-parses big records.
     payload: Mapped[str] = mapped_column(Text)
     summary: Mapped[Any] = mapped_column(Json, nullable=True)
+    # Set by ingest for an event that became the study's snapshot: whether it
+    # changed what condition matching reads (conditions, keywords, MeSH terms,
+    # status, sites) against the snapshot before it.  When it did not, nothing
+    # can newly match, and matching need not read the previous summary.  None:
+    # not known (stale, pending, or ingested before this column existed).
+    matching_changed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     __table_args__ = (
         UniqueConstraint("source", "event_id"),
         Index("ix_received_events_pending", "outcome", "id"),
@@ -184,7 +190,8 @@ class Criteria(Base):
 
 
 class CriteriaMatch(Base):
-    """The criteria currently matches this study: 'newly matches' is the absence of a row."""
+    """No longer written or read: "newly matches" is judged against the study's previous
+    snapshot (worker/matching/fanout.py).  Kept so that the schema needs no migration."""
 
     __tablename__ = "criteria_matches"
     criteria_id: Mapped[int] = mapped_column(ForeignKey("criteria.id"), primary_key=True)

@@ -5,6 +5,16 @@ batch of pending events, locks their studies, applies the events in arrival
 order and writes snapshots, changes and outcomes with a few bulk statements.
 Running it twice for the same ids changes nothing: only `pending` events are
 taken.
+
+A study's snapshots are the summaries of its accepted events (outcome
+`applied` or `unchanged`), in id order: each was applied to the one before
+it.  `event_summaries` hands matching an event's summary with the id of the
+event before it, whose summary is the snapshot the event was compared with,
+and whether the event changed what matching reads (`matching_changed`, set
+here while both summaries are at hand).
+(Ingest takes each batch in id order under the study's lock; only two
+batches racing on one study, the later id first, with the earlier one still
+newer by lastUpdateSubmitDate, could apply a study's events out of id order.)
 """
 
 from __future__ import annotations
@@ -14,14 +24,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from worker.core.models import ReceivedEvent, Study, StudyChange
 from worker.core.sql import insert_ignoring_conflicts, is_postgresql, lock_keys
-from worker.ingest.studies import Change, diff
+from worker.ingest.studies import Change, diff, matching_view_changed
 
 REMOVED = "gov.clinicaltrials.study.removed"
+ACCEPTED = ("applied", "unchanged")  # outcomes whose summary became the study's snapshot
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -131,8 +142,10 @@ def ingest_events(session: Session, pks: Sequence[int], now: datetime) -> Ingest
     changed_pks: list[int] = []
     for row in rows:
         event = IncomingEvent(row.id, row.type, row.time, row.last_update, row.summary)
-        outcome, states[row.nct_id], found = apply_event(states.get(row.nct_id), event)
-        outcomes.append({"pk": row.id, "outcome": outcome, "at": now})
+        prior = states.get(row.nct_id)
+        outcome, states[row.nct_id], found = apply_event(prior, event)
+        changed = None if outcome == "stale" else _matching_changed(prior, states[row.nct_id])
+        outcomes.append({"pk": row.id, "outcome": outcome, "at": now, "matching": changed})
         if found:
             changed_pks.append(row.id)
         changes += [
@@ -153,13 +166,26 @@ def ingest_events(session: Session, pks: Sequence[int], now: datetime) -> Ingest
     session.execute(
         update(ReceivedEvent.__table__)
         .where(ReceivedEvent.__table__.c.id == bindparam("pk"))
-        .values(outcome=bindparam("outcome"), ingested_at=bindparam("at")),
+        .values(
+            outcome=bindparam("outcome"),
+            ingested_at=bindparam("at"),
+            matching_changed=bindparam("matching"),
+        ),
         outcomes,
     )
     counts: dict[str, int] = {}
     for item in outcomes:
         counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
     return IngestResult(counts, changed_pks, len(changes))
+
+
+def _matching_changed(prior: StudyState | None, state: StudyState | None) -> bool:
+    """Whether applying the event changed what condition matching reads of the study."""
+
+    def snapshot(state: StudyState | None) -> dict[str, Any] | None:
+        return None if state is None or state.removed else state.summary
+
+    return matching_view_changed(snapshot(prior), snapshot(state))
 
 
 def _write_states(
@@ -208,3 +234,39 @@ def _write_states(
             .values({name: bindparam(f"p_{name}") for name in columns})
         )
         session.execute(statement, updates)
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    summary: dict[str, Any] | None  # None: the event removed the study
+    previous: int | None  # the study's accepted event before this one; None: the first
+    matching_changed: bool | None  # see ReceivedEvent.matching_changed
+
+
+def event_summaries(session: Session, pks: Sequence[int]) -> dict[int, EventSummary]:
+    """Each event's summary and the event holding the snapshot before it, in one query."""
+    earlier = aliased(ReceivedEvent)
+    previous = (
+        select(func.max(earlier.id))
+        .where(
+            earlier.nct_id == ReceivedEvent.nct_id,
+            earlier.id < ReceivedEvent.id,
+            earlier.outcome.in_(ACCEPTED),
+        )
+        .correlate(ReceivedEvent)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            ReceivedEvent.id, ReceivedEvent.summary, previous, ReceivedEvent.matching_changed
+        ).where(ReceivedEvent.id.in_(pks))
+    )
+    return {pk: EventSummary(summary, before, changed) for pk, summary, before, changed in rows}
+
+
+def summaries(session: Session, pks: Sequence[int]) -> dict[int, dict[str, Any] | None]:
+    """The summary of each event (None for a removal)."""
+    rows = session.execute(
+        select(ReceivedEvent.id, ReceivedEvent.summary).where(ReceivedEvent.id.in_(pks))
+    )
+    return {pk: summary for pk, summary in rows}

@@ -168,6 +168,17 @@ def summarize(record: dict) -> dict[str, Any]:
     }
 
 
+# What condition matching reads of a summary: its concepts, overall status and sites.
+MATCHING_FIELDS = ("conditions", "keywords", "meshes", "ancestors", "status", "sites")
+
+
+def matching_view_changed(before: dict | None, after: dict | None) -> bool:
+    """Whether condition matching could judge `after` otherwise than `before` (None: absent)."""
+    if before is None or after is None:
+        return True
+    return any(before.get(name) != after.get(name) for name in MATCHING_FIELDS)
+
+
 def site_label(site: dict[str, Any]) -> str:
     parts = (site.get("facility"), site.get("city"), site.get("country"))
     return ", ".join(p for p in parts if p)

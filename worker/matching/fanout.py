@@ -1,10 +1,17 @@
 """Fan-out: classified study changes → pending notifications per subscriber.
 
-Condition subscriptions fire when a study *newly* matches their criteria
-(the criteria_matches row is the memory of "already matched"); study follows
-fire on every significant change.  Each study's unmatched changes are taken
-in event order under the study's lock, so two workers can never disagree on
-what was newly matched.  A notification is unique per (subscriber, change).
+Condition subscriptions fire when a study *newly* matches their criteria:
+it matches the event's summary and did not match the snapshot before it (the
+summary of the study's previous accepted event), or the study is new.  That
+is a fact about two summaries and a criteria, so it holds the same for a
+criteria made a minute ago as for one made years ago, and however
+subscriptions are grouped into criteria; nothing is remembered per criteria
+(the criteria_matches table is no longer written).  The previous summary is
+read only for an update that matches something and, as ingest recorded,
+changed what matching reads; it is matched only against the terms the new
+summary matched.  Study follows fire on every
+significant change.  Each study's unmatched changes are taken in event order
+under the study's lock.  A notification is unique per (subscriber, change).
 """
 
 from __future__ import annotations
@@ -20,16 +27,21 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
-from worker.core.models import CriteriaMatch, Notification, ReceivedEvent, StudyChange, Subscription
+from worker.core.models import Notification, ReceivedEvent, StudyChange, Subscription
 from worker.core.sql import (
-    delete_pairs,
     insert_arrays_ignoring_conflicts,
     insert_ignoring_conflicts,
     is_postgresql,
     lock_keys,
 )
-from worker.matching.conditions import Filters, matching_keys, study_concepts
-from worker.matching.criteria_index import CriteriaIndex
+from worker.ingest.snapshots import EventSummary, event_summaries, summaries
+from worker.matching.conditions import (
+    Filters,
+    StudyConcepts,
+    matching_keys,
+    study_concepts,
+)
+from worker.matching.criteria_index import CriteriaIndex, TermCandidates
 
 # The change a condition alert is attached to when an update makes a study match.
 KIND_PRIORITY = (
@@ -98,12 +110,47 @@ def _unmatched_changes(session: Session, event_pks: Sequence[int]) -> dict[int, 
     return by_event
 
 
-def _matching_summaries(session: Session, event_pks: list[int]) -> dict[int, Any]:
-    """Each event's summary, in one query."""
-    rows = session.execute(
-        select(ReceivedEvent.id, ReceivedEvent.summary).where(ReceivedEvent.id.in_(event_pks))
-    )
-    return {pk: summary for pk, summary in rows}
+def _matches(
+    index: CriteriaIndex, study: StudyConcepts, terms: list[TermCandidates]
+) -> tuple[list[TermCandidates], list[int]]:
+    """The terms among these that the study matches, and their criteria whose filters it passes."""
+    matching = matching_keys([(term, term.words, _ANY_PLACE) for term in terms], study)
+    return matching, index.matching_ids(matching, study) if matching else []
+
+
+def matched_before(
+    session: Session,
+    index: CriteriaIndex,
+    events: dict[int, EventSummary],
+    matched: dict[int, tuple[list[TermCandidates], list[int]]],
+) -> dict[int, set[int]]:
+    """For each matched event, which of the criteria it matches its previous snapshot matched.
+
+    Most updates leave what matching reads as it was (a title, a date), and
+    ingest says so: then the previous snapshot matched the same criteria.  The
+    other previous summaries that are not events of this batch are read in one
+    query.
+    """
+    before: dict[int, set[int]] = {}
+    previous: dict[int, int] = {}
+    for pk, (_, ids) in matched.items():
+        event = events[pk]
+        if event.previous is not None:
+            if event.matching_changed is False:
+                before[pk] = set(ids)
+            else:
+                previous[pk] = event.previous
+    wanted = set(previous.values())
+    known = {pk: events[pk].summary for pk in wanted if pk in events}
+    missing = sorted(wanted - known.keys())
+    if missing:
+        known.update(summaries(session, missing))
+    for pk, previous_pk in previous.items():
+        summary = known.get(previous_pk)
+        if summary is not None:
+            terms = matched[pk][0]
+            before[pk] = set(_matches(index, study_concepts(summary), terms)[1])
+    return before
 
 
 def match_events(
@@ -114,37 +161,28 @@ def match_events(
     if not by_event:
         return MatchResult()
     index.refresh(session)
-    nct_ids = sorted({changes[0].nct_id for changes in by_event.values()})
-    summaries = _matching_summaries(session, list(by_event))
-    state: dict[str, set[int]] = defaultdict(set)
-    for criteria_id, nct_id in session.execute(
-        select(CriteriaMatch.criteria_id, CriteriaMatch.nct_id).where(
-            CriteriaMatch.nct_id.in_(nct_ids)
-        )
-    ):
-        state[nct_id].add(criteria_id)
-    before = {nct: set(ids) for nct, ids in state.items()}
+    events = event_summaries(session, list(by_event))
+    matched: dict[int, tuple[list[TermCandidates], list[int]]] = {}
+    for event_pk in sorted(by_event):
+        summary = events[event_pk].summary
+        if summary is None:
+            continue
+        study = study_concepts(summary)
+        terms, ids = _matches(index, study, index.candidates(study.words))
+        if ids:
+            matched[event_pk] = terms, ids
+    before = matched_before(session, index, events, matched)
 
     fires: dict[int, list[tuple[int, ChangeRef]]] = {}  # event → (criteria, change) newly matched
-    result = MatchResult()
-    for event_pk in sorted(by_event):
-        changes = by_event[event_pk]
-        nct_id, summary = changes[0].nct_id, summaries.get(event_pk)
-        matched: set[int] = set()
-        if summary is not None:
-            study = study_concepts(summary)
-            terms = index.candidates(study.words)
-            matching = matching_keys([(term, term.words, _ANY_PLACE) for term in terms], study)
-            matched = set(index.matching_ids(matching, study))
-        newly = matched - state[nct_id]
-        state[nct_id] = matched
+    result = MatchResult(changes=sum(map(len, by_event.values())))
+    for event_pk, (_, ids) in matched.items():
+        already = before.get(event_pk, set())
+        newly = [criteria_id for criteria_id in ids if criteria_id not in already]
         if newly:
-            change = representative(changes)
+            change = representative(by_event[event_pk])
             fires[event_pk] = [(criteria_id, change) for criteria_id in newly]
             result.newly_matched += len(newly)
-        result.changes += len(changes)
 
-    _write_match_state(session, before, state)
     result.notifications = _fan_out(session, fires, by_event, now)
     all_change_ids = [c.id for changes in by_event.values() for c in changes]
     session.execute(
@@ -183,25 +221,6 @@ def _fan_out(
             limit = max(1, ROWS_PER_CHUNK * len(chunk_fires) // len(rows))
         chunk_fires, chunk_events = [], {}
     return written
-
-
-def _write_match_state(
-    session: Session, before: dict[str, set[int]], after: dict[str, set[int]]
-) -> None:
-    added = [(cid, nct) for nct, ids in after.items() for cid in ids - before.get(nct, set())]
-    gone = [(cid, nct) for nct, ids in before.items() for cid in ids - after.get(nct, set())]
-    table = CriteriaMatch.__table__
-    if is_postgresql(session):
-        insert_arrays_ignoring_conflicts(
-            session,
-            table,
-            {"criteria_id": [cid for cid, _ in added], "nct_id": [nct for _, nct in added]},
-        )
-    else:
-        insert_ignoring_conflicts(
-            session, table, [{"criteria_id": cid, "nct_id": nct} for cid, nct in added]
-        )
-    delete_pairs(session, table, "criteria_id", "nct_id", gone)
 
 
 def _notification_rows(

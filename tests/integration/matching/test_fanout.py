@@ -6,12 +6,12 @@ import copy
 from datetime import UTC, datetime
 
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.integration.pipeline_helpers import notifications_by_email, publish_at, subscribe
 from tests.support import event, record, with_changes
 from tests.unit.matching.test_matching import RECORDS
-from worker.core.models import CriteriaMatch, Notification
+from worker.core.models import Notification
 from worker.core.runtime import Runtime
 from worker.matching.criteria_index import criteria_index_of
 from worker.queue.pipeline import match_batch
@@ -177,7 +177,7 @@ def test_one_notification_per_change_names_every_matching_subscription(
     assert len(row.subscription_ids) == 3 and row.frequency == "instant"
 
 
-def test_a_removed_study_notifies_followers_and_forgets_matches(
+def test_a_removed_study_notifies_followers_and_is_new_when_it_returns(
     runtime: Runtime, stub_broker: StubBroker
 ) -> None:
     subscribe(
@@ -200,8 +200,11 @@ def test_a_removed_study_notifies_followers_and_forgets_matches(
     found = notifications_by_email(runtime)
     assert found["ada@example.org"][-1] == ("NCT04267848", "removed")
     assert found["bob@example.org"] == [("NCT04267848", "new_study")]
-    with runtime.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(CriteriaMatch)) == 0
+    publish_at(
+        runtime, stub_broker, T2, event(record("NCT04267848"), "r3", time="2026-07-02T09:00:00Z")
+    )
+    found = notifications_by_email(runtime)
+    assert found["bob@example.org"] == [("NCT04267848", "new_study")] * 2
 
 
 def test_matching_the_same_events_again_adds_nothing(

@@ -6,8 +6,15 @@ import copy
 
 import pytest
 
-from tests.support import real_record_names, record
-from worker.ingest.studies import Change, InvalidStudy, canonical_mesh_id, diff, summarize
+from tests.support import real_record_names, record, with_changes
+from worker.ingest.studies import (
+    Change,
+    InvalidStudy,
+    canonical_mesh_id,
+    diff,
+    matching_view_changed,
+    summarize,
+)
 
 
 @pytest.mark.parametrize("name", real_record_names())
@@ -155,3 +162,16 @@ def test_a_partial_record_without_derived_section_summarizes() -> None:
 def test_a_record_without_a_valid_nct_id_is_invalid(data: dict) -> None:
     with pytest.raises(InvalidStudy):
         summarize(data)
+
+
+def test_what_matching_reads_changes_with_concepts_status_and_sites_only() -> None:
+    """Matching skips the previous snapshot when this says no (ReceivedEvent.matching_changed)."""
+    before = summarize(record("NCT03475563"))
+    dated = summarize(with_changes(record("NCT03475563"), lastUpdateSubmitDate="2026-06-02"))
+    retitled = dated | {"title": "Another title", "has_results": True}
+    keyworded = copy.deepcopy(before) | {"keywords": [*before["keywords"], "Glioblastoma"]}
+    recruiting = copy.deepcopy(before) | {"status": "RECRUITING"}
+    assert not matching_view_changed(before, retitled)
+    assert matching_view_changed(before, keyworded)
+    assert matching_view_changed(before, recruiting)
+    assert matching_view_changed(None, before) and matching_view_changed(before, None)

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from worker.bench.corpus import record
 from worker.bench.databases import throwaway_postgres
+from worker.bench.faults import OWN_SETTINGS
 from worker.bench.rows import BenchRow
 from worker.bench.scale import Scale, by_scale
 from worker.bench.subscribers import bulk_load
@@ -114,11 +115,12 @@ def end_to_end_rows(scale: Scale) -> list[BenchRow]:
         drain(stub)
         log = (Path(folder) / "e2e.log").open("ab")
         endpoint, endpoint_url = _endpoint(log)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALALERTS_", "AWS_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
         env |= _aws_env(endpoint_url) | {
             "TRIALALERTS_DATABASE_URL": url, "TRIALALERTS_BROKER_URL": REDIS_URL,
             "TRIALALERTS_EMAIL_BACKEND": "ses", "TRIALALERTS_SECRET_KEY": KEY,
             "TRIALALERTS_METRICS_PORT": "0", "TRIALALERTS_SES_MAX_RATE": "100000",
+            "TRIALALERTS_METRICS_DIR": str(Path(folder) / "metrics"),
         }  # fmt: skip
         workers = subprocess.Popen(
             [sys.executable, "-m", "worker", "worker", "--processes", "2", "--threads", "8"],

@@ -42,6 +42,14 @@ from worker.subscriptions.lists import import_subscriptions
 from worker.subscriptions.rows import parse_row
 
 KEY = "fault-run-secret-key-0123456789abcdef"
+# Settings the workers must not take from the caller: ours, AWS's, and any metrics folder.
+OWN_SETTINGS = (
+    "TRIALALERTS_",
+    "AWS_",
+    "dramatiq_prom",
+    "PROMETHEUS_MULTIPROC",
+    "prometheus_multiproc",
+)
 STUDY_PUBLISHED = datetime(2026, 6, 28, 18, tzinfo=UTC)
 DIGESTS_DUE = datetime(2026, 6, 29, 8, 0, 1, tzinfo=UTC)
 
@@ -88,13 +96,14 @@ class Deployment:
         self.broker = install(RedisBroker(url=redis_url))
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALALERTS_", "AWS_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
         return env | {
             "TRIALALERTS_DATABASE_URL": self.runtime.settings.database_url,
             "TRIALALERTS_BROKER_URL": self.redis_url,
             "TRIALALERTS_EMAIL_BACKEND": "ses",
             "TRIALALERTS_SECRET_KEY": KEY,
             "TRIALALERTS_METRICS_PORT": "0",
+            "TRIALALERTS_METRICS_DIR": str(self.tmp_path / "metrics"),  # if metrics are turned on
             "TRIALALERTS_SES_ACCOUNT_CHECK_SECONDS": "5",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",

@@ -71,6 +71,7 @@ def test_four_worker_processes_stay_under_the_account_rate_together(
         TRIALALERTS_BROKER_URL=redis_url,
         TRIALALERTS_EMAIL_BACKEND="ses",
         TRIALALERTS_SECRET_KEY=TEST_KEY,
+        TRIALALERTS_METRICS_PORT="0",  # no shared metrics folder or port: not measured here
     )
     log = (tmp_path / "workers.log").open("wb")
     workers = subprocess.Popen(

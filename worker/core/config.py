@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import email_validator
 
 from worker.core.cadence import DEFAULT_SEND_HOUR
-from worker.core.private_files import create_private, keep_private
+from worker.core.private_files import NotOwnFile, create_private, read_own_file
 
 
 class ConfigError(Exception):
@@ -193,19 +193,16 @@ def read_key_file(key_file: Path) -> tuple[str, ...]:
     """The keys of an existing key file (made private first); ConfigError when none is usable.
 
     An empty or short key would let anyone forge every link, and so would a
-    key planted by another user (in a shared folder): such a file is refused,
-    never used; a key file is only ever generated where none exists.
+    key planted by another user (in a shared folder), or a symbolic link in
+    its place (to /etc/passwd, whose lines anyone can read and whose mode must
+    not change): such a file is refused, never used; a key file is only ever
+    generated where none exists.
     """
     where = f"{key_file} (the signing key file, used while TRIALALERTS_SECRET_KEY is unset)"
     try:
-        owner = key_file.stat().st_uid
-    except OSError as error:
-        raise ConfigError(f"{where} cannot be read: {error}") from None
-    if hasattr(os, "geteuid") and owner != os.geteuid():
-        raise ConfigError(f"{where} belongs to another user (uid {owner}): it cannot be trusted")
-    keep_private(key_file)
-    try:
-        keys = _keys(key_file.read_text(encoding="utf-8"))
+        keys = _keys(read_own_file(key_file, os.geteuid() if hasattr(os, "geteuid") else None))
+    except NotOwnFile as error:
+        raise ConfigError(f"{where} {error}: it cannot be trusted") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{where} cannot be read: {error}") from None
     if not keys:

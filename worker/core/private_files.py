@@ -44,6 +44,39 @@ def create_private(path: Path, text: str) -> bool:
         temporary.unlink(missing_ok=True)
 
 
+class NotOwnFile(Exception):
+    """Not a regular file of the expected owner; the message says what it is instead."""
+
+
+def read_own_file(path: Path, owner: int | None) -> str:
+    """The text of the regular file `path` (never through a symbolic link), made private first.
+
+    The checks and the read go through one descriptor: a link planted in the
+    file's place (to /etc/passwd, to another user's file) can neither pass
+    the owner check with its target's owner nor have that target's mode
+    changed. NotOwnFile for a link, no regular file, or another `owner`
+    (None: any owner will do); OSError when it cannot be read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        if path.is_symlink():
+            raise NotOwnFile("is a symbolic link") from error
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotOwnFile("is not a regular file")
+        if owner is not None and info.st_uid != owner:
+            raise NotOwnFile(f"belongs to another user (uid {info.st_uid})")
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            os.fchmod(descriptor, PRIVATE)
+            log.warning("%s was open to other users (mode %04o): now 0600", path, mode)
+        return handle.read().decode("utf-8")
+
+
 def keep_private(path: Path) -> None:
     """Tighten an existing file that other users may read or write to 0600 (a warning says so)."""
     try:

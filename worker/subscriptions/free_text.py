@@ -39,6 +39,18 @@ def has_invisible(text: str) -> bool:
     return any(unicodedata.category(char).startswith("C") for char in text)
 
 
+def _plain(text: str) -> str:
+    """`text` as a browser or mail client may read it: compatibility forms folded, no accents.
+
+    Fullwidth letters, "⒈" ("1."), circled and superscript digits become the
+    plain characters; combining marks go, so an accent written as its own
+    character ("e" + U+0301) does not hide the letter before a dot.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return unicodedata.normalize("NFKC", bare)
+
+
 def disease_name(text: str) -> str:
     """`text` with its spaces collapsed, when it can be a disease name; ValueError says why not."""
     value = " ".join(text.split())
@@ -46,7 +58,8 @@ def disease_name(text: str) -> str:
         raise ValueError("contains invisible or control characters")
     if len(value) > MAX_CONDITION_LENGTH:
         raise ValueError(f"longer than {MAX_CONDITION_LENGTH} characters")
+    plain = _plain(value)
     for pattern, reason in _REFUSED:
-        if pattern.search(value):
+        if pattern.search(value) or pattern.search(plain):
             raise ValueError(reason)
     return value

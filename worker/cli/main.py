@@ -37,12 +37,14 @@ def db() -> None:
 @db.command("upgrade")
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
-    """Create or migrate the schema to the latest version."""
+    """Create or migrate the schema; re-point criteria made by older matching rules."""
+    from worker.cli.match import recompute
     from worker.core.migrate import upgrade
 
     runtime = Runtime(ctx.obj["settings"])
     upgrade(runtime.engine)
     echo(f"schema up to date ({runtime.engine.url.render_as_string(hide_password=True)})")
+    recompute(runtime)  # criteria made by older matching rules
 
 
 @cli.command()
@@ -238,10 +240,11 @@ def scheduler(ctx: click.Context, interval: float) -> None:
 
 def _register_groups() -> None:
     from worker.cli.bench import bench
+    from worker.cli.match import match
     from worker.cli.subscribers import subscribers
     from worker.cli.suppressions import suppressions
 
-    for command in (subscribers, suppressions, bench):
+    for command in (subscribers, suppressions, bench, match):
         cli.add_command(command)
 
 

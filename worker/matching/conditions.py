@@ -38,14 +38,17 @@ __all__ = [
     "Filters",
     "NearCircle",
     "StudyConcepts",
+    "ancestor_texts",
     "any_site_within",
     "concept_word_sets",
     "filters_pass",
     "haversine_km",
     "index_key",
     "matching_keys",
+    "mesh_texts",
     "near_reach",
     "normalize_term",
+    "own_texts",
     "site_within",
     "study_concepts",
     "term_matches",
@@ -126,7 +129,7 @@ class StudyConcepts:
         return tuple(lat for lat, _ in self.points)
 
 
-def _own_texts(summary: Mapping[str, Any]) -> list[str]:
+def own_texts(summary: Mapping[str, Any]) -> list[str]:
     """The study's own terms: conditions, keywords and MeSH terms."""
     texts = [
         text
@@ -134,20 +137,26 @@ def _own_texts(summary: Mapping[str, Any]) -> list[str]:
         for text in summary.get(key) or ()
         if isinstance(text, str)
     ]
-    return texts + _mesh_texts(summary.get("meshes"))
+    return texts + mesh_texts(summary.get("meshes"))
 
 
-def _mesh_texts(entries: Any) -> list[str]:
+def ancestor_texts(summary: Mapping[str, Any]) -> list[str]:
+    """The MeSH ancestors of the study's MeSH terms."""
+    return mesh_texts(summary.get("ancestors"))
+
+
+def mesh_texts(entries: Any) -> list[str]:
+    """The terms of a list of MeSH entries ({"id", "term"}, or bare terms)."""
     terms = (entry.get("term") if isinstance(entry, Mapping) else entry for entry in entries or ())
     return [term for term in terms if isinstance(term, str)]
 
 
 def concept_word_sets(summary: Mapping[str, Any]) -> list[frozenset[str]]:
     """The word set of each of the study's concepts: own terms, then MeSH ancestors."""
-    own_texts = _own_texts(summary)
-    own = [normalize_concept(text) for text in own_texts]
-    concepts = own + [normalize_ancestor(text) for text in _mesh_texts(summary.get("ancestors"))]
-    cancelled = placed_elsewhere(own_texts, own)
+    own_terms = own_texts(summary)
+    own = [normalize_concept(text) for text in own_terms]
+    concepts = own + [normalize_ancestor(text) for text in ancestor_texts(summary)]
+    cancelled = placed_elsewhere(own_terms, own)
     if cancelled:
         concepts = [concept - cancelled for concept in concepts]
     return concepts

@@ -12,21 +12,28 @@ therefore holds a shared advisory lock from before it draws an id until its
 transaction ends (`ensure_criteria`), and `settled_up_to` asks, without
 waiting, whether any writer is still in flight.  The cache's protocol is in
 worker/matching/criteria_index.py.
+
+A row's words were made by the normalization rules of its day.  When the rules
+change, `recompute_criteria` (run by `trialalerts db upgrade`) points every
+condition subscription at the criteria today's rules make of it, inserting
+rows as needed; the old rows stay, as rows never change.  Matching needs no
+other repair: "newly matches" is judged from study snapshots, not remembered
+per criteria.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Protocol, cast
 
 import orjson
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from worker.core.models import Criteria
+from worker.core.models import Criteria, Subscription
 from worker.core.quoting import show_value
 from worker.core.sql import insert_ignoring_conflicts, is_postgresql
 from worker.matching.concepts import normalize_term
@@ -173,3 +180,71 @@ def _criteria_values(signature: str, spec: CriteriaSpec, now: datetime) -> dict[
         "near_km": km,
         "created_at": now,
     }
+
+
+@dataclass
+class Recomputed:
+    """What `recompute_criteria` did: subscriptions checked and moved, and those it could not."""
+
+    checked: int = 0
+    moved: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (subscription id, why)
+
+
+RECOMPUTE_PAGE = 10_000  # condition subscriptions read at a time
+
+
+def recompute_criteria(session: Session, now: datetime) -> Recomputed:
+    """Point each condition subscription at the criteria the current rules make of it.
+
+    Every subscription is checked (its condition and filters are kept as the
+    subscriber wrote them), so no rule change can be missed; the criteria are
+    cached per distinct question, so this costs a read of the subscriptions.
+    A condition the current rules find empty keeps its old criteria and is
+    reported.  The caller commits.
+    """
+    done = Recomputed()
+    after = 0
+    while True:
+        rows = session.execute(
+            select(
+                Subscription.id,
+                Subscription.condition,
+                Subscription.statuses,
+                Subscription.countries,
+                Subscription.near_lat,
+                Subscription.near_lon,
+                Subscription.near_km,
+                Criteria.signature,
+            )
+            .outerjoin(Criteria, Criteria.id == Subscription.criteria_id)
+            .where(Subscription.kind == "condition", Subscription.id > after)
+            .order_by(Subscription.id)
+            .limit(RECOMPUTE_PAGE)
+        ).all()
+        if not rows:
+            return done
+        after = rows[-1].id
+        moves: dict[int, CriteriaSpec] = {}
+        for row in rows:
+            done.checked += 1
+            near = None if row.near_lat is None else (row.near_lat, row.near_lon, row.near_km)
+            try:
+                spec = _criteria(
+                    row.condition or "", tuple(row.statuses or ()), tuple(row.countries or ()), near
+                )
+            except ValueError as error:
+                done.failed.append((row.id, str(error)))
+                continue
+            if spec.signature != row.signature:
+                moves[row.id] = spec
+        if moves:
+            ids = ensure_criteria(session, moves.values(), now)
+            table = cast(Table, Subscription.__table__)
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("p_id"))
+                .values(criteria_id=bindparam("p_criteria")),
+                [{"p_id": pk, "p_criteria": ids[spec.signature]} for pk, spec in moves.items()],
+            )
+            done.moved += len(moves)

@@ -91,6 +91,9 @@ def _site(location: Any) -> dict[str, Any]:
     }
 
 
+_DATE_SHAPE = re.compile(r"[0-9]{4}(-[0-9]{2}){0,2}")
+
+
 def calendar_date(value: str, field: str) -> str:
     """`value` if it is a real calendar date, whole (2012-09-30) or partial (2012-09, 2012).
 
@@ -99,8 +102,10 @@ def calendar_date(value: str, field: str) -> str:
     """
     parts = value.split("-")
     try:
+        if not _DATE_SHAPE.fullmatch(value):  # int() would take " 9", "+9" or "9\n"
+            raise ValueError
         year, month, day = (int(part) for part in [*parts, "1", "1"][:3])
-        if len(parts) > 3 or not year >= 1:
+        if not year >= 1:
             raise ValueError
         date(year, month, day)
     except ValueError:

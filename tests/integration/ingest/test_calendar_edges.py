@@ -35,6 +35,7 @@ def _batch() -> list[dict]:
         event(record("NCT02210780"), "edge-early", time=EDGE_TIMES[1]),
         event(with_changes(record("NCT00973089"), lastUpdateSubmitDate="9999-99-99"), "bad-day"),
         event(with_changes(record("NCT03475563"), lastUpdateSubmitDate="2012-09"), "ok-partial"),
+        event(with_changes(record("NCT06171568"), lastUpdateSubmitDate="2026-06-26\n"), "bad-nl"),
     ]
 
 
@@ -60,7 +61,7 @@ def _stored(runtime: Runtime) -> tuple[set[str], dict[str, str]]:
 def _assert_only_the_odd_ones_rejected(runtime: Runtime) -> None:
     accepted, letters = _stored(runtime)
     assert accepted == {"ok-1", "ok-partial"}
-    assert set(letters) == {"edge-late", "edge-early", "bad-day"}
+    assert set(letters) == {"edge-late", "edge-early", "bad-day", "bad-nl"}
     assert "outside the calendar" in letters["edge-late"]
     assert "outside the calendar" in letters["edge-early"]
     assert "lastUpdateSubmitDate '9999-99-99' is not a calendar date" in letters["bad-day"]
@@ -76,7 +77,7 @@ def test_publish_rejects_calendar_edges_by_line_and_keeps_the_rest(
     done = trialalerts("publish", str(path), cwd=tmp_path, env=env)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
-    assert "2 accepted, 0 duplicate, 3 rejected" in done.stdout
+    assert "2 accepted, 0 duplicate, 4 rejected" in done.stdout
     assert "line 2 event 'edge-late'" in done.stderr
     assert "line 3 event 'edge-early'" in done.stderr
     assert "line 4 event 'bad-day'" in done.stderr
@@ -97,7 +98,7 @@ def test_post_events_rejects_calendar_edges_and_stores_the_rest(edge_runtime: Ru
     )
     assert answer.status_code == 400
     assert answer.json["accepted"] == 2
-    assert [item["index"] for item in answer.json["rejected"]] == [1, 2, 3]
+    assert [item["index"] for item in answer.json["rejected"]] == [1, 2, 3, 5]
     _assert_only_the_odd_ones_rejected(edge_runtime)
 
 

@@ -10,6 +10,7 @@ from tests.support import real_record_names, record, with_changes
 from worker.ingest.studies import (
     Change,
     InvalidStudy,
+    calendar_date,
     canonical_mesh_id,
     diff,
     matching_view_changed,
@@ -175,3 +176,16 @@ def test_what_matching_reads_changes_with_concepts_status_and_sites_only() -> No
     assert matching_view_changed(before, keyworded)
     assert matching_view_changed(before, recruiting)
     assert matching_view_changed(None, before) and matching_view_changed(before, None)
+
+
+@pytest.mark.parametrize("value", ["2012-09-30", "2012-09", "2012"])
+def test_calendar_dates_whole_or_partial_are_taken(value: str) -> None:
+    assert calendar_date(value, "startDateStruct.date") == value
+
+
+@pytest.mark.parametrize(
+    "value", ["9999-99-99", "2012-02-30", "2012-13", "0000-01-01", "2012-09-30\n", " 2012", "+2012"]
+)
+def test_anything_else_is_not_a_calendar_date(value: str) -> None:
+    with pytest.raises(InvalidStudy, match="is not a calendar date"):
+        calendar_date(value, "startDateStruct.date")

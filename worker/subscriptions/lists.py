@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from worker.core.models import Subscriber, Subscription
+from worker.core.models import Signup, Subscriber, Subscription
 from worker.core.sql import is_postgresql
 from worker.subscriptions.imports import ImportReport, import_subscriptions, subscription_identity
 from worker.subscriptions.rows import SubscriptionRow, normalize_email
@@ -101,6 +101,9 @@ def remove_subscriber(session: Session, email: str) -> int:
         select(func.count()).where(SUBSCRIPTIONS.c.subscriber_id == subscriber_id)
     )
     session.execute(delete(SUBSCRIBERS).where(SUBSCRIBERS.c.id == subscriber_id))
+    # Their pending sign-ups go too: removing a person must not leave a
+    # confirmation link that subscribes them again.
+    session.execute(delete(Signup).where(Signup.email == email, Signup.confirmed_at.is_(None)))
     return count or 0
 
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from tests.integration.pipeline_helpers import subscribe
 from tests.integration.web.test_link_keys import NOW, _sign_up
@@ -76,3 +76,17 @@ def test_a_used_confirmation_link_expires_with_its_week(
         answer = method(link)
         assert answer.status_code == 410
         assert PREFERENCES.findall(answer.get_data(as_text=True)) == []
+
+
+def test_removing_a_person_takes_their_pending_sign_ups_along(
+    runtime: Runtime, stub_broker: StubBroker, client: FlaskClient
+) -> None:
+    """An admin's removal is final: a confirmation link still in a mailbox subscribes nobody."""
+    subscribe(runtime, [{"email": "amy@example.org", "kind": "condition", "condition": "asthma"}])
+    pending = _sign_up(runtime, stub_broker, client, "amy@example.org", "melanoma")
+    with runtime.sessions() as session, session.begin():
+        remove_subscriber(session, "amy@example.org")
+    answer = client.post(pending)
+    assert answer.status_code in (404, 410)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 0

@@ -159,8 +159,9 @@ class Interleavings(RuleBasedStateMachine):
             return
         target = data.draw(st.sampled_from(everyone if any_id else ids or everyone))
         before = self._frequencies()
-        answer = self.client.post(path, data={"csrf_token": token.group(1), "action": "frequency",
-                                              "subscription": str(target), "frequency": frequency})  # fmt: skip
+        form = {"csrf_token": token.group(1), "action": "frequency",
+                "subscription": str(target), "frequency": frequency}  # fmt: skip
+        answer = self.client.post(path, data=form)
         assert answer.status_code < 500
         after = self._frequencies()
         for sub, (person, old) in before.items():
@@ -200,7 +201,8 @@ class Interleavings(RuleBasedStateMachine):
         self._run(timedelta(days=8))  # ...and what that run matched, the next one
         with self.runtime.sessions() as session:
             running = set(session.scalars(select(Subscription.id).where(Subscription.active)))
-            states = {pk: state for pk, state in session.execute(select(Delivery.id, Delivery.state))}
+            rows = session.execute(select(Delivery.id, Delivery.state))
+            states = {pk: state for pk, state in rows}
             for note in session.scalars(select(Notification)):
                 if not running.intersection(note.subscription_ids):
                     continue
@@ -240,8 +242,9 @@ class Interleavings(RuleBasedStateMachine):
 
         with self.runtime.sessions() as session:
             rows = session.execute(
-                select(Subscription.id, Subscriber.email, Subscription.frequency)
-                .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+                select(Subscription.id, Subscriber.email, Subscription.frequency).join(
+                    Subscriber, Subscriber.id == Subscription.subscriber_id
+                )
             )
             return {sub: (email, frequency) for sub, email, frequency in rows}
 

@@ -33,7 +33,7 @@ from worker.bench.scale import Scale
 from worker.core.delivery_states import State
 from worker.core.models import Delivery
 from worker.core.runtime import Runtime, fixed_clock
-from worker.feedback.poll import record_feedback
+from worker.feedback.store import record_feedback
 from worker.queue.actors import install
 from worker.queue.broker import drain
 from worker.queue.pipeline import publish, schedule_digests

@@ -1,67 +1,38 @@
 """Long-poll the SES feedback queue (SQS), apply what it says, delete what was kept.
 
-Each batch is one transaction: every message is stored in feedback_messages
-(unique SNS MessageId — a message seen before is acknowledged without acting
-again) together with the suppressions, soft-bounce counts, stopped
-subscriptions and delivery states it causes.  Only after that commit are the
-messages deleted from SQS.  Unknown and malformed messages are stored too,
-with their reason and the body as received, and then deleted: they are kept,
-in the database.  When the database refuses a batch, its messages are tried
-one by one; a message that still cannot be stored stays on the queue, and
-SQS redelivers it after its visibility timeout (or moves it to the queue's
-own dead-letter queue, when one is configured).
+Each batch is stored and applied in one transaction by `worker.feedback.store`,
+the same code that takes SNS's HTTPS posts (`POST /ses/sns`): a message seen
+before, either way, is acknowledged without acting again.  Only after that
+commit are the messages deleted from SQS.  Unknown and malformed messages are
+stored too, with their reason and the body as received, and then deleted: they
+are kept, in the database.  When the database refuses a batch, its messages
+are tried one by one; a message that still cannot be stored stays on the
+queue, and SQS redelivers it after its visibility timeout (or moves it to the
+queue's own dead-letter queue, when one is configured).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Table, bindparam, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
-from worker.core.delivery_states import FEEDBACK_STATES, State, sources_of
 from worker.core.metrics import set_gauge
-from worker.core.models import Delivery, FeedbackMessage, Subscriber, Subscription
 from worker.core.runtime import Runtime
-from worker.core.sql import insert_ignoring_conflicts
-from worker.feedback.messages import (
-    SOFT_BOUNCE_LIMIT,
-    Action,
-    CountSoftBounce,
-    Feedback,
-    MarkDelivery,
-    ResetSoftBounces,
-    StopSubscriptions,
-    Suppress,
-    parse_feedback,
-)
-from worker.subscriptions.suppressions import suppress
+from worker.feedback.store import FeedbackTally, store_feedback
 
 log = logging.getLogger(__name__)
 
-FEEDBACK = cast(Table, FeedbackMessage.__table__)
-SUBSCRIBERS = cast(Table, Subscriber.__table__)
-SUBSCRIPTIONS = cast(Table, Subscription.__table__)
-DELIVERIES = cast(Table, Delivery.__table__)
-
 
 @dataclass
-class PollResult:
+class PollResult(FeedbackTally):
     batches: int = 0
     received: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)  # handled/ignored/unknown/malformed
-    duplicates: int = 0
     failed: int = 0  # could not be stored: left on the queue
     deleted: int = 0
-    suppressed: list[str] = field(default_factory=list)  # addresses newly suppressed
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.outcomes.items()))
@@ -70,13 +41,6 @@ class PollResult:
             f"{self.failed} left on the queue, {self.deleted} deleted, "
             f"{len(self.suppressed)} newly suppressed"
         )
-
-
-@dataclass
-class _Stored:
-    fresh: list[Feedback] = field(default_factory=list)
-    duplicates: int = 0
-    suppressed: list[str] = field(default_factory=list)
 
 
 def poll_feedback(
@@ -157,7 +121,7 @@ def queue_region(queue_url: str) -> str | None:
 def _store_batch(runtime: Runtime, messages: list[dict[str, Any]], result: PollResult) -> list[str]:
     """Store and apply a batch; returns the receipt handles of the messages now kept."""
     items = [(m.get("Body", ""), m["ReceiptHandle"]) for m in messages]
-    if _store(runtime, [body for body, _ in items], result):
+    if store_feedback(runtime, [body for body, _ in items], result):
         return [handle for _, handle in items]
     if len(items) == 1:
         result.failed += 1
@@ -165,148 +129,11 @@ def _store_batch(runtime: Runtime, messages: list[dict[str, Any]], result: PollR
     log.warning("retrying %d SES feedback messages one by one", len(items))
     kept = []
     for body, handle in items:
-        if _store(runtime, [body], result):
+        if store_feedback(runtime, [body], result):
             kept.append(handle)
         else:
             result.failed += 1
     return kept
-
-
-def _store(runtime: Runtime, bodies: list[str], result: PollResult) -> bool:
-    try:
-        with runtime.sessions() as session, session.begin():
-            stored = record_feedback(session, bodies, runtime.now())
-    except SQLAlchemyError:
-        log.exception("could not store %d SES feedback message(s)", len(bodies))
-        return False
-    for feedback in stored.fresh:
-        result.outcomes[feedback.outcome] += 1
-        if feedback.outcome in ("unknown", "malformed"):
-            log.warning(
-                "SES feedback %s kept as %s: %s", feedback.key, feedback.outcome, feedback.reason
-            )
-    result.duplicates += stored.duplicates
-    result.suppressed += stored.suppressed
-    return True
-
-
-def record_feedback(session: Session, bodies: Sequence[str], now: datetime) -> _Stored:
-    """Keep each message once (by key) and apply the actions of the ones not seen before."""
-    stored = _Stored()
-    by_key: dict[str, tuple[Feedback, str]] = {}
-    for body in bodies:
-        feedback = parse_feedback(body)
-        if feedback.key in by_key:
-            stored.duplicates += 1
-        else:
-            by_key[feedback.key] = (feedback, body)
-    rows = [
-        {
-            "sns_message_id": feedback.key,
-            "kind": feedback.kind,
-            "outcome": feedback.outcome,
-            "reason": feedback.reason,
-            # PostgreSQL text cannot hold NUL; everything else is kept as received.
-            "payload": body.replace("\x00", "\ufffd"),
-            "received_at": now,
-        }
-        for feedback, body in by_key.values()
-    ]
-    inserted = {
-        row.sns_message_id
-        for row in insert_ignoring_conflicts(
-            session, FEEDBACK, rows, returning=FEEDBACK.c.sns_message_id
-        )
-    }
-    stored.duplicates += len(by_key) - len(inserted)
-    stored.fresh = [feedback for key, (feedback, _) in by_key.items() if key in inserted]
-    stored.suppressed = apply_actions(
-        session, [action for feedback in stored.fresh for action in feedback.actions], now
-    )
-    return stored
-
-
-def apply_actions(session: Session, actions: Sequence[Action], now: datetime) -> list[str]:
-    """Apply a batch's actions, grouped by kind, a few statements in all.
-
-    Order: soft-bounce resets, then counts (so a batch's deliveries cannot undo
-    its bounces), suppressions, stopped subscriptions, delivery states.
-    Returns the addresses newly suppressed.
-    """
-    resets = sorted({a.email for a in actions if isinstance(a, ResetSoftBounces)})
-    counts = Counter(a.email for a in actions if isinstance(a, CountSoftBounce))
-    to_suppress = [(a.email, a.reason) for a in actions if isinstance(a, Suppress)]
-    to_stop = sorted({a.email for a in actions if isinstance(a, StopSubscriptions)})
-    marks = [a for a in actions if isinstance(a, MarkDelivery)]
-    if resets:
-        session.execute(
-            update(SUBSCRIBERS)
-            .where(SUBSCRIBERS.c.email.in_(resets), SUBSCRIBERS.c.soft_bounces != 0)
-            .values(soft_bounces=0)
-        )
-    if counts:
-        to_suppress += _count_soft_bounces(session, counts)
-    newly = suppress(session, to_suppress, now) if to_suppress else []
-    if to_stop:
-        people = select(SUBSCRIBERS.c.id).where(SUBSCRIBERS.c.email.in_(to_stop))
-        session.execute(
-            update(SUBSCRIPTIONS)
-            .where(SUBSCRIPTIONS.c.subscriber_id.in_(people), SUBSCRIPTIONS.c.active.is_(True))
-            .values(active=False, updated_at=now)
-        )
-    # In this order; `sources_of` says from which states each one moves.
-    for state in (State.SENT, *FEEDBACK_STATES):
-        _mark_deliveries(session, [m for m in marks if m.state == state], state, now)
-    return newly
-
-
-def _count_soft_bounces(session: Session, counts: Counter[str]) -> list[tuple[str, str]]:
-    """Add the batch's soft bounces; return (email, reason) for those now at the limit."""
-    session.execute(
-        update(SUBSCRIBERS)
-        .where(SUBSCRIBERS.c.email == bindparam("p_email"))
-        .values(soft_bounces=SUBSCRIBERS.c.soft_bounces + bindparam("p_count")),
-        [{"p_email": email, "p_count": n} for email, n in sorted(counts.items())],
-    )
-    over = session.scalars(
-        select(SUBSCRIBERS.c.email).where(
-            SUBSCRIBERS.c.email.in_(sorted(counts)),
-            SUBSCRIBERS.c.soft_bounces >= SOFT_BOUNCE_LIMIT,
-        )
-    )
-    return [(email, f"{SOFT_BOUNCE_LIMIT} soft bounces in a row") for email in over]
-
-
-def _mark_deliveries(
-    session: Session, marks: list[MarkDelivery], state: State, now: datetime
-) -> None:
-    if not marks:
-        return
-    values: dict[str, Any] = {"state": state, "updated_at": now}
-    if state == State.DELIVERED:
-        values["delivered_at"] = bindparam("p_at")
-    if state == State.SENT:  # a Send event for a send its worker never recorded
-        values |= {
-            "message_id": bindparam("p_message_id"),
-            "sent_at": bindparam("p_at"),
-            "last_error": None,
-        }
-    session.execute(
-        update(DELIVERIES)
-        .where(
-            or_(
-                DELIVERIES.c.message_id == bindparam("p_message_id"),
-                DELIVERIES.c.id == bindparam("p_delivery_id"),
-            ),
-            # not IN (…): expanding parameters cannot be used with executemany
-            or_(*(DELIVERIES.c.state == source for source in sources_of(state))),
-        )
-        .values(**values),
-        [
-            {"p_message_id": m.message_id, "p_delivery_id": m.delivery_id, "p_at": m.at or now}
-            for m in marks
-        ],
-    )
 
 
 def _delete(sqs: Any, queue_url: str, handles: list[str], result: PollResult) -> None:

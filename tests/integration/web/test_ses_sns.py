@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.conftest import make_runtime
-from tests.feedback_support import bounce, complaint
+from tests.feedback_support import FeedbackRoute, bounce, complaint
 from tests.integration.pipeline_helpers import subscribe
+from tests.ses_support import moto_url as moto_url  # noqa: F401 - fixture
+from tests.ses_support import use_aws
 from tests.sns_support import CERT_URL, TOPIC, FakeSnsLinks, SnsSigner
 from worker.core.models import FeedbackMessage, Subscription, Suppression
 from worker.core.runtime import Runtime, set_runtime
-from worker.feedback.store import FeedbackTally, store_feedback
+from worker.feedback.poll import poll_feedback
 from worker.web.app import create_app
 
 OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:someone-else"
@@ -94,17 +97,32 @@ def test_a_signed_bounce_suppresses_once(
     assert _kept(sns_runtime) == 1
 
 
-def test_the_poller_and_the_endpoint_share_the_dedupe_by_message_id(
-    sns_runtime: Runtime, client: FlaskClient, signer: SnsSigner
+def test_the_queue_and_the_endpoint_share_the_dedupe_by_message_id(
+    sns_runtime: Runtime,
+    client: FlaskClient,
+    signer: SnsSigner,
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    """SNS delivering to both an SQS queue and this endpoint acts once."""
-    message = signer.notification(bounce(["ada@example.org"]))
-    tally = FeedbackTally()
-    assert store_feedback(sns_runtime, [json.dumps(message)], tally)  # as the poller stores it
-    assert tally.outcomes["handled"] == 1
-    answer = post(client, message)
-    assert answer.json == {"stored": 0, "duplicates": 1}
-    assert _kept(sns_runtime) == 1
+    """A topic delivering to an SQS queue and to this endpoint acts once, whichever comes first."""
+    use_aws(monkeypatch, tmp_path, moto_url)
+    route = FeedbackRoute.create(raw=False)
+    sns_runtime.settings = replace(sns_runtime.settings, feedback_queue_url=route.queue_url)
+    queued_first = signer.notification(bounce(["ada@example.org"]))
+    posted_first = signer.notification(complaint(["bob@example.org"]))
+
+    route.send_body(json.dumps(queued_first))
+    assert poll_feedback(sns_runtime, wait_seconds=0).outcomes["handled"] == 1
+    assert post(client, queued_first).json == {"stored": 0, "duplicates": 1}
+
+    assert post(client, posted_first).json == {"stored": 1, "duplicates": 0}
+    route.send_body(json.dumps(posted_first))
+    polled = poll_feedback(sns_runtime, wait_seconds=0)
+    assert (polled.duplicates, polled.deleted, polled.outcomes.total()) == (1, 1, 0)
+
+    assert _kept(sns_runtime) == 2
+    assert set(_suppressed(sns_runtime)) == {"ada@example.org", "bob@example.org"}
 
 
 def test_a_complaint_suppresses_and_stops_every_subscription(

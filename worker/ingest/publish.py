@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -65,6 +65,25 @@ def store_events(session: Session, events: list[StudyEvent], now: datetime) -> l
     return sorted(row.id for row in inserted)
 
 
+# How far past today a last-update date may lie (clocks and time zones differ).
+FUTURE_MARGIN = timedelta(days=31)
+
+
+def checked(item: RawItem, now: datetime) -> StudyEvent | Rejection:
+    """`validate`, and a last-update date far in the future is refused, not stored.
+
+    Stored, it would make every later real update of the study look older,
+    and so stale, until that date: the study would be frozen.
+    """
+    result = validate(item)
+    if isinstance(result, Rejection) or result.last_update is None:
+        return result
+    if result.last_update > (now + FUTURE_MARGIN).date().isoformat():
+        reason = f"lastUpdateSubmitDate {result.last_update} lies in the future"
+        return Rejection(item.where, item.line, result.event_id, reason, result.raw)
+    return result
+
+
 def publish_batch(
     session: Session, items: list[RawItem], origin: str, now: datetime, report: PublishReport
 ) -> list[int]:
@@ -72,7 +91,7 @@ def publish_batch(
     events: list[StudyEvent] = []
     dead: list[dict[str, Any]] = []
     for item in items:
-        result = validate(item)
+        result = checked(item, now)
         if isinstance(result, Rejection):
             report.rejections.append(result)
             dead.append(
@@ -120,7 +139,7 @@ def replay_dead_letters(
     new_ids: list[int] = []
     still_bad: list[tuple[int, str]] = []
     for letter in letters:
-        result = validate(parse_line(letter.line or 1, letter.payload))
+        result = checked(parse_line(letter.line or 1, letter.payload), now)
         if isinstance(result, Rejection):
             still_bad.append((letter.id, result.reason))
             continue

@@ -8,6 +8,7 @@ position, the valid events of the same file or request are stored.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -19,7 +20,7 @@ from tests.conftest import make_runtime
 from tests.integration.cli.test_cli import trialalerts
 from tests.support import event, record, with_changes, write_jsonl
 from worker.core.models import DeadLetter, ReceivedEvent
-from worker.core.runtime import Runtime, set_runtime
+from worker.core.runtime import Runtime, fixed_clock, set_runtime
 from worker.queue.runner import run_until_idle
 from worker.web.app import create_app
 
@@ -119,3 +120,31 @@ def test_an_impossible_last_update_cannot_freeze_a_study(edge_runtime: Runtime) 
     outcomes = {event_id: outcome for event_id, outcome in rows}
     assert "freeze" not in outcomes
     assert outcomes["real"] != "stale"
+
+
+def test_a_far_future_last_update_is_refused_and_cannot_freeze_a_study(
+    edge_runtime: Runtime,
+) -> None:
+    """9999-12-31 is a real date, but no registry update comes from the future."""
+    edge_runtime.clock = fixed_clock(datetime(2026, 7, 1, 9, 0, tzinfo=UTC))
+    data = record("NCT04267848")
+    client = create_app(edge_runtime).test_client()
+    future = event(with_changes(data, lastUpdateSubmitDate="9999-12-31"), "future")
+    real = event(with_changes(data, lastUpdateSubmitDate="2026-07-01", overallStatus="COMPLETED"),
+                 "real", time="2026-07-01T09:00:00Z")  # fmt: skip
+    answers = [
+        client.post(
+            "/events",
+            data=orjson.dumps(body),
+            content_type="application/cloudevents+json",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        for body in (future, real)
+    ]
+    assert [answer.status_code for answer in answers] == [400, 202]
+    assert "lies in the future" in answers[0].json["rejected"][0]["reason"]
+    run_until_idle(edge_runtime)
+    with edge_runtime.sessions() as session:
+        rows = session.execute(select(ReceivedEvent.event_id, ReceivedEvent.outcome)).all()
+    assert {event_id: outcome for event_id, outcome in rows}.keys() == {"real"}
+    assert dict(rows)["real"] != "stale"

@@ -4,7 +4,7 @@ Medicine names most organs twice, with a noun (kidney) and an adjective from
 Latin or Greek (renal), and MeSH files the two under one heading: "Renal
 Neoplasms" is an entry term of Kidney Neoplasms.  `SITES` says which words
 are one site; normalization writes each as the noun, on both sides.  Only
-adjectives that name nothing but their organ are listed: "cervical" (neck or
+words that name nothing but their organ are listed: "cervical" (neck or
 cervix), "spinal" (spine or spinal cord) and "dental" (tooth or dentistry)
 are left alone.
 
@@ -12,8 +12,9 @@ are left alone.
 that names its usual site also counts for that site.  A glioblastoma study is
 a brain tumour study, but a subscription "glioblastoma" still needs a
 glioblastoma.  `unless` lists words that, anywhere in the study's own terms,
-say the site is another (a uveal melanoma is no skin cancer).  A region
-(colorectal) covers its parts in the study's own terms only: as a MeSH
+say the site is another (a uveal melanoma is no skin cancer).  A part names
+its whole (a uveal melanoma is an eye cancer).  A region (colorectal) covers
+its parts in the study's own terms only: as a MeSH
 ancestor, "Colorectal Neoplasms" says that a rectal cancer study is a
 colorectal one, not that it is about the colon.
 
@@ -29,10 +30,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Site:
-    """One body site: its noun and the adjectives that mean the same organ."""
+    """One body site: its noun and the other words for the same organ (mostly adjectives)."""
 
     noun: str
-    adjectives: tuple[str, ...]
+    names: tuple[str, ...]
     source: str
 
 
@@ -112,9 +113,10 @@ SITES: tuple[Site, ...] = (
     Site("anus", ("anal",), "MeSH D001005 Anus Neoplasms, entry term 'Anal Neoplasms'"),
     Site(
         "intestine",
-        ("intestinal",),
-        "MeSH D007414 Intestinal Neoplasms; D007422 Intestines",
+        ("intestinal", "bowel"),
+        "MeSH D007414 Intestinal Neoplasms; D007422 Intestines, entry term 'Bowel'",
     ),
+    Site("eye", ("ocular",), "MeSH D005123 Eye (Latin oculus: ocular, of the eye)"),
     Site("bronchus", ("bronchial",), "MeSH D001984 Bronchial Neoplasms; D001980 Bronchi"),
 )
 
@@ -129,6 +131,11 @@ IMPLIED: tuple[Implied, ...] = (
         ("colon", "rectum"),
         "MeSH D015179 Colorectal Neoplasms: 'tumors or cancer of the colon or the rectum or both'",
         on_ancestors=False,
+    ),
+    Implied(
+        "uveal",
+        ("eye",),
+        "MeSH D014602 Uvea: 'the pigmented vascular coat of the eyeball' (under D005123 Eye)",
     ),
     Implied(
         "glioma",

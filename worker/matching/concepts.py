@@ -245,7 +245,7 @@ def american_spelling(word: str) -> str:
 
 
 # A body-site adjective → its organ's noun (worker/matching/anatomy.py).
-_SITE_NOUNS = {adjective: site.noun for site in SITES for adjective in site.adjectives}
+_SITE_NOUNS = {name: site.noun for site in SITES for name in site.names}
 
 
 @lru_cache(maxsize=65536)

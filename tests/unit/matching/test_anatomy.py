@@ -17,8 +17,8 @@ MESH_ID = re.compile(r"\bMeSH D\d{6}\b")
 @pytest.mark.parametrize("site", SITES, ids=[site.noun for site in SITES])
 def test_each_site_adjective_is_its_noun(site: Any) -> None:
     assert canonical_word(site.noun) == site.noun
-    for adjective in site.adjectives:
-        assert canonical_word(adjective) == site.noun
+    for name in site.names:
+        assert canonical_word(name) == site.noun
 
 
 @pytest.mark.parametrize("entry", [*SITES, *IMPLIED], ids=lambda entry: repr(entry)[:40])
@@ -40,6 +40,8 @@ SAME = [
     ("oral mucositis", "mouth mucositis"),
     ("oesophageal cancer", "esophagus cancer"),
     ("ovarian cysts", "ovary cyst"),
+    ("bowel cancer", "intestinal neoplasm"),
+    ("ocular hypertension", "eye hypertension"),
 ]
 
 
@@ -98,6 +100,7 @@ CASES = [
     ("nor is an ocular one", "skin cancer", OCULAR, False),
     ("nor a mucosal one", "skin cancer", _study(("Mucosal Melanoma of the Head and Neck",)), False),
     ("a uveal melanoma is still a melanoma", "melanoma", UVEAL, True),
+    ("and an eye cancer", "eye cancer", _study(("Uveal Melanoma",)), True),
     ("one skin melanoma among them suffices", "skin cancer", BASKET, True),
 ]  # fmt: skip
 

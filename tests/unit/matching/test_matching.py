@@ -133,7 +133,7 @@ STUDY_SIDE = [
     ("sarcoma", "Osteosarcoma", {"osteosarcoma", "neoplasm"}),
     ("lymphoma", "Non-Hodgkin Lymphoma", {"nonhodgkin", "lymphoma", "neoplasm"}),
     ("leukaemia", "Acute Myeloid Leukaemia", {"acute", "myeloid", "leukemia", "neoplasm"}),
-    ("melanoma", "Ocular Melanoma", {"ocular", "melanoma", "neoplasm"}),
+    ("melanoma", "Ocular Melanoma", {"eye", "melanoma", "neoplasm"}),
     ("melanoma of the skin", "Melanoma", {"melanoma", "neoplasm", "skin"}),
     ("myeloma", "Multiple Myeloma", {"multiple", "myeloma", "neoplasm"}),
     ("glioma", "Glioma", {"glioma", "neoplasm", "brain"}),

@@ -15,6 +15,7 @@ class BenchRow:
     anchor_name: str  # what the anchor is, e.g. "matching at 10k" or "PostgreSQL COPY"
     target: str = ""  # the target, in words, e.g. ">= 10,000 events/s"
     note: str = ""
+    met: bool | None = None  # whether the figure meets the target; None: not judged here
 
     @property
     def ratio(self) -> float | None:

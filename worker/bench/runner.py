@@ -26,6 +26,7 @@ from worker.bench.end_to_end import end_to_end_rows
 from worker.bench.faults import fault_rows
 from worker.bench.ingest import ingest_rows
 from worker.bench.matching import matching_rows
+from worker.bench.matching_quality import quality_rows
 from worker.bench.poll import poll_rows
 from worker.bench.rows import BenchRow
 from worker.bench.rss import in_fresh_process
@@ -62,6 +63,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         matching_rows,
         "condition matching at 10k/100k/1M subscriptions, notification writes vs COPY",
         own_processes=True,
+    ),
+    Scenario(
+        "matching-quality",
+        quality_rows,
+        "precision and recall of condition matching on labelled pairs of real records",
     ),
     Scenario("digests", digest_rows, "send-ready digests vs bare Jinja2 rendering"),
     Scenario(
@@ -138,9 +144,10 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         if row.note:
             name += f" [{notes.setdefault(row.note, len(notes) + 1)}]"
         ratio = None if row.ratio is None else f"{row.ratio:.2f}"
+        target = row.target + {True: " (met)", False: " (NOT met)", None: ""}[row.met]
         cells.append(
             (name, _number(row.figure), row.unit, _number(row.anchor), row.anchor_name,
-             ratio or "-", row.target)
+             ratio or "-", target)
         )  # fmt: skip
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
     right = {1, 3, 5}

@@ -26,7 +26,8 @@ from worker.bench.scale import Scale
     type=click.Choice(scenario_names()),
     help="Run only this scenario (repeatable).",
 )
-def bench(quick: bool, json_path: Path | None, only: tuple[str, ...]) -> None:
+@click.option("--check", is_flag=True, help="Exit 1 when a row misses its target.")
+def bench(quick: bool, json_path: Path | None, only: tuple[str, ...], check: bool) -> None:
     """Measure ingest, matching, digests and sending; print one table.
 
     PostgreSQL scenarios create and drop their own databases through the admin
@@ -43,3 +44,7 @@ def bench(quick: bool, json_path: Path | None, only: tuple[str, ...]) -> None:
     if json_path is not None:
         write_json(json_path, rows, scale, started)
         click.echo(f"rows written to {json_path}", err=True)
+    missed = [row.scenario for row in rows if row.met is False]
+    if check and missed:
+        click.echo(f"targets not met: {'; '.join(missed)}", err=True)
+        raise SystemExit(1)

@@ -17,6 +17,7 @@ import click
 from worker.cli.common import RowId, When, echo, runtime_for
 from worker.core.config import ConfigError, ensure_secret_key, load_settings
 from worker.core.logs import configure as configure_logging
+from worker.core.metrics_folder import prepare_metrics_folder
 from worker.core.runtime import Runtime
 
 
@@ -207,9 +208,13 @@ def worker(ctx: click.Context, dramatiq_args: tuple[str, ...]) -> None:
             "TRIALALERTS_BROKER_URL is not set: use `trialalerts run --until-idle`"
         )
     settings = ctx.obj["settings"]
-    # The metrics server is a fork of the dramatiq master: it reads these at start.
-    os.environ.setdefault("dramatiq_prom_port", str(settings.metrics_port))
-    os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
+    if settings.metrics_port:
+        # This process becomes the dramatiq master: the folder is emptied before any
+        # worker process writes, and the metrics server (a fork of it) reads these at start.
+        folder = str(prepare_metrics_folder(settings.metrics_dir))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["dramatiq_prom_db"] = folder  # noqa: SIM112
+        os.environ.setdefault("dramatiq_prom_port", str(settings.metrics_port))
+        os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
     args = [sys.executable, "-m", "dramatiq", "worker.queue.tasks", *dramatiq_args]
     os.execv(sys.executable, args)
 

@@ -20,13 +20,17 @@ from worker.core.logs import configure as configure_logging
 from worker.core.metrics_folder import prepare_metrics_folder
 from worker.core.runtime import Runtime
 
+# Commands that are the Procfile's process types log at info: their lines are the operations log.
+PROCESS_TYPES = {"worker": "worker", "scheduler": "scheduler", "poll": "poller", "web": "web"}
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Trialalerts: clinical-trial registry alerts and email digests."""
-    configure_logging(logging.INFO if verbose else logging.WARNING)
+    process = PROCESS_TYPES.get(ctx.invoked_subcommand or "", "cli")
+    configure_logging(process, logging.INFO if verbose or process != "cli" else logging.WARNING)
     ctx.obj = {"settings": load_settings()}
 
 
@@ -215,7 +219,8 @@ def worker(ctx: click.Context, dramatiq_args: tuple[str, ...]) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["dramatiq_prom_db"] = folder  # noqa: SIM112
         os.environ.setdefault("dramatiq_prom_port", str(settings.metrics_port))
         os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
-    args = [sys.executable, "-m", "dramatiq", "worker.queue.tasks", *dramatiq_args]
+    args = [sys.executable, "-m", "worker.queue.worker_main", "worker.queue.tasks",
+            "--skip-logging", *dramatiq_args]  # fmt: skip
     os.execv(sys.executable, args)
 
 
@@ -227,7 +232,9 @@ def web(ctx: click.Context, gunicorn_args: tuple[str, ...]) -> None:
     settings = ctx.obj["settings"]  # checked already: a configuration error is exit 2
     if settings.email_backend == "file":
         ensure_secret_key(settings)  # one key file, made before the workers read it
-    args = [sys.executable, "-m", "gunicorn", *gunicorn_args, "worker.web:app"]
+    # JSON lines for gunicorn's error and access logs too (access log on stdout by default).
+    logger = ["--logger-class", "worker.web.gunicorn_log.JsonLogger", "--access-logfile", "-"]
+    args = [sys.executable, "-m", "gunicorn", *logger, *gunicorn_args, "worker.web:app"]
     os.execv(sys.executable, args)
 
 

@@ -130,7 +130,7 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
     except ValueError as error:
         return Rejection(item.where, item.line, event_id, str(error), _raw_text(item))
     except Exception as error:  # noqa: BLE001 - one odd event must not sink its batch
-        log.exception("%s: event could not be read", item.where)
+        log.exception("%s: event could not be read", item.where, extra={"event_id": event_id})
         reason = f"event could not be read ({type(error).__name__})"
         return Rejection(item.where, item.line, event_id, reason, _raw_text(item))
     return event

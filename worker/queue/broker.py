@@ -16,6 +16,7 @@ from dramatiq import Broker, Message
 from dramatiq.brokers.stub import StubBroker
 
 from worker.core.config import Settings
+from worker.queue.log_context import LogContext
 
 log = logging.getLogger(__name__)
 _current: Broker | None = None
@@ -37,6 +38,7 @@ def make_broker(settings: Settings, in_process: bool = False) -> Broker:
         from dramatiq.brokers.redis import RedisBroker
 
         broker = RedisBroker(url=settings.broker_url)
+        broker.add_middleware(LogContext())
         if settings.metrics_port:
             _add_prometheus(broker, settings.metrics_port)
         return broker
@@ -46,7 +48,8 @@ def make_broker(settings: Settings, in_process: bool = False) -> Broker:
 def _add_prometheus(broker: Broker, port: int) -> None:
     """dramatiq's middleware serves /metrics from a fork of the worker master (ours included).
 
-    `trialalerts worker` sets dramatiq_prom_port/host before the master starts.
+    `trialalerts worker` sets dramatiq_prom_port/host and the folder (TRIALALERTS_METRICS_DIR,
+    emptied) before the master starts.
     """
     from dramatiq.middleware.prometheus import Prometheus
 

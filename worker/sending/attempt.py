@@ -137,7 +137,12 @@ def send_one(
                     continue
                 outcome = Attempt(State.QUEUED, error=str(failure), hand_back=True)
             elif kind is ErrorClass.PERMANENT:
-                log.error("delivery %d failed for good: %s", message.delivery_id, failure)
+                log.error(
+                    "delivery %d failed for good: %s",
+                    message.delivery_id,
+                    failure,
+                    extra={"delivery_id": message.delivery_id},
+                )
                 outcome = Attempt(State.FAILED, error=str(failure))
             elif kind is ErrorClass.UNCERTAIN:
                 uncertain = 1
@@ -146,6 +151,7 @@ def send_one(
                     "retrying once (a possible duplicate, counted)",
                     message.delivery_id,
                     failure.code,
+                    extra={"delivery_id": message.delivery_id},
                 )
                 continue
             elif message.attempts >= MAX_SEND_ATTEMPTS:

@@ -67,7 +67,12 @@ def mail_signup(runtime: Runtime, signup_id: int) -> str:
         except NotSent as error:
             if error.state is not State.FAILED:
                 raise
-            log.warning("confirmation of sign-up %d refused: %s", signup_id, error)
+            log.warning(
+                "confirmation of sign-up %d refused: %s",
+                signup_id,
+                error,
+                extra={"signup_id": signup_id},
+            )
             session.execute(closed)
             return "refused"
         session.execute(update(SIGNUPS).where(SIGNUPS.c.id == signup_id).values(mailed_at=now))

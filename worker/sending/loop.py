@@ -201,7 +201,11 @@ def _deliver(batch: _Batch, chunk: Chunk, row: Any, notes: Any) -> Attempt | Non
 
 
 def _taken_from_us(delivery_id: int) -> None:
-    log.warning("delivery %d was taken from this worker; not sent here", delivery_id)
+    log.warning(
+        "delivery %d was taken from this worker; not sent here",
+        delivery_id,
+        extra={"delivery_id": delivery_id},
+    )
 
 
 def _render(settings: Settings, row: Any, notes: Any, now: datetime) -> bytes | Attempt:
@@ -222,7 +226,7 @@ def _render(settings: Settings, row: Any, notes: Any, now: datetime) -> bytes | 
             settings, subscriber, digest, local_now, message_id(settings, row.id, row.window)
         )
     except Exception as error:  # noqa: BLE001 - one bad digest must not stop the batch
-        log.exception("delivery %d could not be rendered", row.id)
+        log.exception("delivery %d could not be rendered", row.id, extra={"delivery_id": row.id})
         return Attempt(State.FAILED, error=f"could not render: {error}")
 
 

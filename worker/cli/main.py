@@ -253,10 +253,11 @@ def scheduler(ctx: click.Context, interval: float) -> None:
 def _register_groups() -> None:
     from worker.cli.bench import bench
     from worker.cli.match import match
+    from worker.cli.poll import poll
     from worker.cli.subscribers import subscribers
     from worker.cli.suppressions import suppressions
 
-    for command in (subscribers, suppressions, bench, match):
+    for command in (subscribers, suppressions, bench, poll, match):
         cli.add_command(command)
 
 

@@ -321,6 +321,8 @@ def test_no_get_changes_anything_on_any_route(
         "/signup": "/signup",
         "/signup/sent": "/signup/sent",
         "/healthz": "/healthz",
+        "/openapi.json": "/openapi.json",
+        "/schema/events/<name>": "/schema/events/study-event.v1.json",
         "/u/<token>": _path(_list_unsubscribe(digest)[0]),
         "/u/s/<token>": "/u/s/"
         + make_token(

@@ -28,6 +28,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TRIALALERTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_KEY = "test-secret-key-0123456789abcdef"
+INGEST_TOKEN = "ingest-token-for-tests-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +95,16 @@ def stub_broker() -> Iterator[StubBroker]:
 def runtime(database_url: str, tmp_path: Path, stub_broker: StubBroker) -> Iterator[Runtime]:
     """A runtime on a real database with the in-process broker installed."""
     runtime = make_runtime(database_url, tmp_path)
+    set_runtime(runtime)
+    yield runtime
+    set_runtime(None)
+    runtime.close()
+
+
+@pytest.fixture
+def ingest_runtime(database_url: str, tmp_path: Path, stub_broker: StubBroker) -> Iterator[Runtime]:
+    """`runtime` with an ingest token: what POST /events needs."""
+    runtime = make_runtime(database_url, tmp_path, ingest_token=INGEST_TOKEN)
     set_runtime(runtime)
     yield runtime
     set_runtime(None)

@@ -7,24 +7,21 @@ position, the valid events of the same file or request are stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import pytest
-from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
-from tests.conftest import make_runtime
+from tests.conftest import INGEST_TOKEN, make_runtime
 from tests.integration.cli.test_cli import trialalerts
 from tests.support import event, record, with_changes, write_jsonl
 from worker.core.models import DeadLetter, ReceivedEvent
-from worker.core.runtime import Runtime, fixed_clock, set_runtime
+from worker.core.runtime import Runtime, fixed_clock
 from worker.queue.runner import run_until_idle
 from worker.web.app import create_app
 
-TOKEN = "ingest-token-for-tests-0123456789"
+TOKEN = INGEST_TOKEN
 EDGE_TIMES = ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00")
 
 
@@ -38,15 +35,6 @@ def _batch() -> list[dict]:
         event(with_changes(record("NCT03475563"), lastUpdateSubmitDate="2012-09"), "ok-partial"),
         event(with_changes(record("NCT06171568"), lastUpdateSubmitDate="2026-06-26\n"), "bad-nl"),
     ]
-
-
-@pytest.fixture
-def edge_runtime(database_url: str, tmp_path: Path, stub_broker: StubBroker) -> Iterator[Runtime]:
-    runtime = make_runtime(database_url, tmp_path, ingest_token=TOKEN)
-    set_runtime(runtime)
-    yield runtime
-    set_runtime(None)
-    runtime.close()
 
 
 def _stored(runtime: Runtime) -> tuple[set[str], dict[str, str]]:
@@ -89,8 +77,8 @@ def test_publish_rejects_calendar_edges_by_line_and_keeps_the_rest(
         runtime.close()
 
 
-def test_post_events_rejects_calendar_edges_and_stores_the_rest(edge_runtime: Runtime) -> None:
-    client = create_app(edge_runtime).test_client()
+def test_post_events_rejects_calendar_edges_and_stores_the_rest(ingest_runtime: Runtime) -> None:
+    client = create_app(ingest_runtime).test_client()
     answer = client.post(
         "/events",
         data=orjson.dumps(_batch()),
@@ -100,13 +88,13 @@ def test_post_events_rejects_calendar_edges_and_stores_the_rest(edge_runtime: Ru
     assert answer.status_code == 400
     assert answer.json["accepted"] == 2
     assert [item["index"] for item in answer.json["rejected"]] == [1, 2, 3, 5]
-    _assert_only_the_odd_ones_rejected(edge_runtime)
+    _assert_only_the_odd_ones_rejected(ingest_runtime)
 
 
-def test_an_impossible_last_update_cannot_freeze_a_study(edge_runtime: Runtime) -> None:
+def test_an_impossible_last_update_cannot_freeze_a_study(ingest_runtime: Runtime) -> None:
     """Before, "9999-99-99" was stored and every later real update was `stale`."""
     data = record("NCT04267848")
-    client = create_app(edge_runtime).test_client()
+    client = create_app(ingest_runtime).test_client()
     frozen = event(with_changes(data, lastUpdateSubmitDate="9999-99-99"), "freeze")
     real = event(with_changes(data, lastUpdateSubmitDate="2026-07-01", overallStatus="COMPLETED"),
                  "real", time="2026-07-01T09:00:00Z")  # fmt: skip
@@ -114,8 +102,8 @@ def test_an_impossible_last_update_cannot_freeze_a_study(edge_runtime: Runtime) 
         client.post("/events", data=orjson.dumps(body),
                     content_type="application/cloudevents+json",
                     headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
-    run_until_idle(edge_runtime)
-    with edge_runtime.sessions() as session:
+    run_until_idle(ingest_runtime)
+    with ingest_runtime.sessions() as session:
         rows = session.execute(select(ReceivedEvent.event_id, ReceivedEvent.outcome)).all()
     outcomes = {event_id: outcome for event_id, outcome in rows}
     assert "freeze" not in outcomes
@@ -123,12 +111,12 @@ def test_an_impossible_last_update_cannot_freeze_a_study(edge_runtime: Runtime) 
 
 
 def test_a_far_future_last_update_is_refused_and_cannot_freeze_a_study(
-    edge_runtime: Runtime,
+    ingest_runtime: Runtime,
 ) -> None:
     """9999-12-31 is a real date, but no registry update comes from the future."""
-    edge_runtime.clock = fixed_clock(datetime(2026, 7, 1, 9, 0, tzinfo=UTC))
+    ingest_runtime.clock = fixed_clock(datetime(2026, 7, 1, 9, 0, tzinfo=UTC))
     data = record("NCT04267848")
-    client = create_app(edge_runtime).test_client()
+    client = create_app(ingest_runtime).test_client()
     future = event(with_changes(data, lastUpdateSubmitDate="9999-12-31"), "future")
     real = event(with_changes(data, lastUpdateSubmitDate="2026-07-01", overallStatus="COMPLETED"),
                  "real", time="2026-07-01T09:00:00Z")  # fmt: skip
@@ -143,8 +131,8 @@ def test_a_far_future_last_update_is_refused_and_cannot_freeze_a_study(
     ]
     assert [answer.status_code for answer in answers] == [400, 202]
     assert "lies in the future" in answers[0].json["rejected"][0]["reason"]
-    run_until_idle(edge_runtime)
-    with edge_runtime.sessions() as session:
+    run_until_idle(ingest_runtime)
+    with ingest_runtime.sessions() as session:
         rows = session.execute(select(ReceivedEvent.event_id, ReceivedEvent.outcome)).all()
     assert {event_id: outcome for event_id, outcome in rows}.keys() == {"real"}
     assert dict(rows)["real"] != "stale"

@@ -8,9 +8,7 @@ combinations that contradict each other get a 4xx naming the problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,32 +18,22 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from cloudevents.v1 import conversion as sdk1
 from cloudevents.v1.http import CloudEvent as CloudEvent1
-from dramatiq.brokers.stub import StubBroker
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.conftest import make_runtime
+from tests.conftest import INGEST_TOKEN
 from tests.support import record
 from worker.core.models import DeadLetter, ReceivedEvent, Study
-from worker.core.runtime import Runtime, set_runtime
+from worker.core.runtime import Runtime
 from worker.queue.runner import run_until_idle
 from worker.web.app import create_app
 
-TOKEN = "ingest-token-for-tests-0123456789"
+TOKEN = INGEST_TOKEN
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SOURCE = "https://clinicaltrials.gov"
 UPDATED = "gov.clinicaltrials.study.updated"
 REMOVED = "gov.clinicaltrials.study.removed"
 JSON_FORMAT = JSONFormat()
-
-
-@pytest.fixture
-def ingest_runtime(database_url: str, tmp_path: Path, stub_broker: StubBroker) -> Iterator[Runtime]:
-    runtime = make_runtime(database_url, tmp_path, ingest_token=TOKEN)
-    set_runtime(runtime)
-    yield runtime
-    set_runtime(None)
-    runtime.close()
 
 
 @pytest.fixture

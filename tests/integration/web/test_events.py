@@ -7,7 +7,6 @@ still taken), 401 without the token, 413 past the body limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +19,19 @@ from dramatiq.brokers.stub import StubBroker
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.conftest import _truncate, make_runtime
+from tests.conftest import INGEST_TOKEN, _truncate, make_runtime
 from tests.support import event, record
 from worker.core.models import DeadLetter, ReceivedEvent, Study
-from worker.core.runtime import Runtime, set_runtime
+from worker.core.runtime import Runtime
 from worker.queue.actors import install
 from worker.queue.runner import run_until_idle
 from worker.web.app import create_app
 from worker.web.events import MAX_BODY_BYTES
 
-TOKEN = "ingest-token-for-tests-0123456789"
+TOKEN = INGEST_TOKEN
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BATCH = "application/cloudevents-batch+json"
 STRUCTURED = "application/cloudevents+json"
-
-
-@pytest.fixture
-def ingest_runtime(database_url: str, tmp_path: Path, stub_broker: StubBroker) -> Iterator[Runtime]:
-    runtime = make_runtime(database_url, tmp_path, ingest_token=TOKEN)
-    set_runtime(runtime)
-    yield runtime
-    set_runtime(None)
-    runtime.close()
 
 
 @pytest.fixture

@@ -71,6 +71,21 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class EligibilityAsk:
+    """Who the subscriber is, for studies they could join (absent: not asked).
+
+    Shared by subscriptions, the sign-ups they come from and the criteria they
+    point at: `age` in whole years, `sex` female/male, `healthy_volunteers`
+    true or absent, `phases` and `study_types` registry values (None or []: any).
+    """
+
+    age: Mapped[int | None] = mapped_column(Integer)
+    sex: Mapped[str | None] = mapped_column(String(6))
+    healthy_volunteers: Mapped[bool | None] = mapped_column(Boolean)
+    phases: Mapped[Any] = mapped_column(Json, nullable=True)
+    study_types: Mapped[Any] = mapped_column(Json, nullable=True)
+
+
 class ReceivedEvent(Base):
     """An accepted CloudEvent; `outcome` is pending until ingest decides."""
 
@@ -169,7 +184,7 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Criteria(Base):
+class Criteria(EligibilityAsk, Base):
     """What a condition subscription asks for, normalized: shared by all who ask the same.
 
     Rows never change once written, so workers may cache them; `match_key` is
@@ -198,7 +213,7 @@ class CriteriaMatch(Base):
     nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
 
 
-class Subscription(Base):
+class Subscription(EligibilityAsk, Base):
     """A condition alert or a study follow, as the subscriber wrote it."""
 
     __tablename__ = "subscriptions"
@@ -217,6 +232,8 @@ class Subscription(Base):
     near_lat: Mapped[float | None] = mapped_column(Float)
     near_lon: Mapped[float | None] = mapped_column(Float)
     near_km: Mapped[float | None] = mapped_column(Float)
+    # The place `near` was given as ("Milan, Italy", "10001"), kept for export and pages.
+    near_place: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -278,7 +295,7 @@ class Suppression(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Signup(Base):
+class Signup(EligibilityAsk, Base):
     """A public sign-up waiting for its double opt-in; it expires unconfirmed."""
 
     __tablename__ = "signups"
@@ -289,6 +306,10 @@ class Signup(Base):
     nct_id: Mapped[str | None] = mapped_column(String(11))
     frequency: Mapped[str] = mapped_column(String(10), default=DEFAULT_FREQUENCY)
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    near_lat: Mapped[float | None] = mapped_column(Float)
+    near_lon: Mapped[float | None] = mapped_column(Float)
+    near_km: Mapped[float | None] = mapped_column(Float)
+    near_place: Mapped[str | None] = mapped_column(Text)
     client_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -137,6 +137,12 @@ def _last_update(status: dict) -> str | None:
     return calendar_date(value, "lastUpdateSubmitDate") if value else None
 
 
+def _status_verified(status: dict) -> str | None:
+    """When the sponsor last confirmed the status: "recruiting" may be stale when this is old."""
+    value = _str(status.get("statusVerifiedDate"))
+    return calendar_date(value, "statusVerifiedDate") if value else None
+
+
 def summarize(record: dict) -> dict[str, Any]:
     """The compact summary every later stage works on (shape documented in DESIGN)."""
     nct_id = nct_id_of(record)
@@ -145,7 +151,8 @@ def summarize(record: dict) -> dict[str, Any]:
     status = _dict(protocol.get("statusModule"))
     conditions = _dict(protocol.get("conditionsModule"))
     eligibility = _dict(protocol.get("eligibilityModule"))
-    enrollment = _dict(_dict(protocol.get("designModule")).get("enrollmentInfo"))
+    design = _dict(protocol.get("designModule"))
+    enrollment = _dict(design.get("enrollmentInfo"))
     locations = _list(_dict(protocol.get("contactsLocationsModule")).get("locations"))
     browse = _dict(_dict(record.get("derivedSection")).get("conditionBrowseModule"))
     meshes, ancestors = _browse(browse)
@@ -153,6 +160,7 @@ def summarize(record: dict) -> dict[str, Any]:
         "nct_id": nct_id,
         "title": _str(ident.get("briefTitle")),
         "status": _str(status.get("overallStatus")),
+        "status_verified": _status_verified(status),
         "last_update": _last_update(status),
         "conditions": [c for c in map(_str, _list(conditions.get("conditions"))) if c],
         "keywords": [k for k in map(_str, _list(conditions.get("keywords"))) if k],
@@ -167,14 +175,30 @@ def summarize(record: dict) -> dict[str, Any]:
             "healthyVolunteers": eligibility.get("healthyVolunteers"),
             "stdAges": [a for a in map(_str, _list(eligibility.get("stdAges"))) if a],
         },
+        "phases": [p for p in map(_str, _list(design.get("phases"))) if p],
+        "study_type": _str(design.get("studyType")),
         "enrollment": {"count": enrollment.get("count"), "type": _str(enrollment.get("type"))},
         "dates": {name: _date(status.get(key), key) for name, key in DATE_FIELDS},
         "has_results": record.get("hasResults") is True,
     }
 
 
-# What condition matching reads of a summary: its concepts, overall status and sites.
-MATCHING_FIELDS = ("conditions", "keywords", "meshes", "ancestors", "status", "sites")
+# What condition matching reads of a summary: its concepts, overall status and
+# sites, and what the eligibility, phase and study-type filters read.
+MATCHING_FIELDS = (
+    "conditions",
+    "keywords",
+    "meshes",
+    "ancestors",
+    "status",
+    "sites",
+    "eligibility",
+    "phases",
+    "study_type",
+)
+# The study's design, a significant change for study follows ("design" changes).
+# Summaries stored before these keys existed lack them: no change is read then.
+DESIGN_FIELDS = ("phases", "study_type")
 
 
 def matching_view_changed(before: dict | None, after: dict | None) -> bool:
@@ -235,6 +259,9 @@ def diff(before: dict | None, after: dict | None) -> list[Change]:
         old, new = before["eligibility"].get(name), after["eligibility"].get(name)
         if old != new:
             changes.append(Change("eligibility", name, old, new))
+    for name in DESIGN_FIELDS:
+        if name in before and name in after and before[name] != after[name]:
+            changes.append(Change("design", name, before[name], after[name]))
     for name in ("count", "type"):
         old, new = before["enrollment"].get(name), after["enrollment"].get(name)
         if old != new:

@@ -165,17 +165,62 @@ def test_a_record_without_a_valid_nct_id_is_invalid(data: dict) -> None:
         summarize(data)
 
 
-def test_what_matching_reads_changes_with_concepts_status_and_sites_only() -> None:
+def test_what_matching_reads_changes_with_concepts_status_sites_and_filtered_fields() -> None:
     """Matching skips the previous snapshot when this says no (ReceivedEvent.matching_changed)."""
     before = summarize(record("NCT03475563"))
-    dated = summarize(with_changes(record("NCT03475563"), lastUpdateSubmitDate="2026-06-02"))
+    dated = summarize(
+        with_changes(
+            record("NCT03475563"), lastUpdateSubmitDate="2026-06-02", statusVerifiedDate="2026-06"
+        )
+    )
     retitled = dated | {"title": "Another title", "has_results": True}
     keyworded = copy.deepcopy(before) | {"keywords": [*before["keywords"], "Glioblastoma"]}
     recruiting = copy.deepcopy(before) | {"status": "RECRUITING"}
+    older = before | {"eligibility": before["eligibility"] | {"maximumAge": "80 Years"}}
+    phased = before | {"phases": ["PHASE3"]}
+    interventional = before | {"study_type": "INTERVENTIONAL"}
     assert not matching_view_changed(before, retitled)
-    assert matching_view_changed(before, keyworded)
-    assert matching_view_changed(before, recruiting)
+    for changed in (keyworded, recruiting, older, phased, interventional):
+        assert matching_view_changed(before, changed)
     assert matching_view_changed(None, before) and matching_view_changed(before, None)
+
+
+def test_phases_study_type_and_status_verified_are_summarized() -> None:
+    summary = summarize(record("NCT04267848"))
+    assert summary["phases"] == ["PHASE3"]
+    assert summary["study_type"] == "INTERVENTIONAL"
+    assert summary["status_verified"] == "2025-08"
+    observational = summarize(record("NCT03475563"))
+    assert observational["phases"] == [] and observational["study_type"] == "OBSERVATIONAL"
+
+
+def test_a_study_without_a_status_verified_date_has_none() -> None:
+    data = record("NCT04267848")
+    del data["protocolSection"]["statusModule"]["statusVerifiedDate"]
+    assert summarize(data)["status_verified"] is None
+
+
+def test_a_status_verified_date_that_is_no_date_makes_the_record_invalid() -> None:
+    data = with_changes(record("NCT04267848"), statusVerifiedDate="2025-13")
+    with pytest.raises(InvalidStudy, match="statusVerifiedDate '2025-13' is not a calendar date"):
+        summarize(data)
+
+
+def test_a_new_phase_or_study_type_is_a_design_change() -> None:
+    before = summarize(record("NCT04267848"))
+    data = record("NCT04267848")
+    data["protocolSection"]["designModule"]["phases"] = ["PHASE2", "PHASE3"]
+    data["protocolSection"]["designModule"]["studyType"] = "EXPANDED_ACCESS"
+    assert diff(before, summarize(data)) == [
+        Change("design", "phases", ["PHASE3"], ["PHASE2", "PHASE3"]),
+        Change("design", "study_type", "INTERVENTIONAL", "EXPANDED_ACCESS"),
+    ]
+
+
+def test_a_summary_stored_before_phases_existed_gives_no_design_change() -> None:
+    current = summarize(record("NCT04267848"))
+    stored = {k: v for k, v in current.items() if k not in ("phases", "study_type")}
+    assert diff(stored, current) == []
 
 
 @pytest.mark.parametrize("value", ["2012-09-30", "2012-09", "2012"])

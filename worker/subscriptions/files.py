@@ -67,8 +67,25 @@ def read_subscription_file(path: Path) -> Iterator[tuple[int, SubscriptionRow | 
     one thing about a subscription and a subscriber.
     """
     fmt = subscription_file_format(path)
-    rows = _read_csv(path) if fmt == "csv" else _read_jsonl(path)
+    return _from_path(path, fmt)
+
+
+def read_subscription_stream(
+    raw: BinaryIO, fmt: str, name: str
+) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
+    """`read_subscription_file` for bytes already open (an upload): `name` stands in messages.
+
+    The caller keeps `raw` open while iterating and closes it after.
+    """
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"unknown import format {fmt!r}; expected csv or jsonl")
+    rows = _read_csv(raw, name) if fmt == "csv" else _read_jsonl(raw)
     return _consistent(rows)
+
+
+def _from_path(path: Path, fmt: str) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
+    with _open(path) as raw:
+        yield from read_subscription_stream(raw, fmt, str(path))
 
 
 def subscription_file_format(path: Path) -> str:
@@ -177,25 +194,24 @@ def _decoded_lines(raw: BinaryIO, bad_lines: list[tuple[int, str]]) -> Iterator[
             yield data.decode("utf-8", errors="replace")
 
 
-def _read_csv(path: Path) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
-    with _open(path) as raw:
-        bad_lines: list[tuple[int, str]] = []
-        reader = csv.reader(_decoded_lines(raw, bad_lines), strict=True)
-        records = _csv_records(reader)
-        columns = _read_header(path, records, bad_lines)
-        for start, cells in records:
-            if isinstance(cells, str):
-                yield start, RowError(start, cells)
-            elif bad_lines and bad_lines[-1][0] >= start:
-                yield start, RowError(start, bad_lines[-1][1])
-            elif _blank(cells):
-                continue
-            elif len(cells) != len(columns):
-                reason = f"{len(cells)} fields but the header has {len(columns)} columns"
-                yield start, RowError(start, reason)
-            else:
-                fields = dict(zip(columns, map(_unquoted, cells), strict=True))
-                yield start, _parsed(start, fields)
+def _read_csv(raw: BinaryIO, name: str) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
+    bad_lines: list[tuple[int, str]] = []
+    reader = csv.reader(_decoded_lines(raw, bad_lines), strict=True)
+    records = _csv_records(reader)
+    columns = _read_header(name, records, bad_lines)
+    for start, cells in records:
+        if isinstance(cells, str):
+            yield start, RowError(start, cells)
+        elif bad_lines and bad_lines[-1][0] >= start:
+            yield start, RowError(start, bad_lines[-1][1])
+        elif _blank(cells):
+            continue
+        elif len(cells) != len(columns):
+            reason = f"{len(cells)} fields but the header has {len(columns)} columns"
+            yield start, RowError(start, reason)
+        else:
+            fields = dict(zip(columns, map(_unquoted, cells), strict=True))
+            yield start, _parsed(start, fields)
 
 
 def _csv_records(reader: CsvReader) -> Iterator[tuple[int, list[str] | str]]:
@@ -215,17 +231,17 @@ def _csv_records(reader: CsvReader) -> Iterator[tuple[int, list[str] | str]]:
 
 
 def _read_header(
-    path: Path, records: Iterator[tuple[int, list[str] | str]], bad_lines: list[tuple[int, str]]
+    name: str, records: Iterator[tuple[int, list[str] | str]], bad_lines: list[tuple[int, str]]
 ) -> tuple[str, ...]:
     for start, cells in records:
         if isinstance(cells, str):
-            raise ImportFileError(f"{path}, line {start}: unreadable header: {cells}")
+            raise ImportFileError(f"{name}, line {start}: unreadable header: {cells}")
         if _blank(cells):
             continue
         if bad_lines:
-            raise ImportFileError(f"{path}, line {start}: header: {bad_lines[-1][1]}")
+            raise ImportFileError(f"{name}, line {start}: header: {bad_lines[-1][1]}")
         columns = tuple(cell.strip().lower() for cell in cells)
-        where = f"{path}, line {start}"
+        where = f"{name}, line {start}"
         unknown = [name for name in columns if name not in FIELDS]
         if unknown:
             raise ImportFileError(
@@ -239,28 +255,27 @@ def _read_header(
         if missing:
             raise ImportFileError(f"{where}: missing required column(s) {', '.join(missing)}")
         return columns
-    raise ImportFileError(f"{path}: no header line; expected columns such as email,kind,...")
+    raise ImportFileError(f"{name}: no header line; expected columns such as email,kind,...")
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
-    with _open(path) as raw:
-        bad_lines: list[tuple[int, str]] = []
-        for number, text in enumerate(_decoded_lines(raw, bad_lines), start=1):
-            if bad_lines and bad_lines[-1][0] == number:
-                yield number, RowError(number, bad_lines[-1][1])
-                continue
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text, object_pairs_hook=_unique_keys)
-            except (ValueError, RecursionError) as exc:
-                yield number, RowError(number, f"not valid JSON: {exc}")
-                continue
-            if not isinstance(value, dict):
-                reason = f"expected a JSON object, got {json_type(value)}"
-                yield number, RowError(number, reason)
-                continue
-            yield number, _parsed(number, value)
+def _read_jsonl(raw: BinaryIO) -> Iterator[tuple[int, SubscriptionRow | RowError]]:
+    bad_lines: list[tuple[int, str]] = []
+    for number, text in enumerate(_decoded_lines(raw, bad_lines), start=1):
+        if bad_lines and bad_lines[-1][0] == number:
+            yield number, RowError(number, bad_lines[-1][1])
+            continue
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text, object_pairs_hook=_unique_keys)
+        except (ValueError, RecursionError) as exc:
+            yield number, RowError(number, f"not valid JSON: {exc}")
+            continue
+        if not isinstance(value, dict):
+            reason = f"expected a JSON object, got {json_type(value)}"
+            yield number, RowError(number, reason)
+            continue
+        yield number, _parsed(number, value)
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

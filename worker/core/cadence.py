@@ -6,7 +6,7 @@ all need these; they are written here once so the stages cannot drift apart.
 
 from __future__ import annotations
 
-FREQUENCIES = ("instant", "daily", "weekly")  # fastest first: matching relies on the order
+FREQUENCIES = ("instant", "daily", "weekly", "monthly")  # fastest first: matching relies on it
 DEFAULT_FREQUENCY = "daily"
 DEFAULT_SEND_HOUR = 8  # local time in the subscriber's zone
 DEFAULT_TIMEZONE = "UTC"

@@ -25,7 +25,12 @@ from worker.core.tokens import mail_domain
 from worker.digests.digest import Digest
 from worker.digests.render import confirm_context, digest_context, render_email
 
-STREAM_NAMES = {"instant": "instant alerts", "daily": "daily digest", "weekly": "weekly digest"}
+STREAM_NAMES = {
+    "instant": "instant alerts",
+    "daily": "daily digest",
+    "weekly": "weekly digest",
+    "monthly": "monthly digest",
+}
 SOFT_LINE = 78  # RFC 5322: lines SHOULD be at most 78 characters
 HARD_LINE = 998  # ... and MUST be at most 998
 BASE64_LINE = 76  # RFC 2045

@@ -111,6 +111,12 @@ FREQUENCY_WORDING = {
         "Here is your weekly digest.",
         "weekly digests",
     ),
+    "monthly": (
+        "Monthly digest",
+        "Your monthly digest",
+        "Here is your monthly digest.",
+        "monthly digests",
+    ),
 }
 PREHEADER_LIMIT = 140
 

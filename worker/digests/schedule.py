@@ -12,6 +12,9 @@ Timing:
 - ``daily``: the window is the most recent local send time (``send_hour`` in the
   subscriber's IANA zone) at or before ``now``.
 - ``weekly``: the same, on Mondays only.
+- ``monthly``: the same, on the first Monday of each month only (local
+  calendar: the Monday on which a subscriber in Tokyo gets it can still be a
+  Sunday in UTC).
 
 DST: slots are wall-clock times. A send hour skipped by a spring-forward jump
 goes out at the first valid local time after it (02:00 in New York on
@@ -28,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker.core.cadence import FREQUENCIES
 
-SLOTTED_FREQUENCIES = ("daily", "weekly")
+SLOTTED_FREQUENCIES = ("daily", "weekly", "monthly")
 
 _TICK = timedelta(microseconds=1)
 
@@ -79,12 +82,22 @@ def _end_of_gap(wall: datetime, zone: ZoneInfo) -> datetime:
     return high.replace(microsecond=0)
 
 
+def first_monday(year: int, month: int) -> date:
+    """The first Monday of a month: the day monthly digests go out."""
+    first = date(year, month, 1)
+    return first + timedelta(days=-first.weekday() % 7)
+
+
 def _candidate_days(frequency: str, today: date) -> list[date]:
+    """Send days around ``today``: enough that one is before now and one after, across DST."""
     if frequency == "daily":
         return [today + timedelta(days=offset) for offset in (-2, -1, 0, 1, 2)]
     if frequency == "weekly":
         monday = today - timedelta(days=today.weekday())
         return [monday + timedelta(weeks=offset) for offset in (-1, 0, 1)]
+    if frequency == "monthly":
+        months = (today.year * 12 + today.month - 1 + offset for offset in (-1, 0, 1))
+        return [first_monday(number // 12, number % 12 + 1) for number in months]
     raise ValueError(
         f"frequency {frequency!r} has no send slots; expected one of {SLOTTED_FREQUENCIES}"
     )
@@ -126,7 +139,7 @@ def due_window(
     frequency; ``oldest_pending`` the creation time of the oldest notification
     not yet in a digest. Nothing pending means nothing due.
 
-    daily/weekly: the window is ``latest_slot``. It is due when it is newer than
+    daily/weekly/monthly: the window is ``latest_slot``. It is due when it is newer than
     ``last_window`` and the oldest pending notification existed by the slot.
     So a notification from 07:00 goes out at 08:00 even when no digest was ever
     sent; one from 08:30, after the 08:00 slot (sent or not), waits for the next

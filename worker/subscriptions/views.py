@@ -16,8 +16,18 @@ from sqlalchemy.orm import Session
 from worker.core.models import Study, Subscriber, Subscription, Suppression
 from worker.core.tokens import minted_for
 
-FREQUENCY_LABELS = {"instant": "Instant alerts", "daily": "Daily digest", "weekly": "Weekly digest"}
-STREAM_LABELS = {"instant": "instant alerts", "daily": "daily digests", "weekly": "weekly digests"}
+FREQUENCY_LABELS = {
+    "instant": "Instant alerts",
+    "daily": "Daily digest",
+    "weekly": "Weekly digest",
+    "monthly": "Monthly digest",
+}
+STREAM_LABELS = {
+    "instant": "instant alerts",
+    "daily": "daily digests",
+    "weekly": "weekly digests",
+    "monthly": "monthly digests",
+}
 TITLE_LIMIT = 160
 
 

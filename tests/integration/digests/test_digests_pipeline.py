@@ -82,6 +82,36 @@ def test_a_weekly_digest_goes_out_on_monday_at_the_local_hour(
     assert "weekly" in message["List-Id"]
 
 
+def test_weekly_and_monthly_alerts_each_get_their_own_digest(
+    runtime: Runtime, stub_broker: StubBroker
+) -> None:
+    subscribe(
+        runtime,
+        [
+            {
+                "email": "ada@example.org",
+                "kind": "condition",
+                "condition": "atopic dermatitis",
+                "frequency": "monthly",
+                "timezone": "America/New_York",
+            }
+        ],
+    )
+    _lung(runtime, stub_broker, frequency="weekly", timezone="America/New_York")
+    publish_at(runtime, stub_broker, SUNDAY_EVENING, event(record("NCT02210780"), "e2"))
+    # Monday 2026-06-29, 08:00 EDT: the weekly digest; June's first Monday (the 1st) is past.
+    assert tick(runtime, stub_broker, datetime(2026, 6, 29, 12, 0, tzinfo=UTC)) == 1
+    # Monday 2026-07-06, the first Monday of July, 08:00 EDT: the monthly one.
+    assert tick(runtime, stub_broker, datetime(2026, 7, 6, 11, 59, tzinfo=UTC)) == 0
+    assert tick(runtime, stub_broker, datetime(2026, 7, 6, 12, 0, tzinfo=UTC)) == 1
+    assert tick(runtime, stub_broker, datetime(2026, 7, 13, 12, 0, tzinfo=UTC)) == 0
+    weekly, monthly = _outbox(runtime)
+    assert "weekly" in weekly["List-Id"] and "monthly" in monthly["List-Id"]
+    assert "NCT04267848" in weekly.get_body(preferencelist=("plain",)).get_content()
+    monthly_text = monthly.get_body(preferencelist=("plain",)).get_content()
+    assert "Here is your monthly digest." in monthly_text and "NCT02210780" in monthly_text
+
+
 def test_an_instant_digest_waits_for_the_batching_window_unless_flushed(
     runtime: Runtime, stub_broker: StubBroker
 ) -> None:

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from worker.core.cadence import FREQUENCIES
 from worker.core.config import Settings
 from worker.core.tokens import read_token
 from worker.digests.digest import Digest, DigestItem, Section, subject_line
@@ -297,7 +298,7 @@ def test_the_list_unsubscribe_headers_offer_https_then_mailto_and_one_click() ->
     }
 
 
-@pytest.mark.parametrize("frequency", ["instant", "daily", "weekly"])
+@pytest.mark.parametrize("frequency", FREQUENCIES)
 def test_each_digest_stream_has_its_own_list_id(frequency: str) -> None:
     digest = Digest(frequency, _digest().sections, 1, 1, (11,), new_count=1)
     message = _parse(digest_message(SETTINGS, ADA, digest, NOW, "<d@x.example>"))

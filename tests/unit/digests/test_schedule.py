@@ -1,4 +1,4 @@
-"""Digest timing: when instant, daily and weekly digests are due, and their window keys."""
+"""Digest timing: when instant, daily, weekly and monthly digests are due, and their window keys."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from worker.core.cadence import FREQUENCIES
 from worker.digests.schedule import (
     as_utc,
     due_window,
+    first_monday,
     latest_slot,
     next_slot,
     subscriber_zone,
@@ -131,6 +132,72 @@ def test_weekly_across_dst_stays_on_local_monday_morning() -> None:
     assert latest_slot("weekly", utc(2026, 3, 29, 12), "Europe/Rome", 8) == utc(2026, 3, 23, 7)
     # New York fall-back was Sunday 2026-11-01.
     assert next_slot("weekly", utc(2026, 10, 30), "America/New_York", 8) == utc(2026, 11, 2, 13)
+
+
+# --- monthly slots ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "day"),
+    [(2026, 6, 1), (2026, 7, 6), (2026, 8, 3), (2026, 2, 2), (2027, 1, 4), (2028, 5, 1)],
+)
+def test_first_monday_of_the_month(year: int, month: int, day: int) -> None:
+    assert first_monday(year, month).day == day
+    assert first_monday(year, month).weekday() == 0
+
+
+def test_monthly_goes_out_on_the_first_monday_at_the_send_hour() -> None:
+    mid_july = utc(2026, 7, 15, 12)
+    assert latest_slot("monthly", mid_july, "Europe/Rome", 8) == local("Europe/Rome", 2026, 7, 6, 8)
+    assert next_slot("monthly", mid_july, "Europe/Rome", 8) == local("Europe/Rome", 2026, 8, 3, 8)
+
+
+def test_monthly_before_the_first_monday_gives_last_months() -> None:
+    # 2026-07-01 is a Wednesday; the month's first Monday is the 6th.
+    assert latest_slot("monthly", utc(2026, 7, 2), "UTC", 8) == utc(2026, 6, 1, 8)
+    first_monday_early = local("America/New_York", 2026, 7, 6, 7, 59)
+    assert latest_slot("monthly", first_monday_early, "America/New_York", 8) == local(
+        "America/New_York", 2026, 6, 1, 8
+    )
+    assert next_slot("monthly", first_monday_early, "America/New_York", 8) == local(
+        "America/New_York", 2026, 7, 6, 8
+    )
+
+
+def test_monthly_across_the_year_end() -> None:
+    # First Mondays: 2026-12-07, 2027-01-04.
+    new_years_eve = utc(2026, 12, 31, 23)
+    assert latest_slot("monthly", new_years_eve, "UTC", 8) == utc(2026, 12, 7, 8)
+    assert next_slot("monthly", new_years_eve, "UTC", 8) == utc(2027, 1, 4, 8)
+    assert latest_slot("monthly", utc(2027, 1, 3), "UTC", 8) == utc(2026, 12, 7, 8)
+
+
+def test_monthly_follows_the_local_calendar_not_utcs() -> None:
+    # Monday 2026-06-01 08:00 in Tokyo is Sunday 2026-05-31 23:00 UTC.
+    slot = latest_slot("monthly", utc(2026, 6, 1), "Asia/Tokyo", 8)
+    assert slot == utc(2026, 5, 31, 23)
+    # Monday 2026-06-01 at 20:00 in Honolulu is Tuesday 06:00 UTC.
+    assert next_slot("monthly", utc(2026, 6, 1, 12), "Pacific/Honolulu", 20) == utc(2026, 6, 2, 6)
+
+
+def test_monthly_across_dst_stays_on_local_monday_morning() -> None:
+    # Rome: CET in March, CEST from 2026-03-29: the two first Mondays differ in UTC.
+    assert latest_slot("monthly", utc(2026, 3, 31), "Europe/Rome", 8) == utc(2026, 3, 2, 7)
+    assert next_slot("monthly", utc(2026, 3, 31), "Europe/Rome", 8) == utc(2026, 4, 6, 6)
+    # New York: EDT on Monday 2026-11-02 has become EST (fall-back on Sunday the 1st).
+    assert next_slot("monthly", utc(2026, 10, 20), "America/New_York", 8) == utc(2026, 11, 2, 13)
+
+
+def test_a_monthly_window_is_due_once_and_takes_what_was_pending_by_then() -> None:
+    slot = utc(2026, 8, 3, 8)
+    pending = utc(2026, 7, 20)
+    # Pending since after July's slot: it waits for August's.
+    assert due_window("monthly", utc(2026, 8, 2), "UTC", 8, None, pending, DELAY) is None
+    assert due_window("monthly", utc(2026, 8, 3, 8, 1), "UTC", 8, None, pending, DELAY) == slot
+    assert due_window("monthly", utc(2026, 8, 20), "UTC", 8, slot, utc(2026, 8, 4), DELAY) is None
+    assert due_window("monthly", utc(2026, 9, 7, 8), "UTC", 8, slot, utc(2026, 8, 4), DELAY) == utc(
+        2026, 9, 7, 8
+    )
 
 
 # --- zones -----------------------------------------------------------------------------
@@ -304,7 +371,7 @@ def _wall_exists(day: datetime, hour: int, zone: ZoneInfo) -> bool:
     now=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2060, 12, 31)),
     tz=st.sampled_from(ZONES),
     hour=st.integers(min_value=0, max_value=23),
-    frequency=st.sampled_from(["daily", "weekly"]),
+    frequency=st.sampled_from(["daily", "weekly", "monthly"]),
 )
 def test_slots_bracket_now_at_the_local_send_hour(
     now: datetime, tz: str, hour: int, frequency: str
@@ -316,12 +383,15 @@ def test_slots_bracket_now_at_the_local_send_hour(
     assert latest <= moment < upcoming
     assert next_slot(frequency, latest, tz, hour) == upcoming  # no slot in between
     assert latest_slot(frequency, upcoming, tz, hour) == upcoming
-    assert upcoming - latest <= timedelta(days=7 if frequency == "weekly" else 1, hours=2)
+    longest = {"daily": 1, "weekly": 7, "monthly": 35}[frequency]
+    assert upcoming - latest <= timedelta(days=longest, hours=2)
     for slot in (latest, upcoming):
         wall = slot.astimezone(zone)
         if wall.hour == hour and wall.minute == 0 and wall.second == 0:
-            if frequency == "weekly":
+            if frequency in ("weekly", "monthly"):
                 assert wall.weekday() == 0
+            if frequency == "monthly":
+                assert wall.day <= 7
         else:  # the send hour did not exist that day: the slot is the end of the DST gap
             previous_day = wall - timedelta(days=1)
             assert not _wall_exists(wall, hour, zone) or not _wall_exists(previous_day, hour, zone)

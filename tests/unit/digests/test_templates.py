@@ -309,6 +309,7 @@ def test_the_follow_section_of_one_study_can_be_stopped_directly() -> None:
         ("instant", "Here are your latest alerts.", "instant alerts"),
         ("daily", "Here is your daily digest.", "daily digests"),
         ("weekly", "Here is your weekly digest.", "weekly digests"),
+        ("monthly", "Here is your monthly digest.", "monthly digests"),
     ],
 )
 def test_the_wording_follows_the_digest_frequency(frequency: str, intro: str, stream: str) -> None:

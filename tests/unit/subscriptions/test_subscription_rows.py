@@ -273,7 +273,7 @@ def test_an_unknown_kind_or_frequency_is_rejected() -> None:
         "kind 'trial': expected one of condition, study"
     )
     assert reason_of(condition_row(frequency="hourly")) == (
-        "frequency 'hourly': expected one of instant, daily, weekly"
+        "frequency 'hourly': expected one of instant, daily, weekly, monthly"
     )
 
 

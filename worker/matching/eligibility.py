@@ -1,0 +1,182 @@
+"""Who can join a study, and what kind of study it is: the eligibility and design filters.
+
+A subscription may say who the subscriber is (age in whole years, sex,
+healthy volunteer) and which studies they want (phases, study types).  Each
+filter holds when the study says nothing about it: a record without
+eligibility data passes, and the digest says "eligibility not stated"
+(`eligibility_stated`).
+
+Ages.  The registry writes ages as text: "18 Years", "6 Months", "2 Weeks",
+"3 Days", "12 Hours", "30 Minutes", "N/A" or nothing.  They are compared in
+days (a year is 365.25 days, a month a twelfth of that), and a bound covers
+its whole unit, as the registry means it: "maximumAge 17 Years" takes a
+person up to the day before their 18th birthday, "6 Months" up to the day
+before 7 months.  A subscriber's age in whole years is likewise the span
+from that birthday to the next, and the study accepts them when its age
+range and that span overlap: they can join now or later that year.  For
+bounds in years this is exactly minimumAge <= age <= maximumAge.
+
+Phases.  A phases filter keeps studies listing one of the phases asked.  A
+study listing no phase (observational studies, some device trials) has no
+phase to which one applies: it counts as `NA` ("not applicable"), as
+the registry writes for interventional studies without phases.  A summary
+stored before phases were recorded (no `phases` key) is not known and passes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+SEXES = ("female", "male")  # what a subscriber may say
+PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
+STUDY_TYPES = ("INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS")
+MAX_AGE_YEARS = 120
+NO_PHASE = "NA"
+
+_MINUTES_PER_DAY = 1440
+_MINUTES = {  # whole minutes per unit, so every conversion is one exact division
+    "year": 525_960,  # 365.25 days
+    "month": 43_830,  # a twelfth of a year
+    "week": 10_080,
+    "day": 1440,
+    "hour": 60,
+    "minute": 1,
+}
+_AGE = re.compile(r"\s*(\d{1,6})\s*(year|month|week|day|hour|minute)s?\s*", re.IGNORECASE)
+
+
+class AgeSpan(NamedTuple):
+    """The ages, in days, from `start` up to but not including `end`."""
+
+    start: float
+    end: float
+
+
+def parse_age(text: object) -> AgeSpan | None:
+    """The span a registry age names ("17 Years": 17 years up to 18), or None when not stated.
+
+    "N/A", empty, absent and anything unreadable are not stated.
+    """
+    if not isinstance(text, str):
+        return None
+    found = _AGE.fullmatch(text)
+    if found is None:
+        return None
+    number, minutes = int(found.group(1)), _MINUTES[found.group(2).lower()]
+    return AgeSpan(number * minutes / _MINUTES_PER_DAY, (number + 1) * minutes / _MINUTES_PER_DAY)
+
+
+def years_span(age: int) -> AgeSpan:
+    """A person's age in whole years as days: from that birthday to the next."""
+    minutes = _MINUTES["year"]
+    return AgeSpan(age * minutes / _MINUTES_PER_DAY, (age + 1) * minutes / _MINUTES_PER_DAY)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyEligibility:
+    """What the filters read of one study, parsed once; None: the study does not say."""
+
+    min_days: float | None
+    max_end_days: float | None  # the first age (days) past maximumAge
+    sexes: frozenset[str] | None  # lower-case sexes the study takes
+    healthy_volunteers: bool | None
+    phases: frozenset[str] | None
+    study_type: str | None
+
+
+def _text(value: Any) -> str:
+    return value.strip().upper() if isinstance(value, str) else ""
+
+
+def study_eligibility(summary: Mapping[str, Any]) -> StudyEligibility:
+    """The study's eligibility and design, as the filters compare them."""
+    eligibility = summary.get("eligibility")
+    eligibility = eligibility if isinstance(eligibility, Mapping) else {}
+    low, high = parse_age(eligibility.get("minimumAge")), parse_age(eligibility.get("maximumAge"))
+    sex = _text(eligibility.get("sex"))
+    sexes = frozenset(SEXES) if sex == "ALL" else frozenset({sex.lower()}) & frozenset(SEXES)
+    healthy = eligibility.get("healthyVolunteers")
+    phases = summary.get("phases")
+    listed = frozenset(map(_text, phases)) - {""} if isinstance(phases, list) else None
+    return StudyEligibility(
+        min_days=low.start if low else None,
+        max_end_days=high.end if high else None,
+        sexes=sexes or None,
+        healthy_volunteers=healthy if isinstance(healthy, bool) else None,
+        phases=None if listed is None else listed or frozenset({NO_PHASE}),
+        study_type=_text(summary.get("study_type")) or None,
+    )
+
+
+def eligibility_stated(summary: Mapping[str, Any]) -> bool:
+    """Whether the study says anything of who can join: an age bound, a sex, healthy volunteers."""
+    study = study_eligibility(summary)
+    return not (
+        study.min_days is None
+        and study.max_end_days is None
+        and study.sexes is None
+        and study.healthy_volunteers is None
+    )
+
+
+class EligibilityAsk(Protocol):
+    """What a subscription asks (worker.matching.conditions.Filters); None or empty: anything."""
+
+    @property
+    def age(self) -> int | None: ...
+    @property
+    def sex(self) -> str | None: ...
+    @property
+    def healthy_volunteers(self) -> bool | None: ...
+    @property
+    def phases(self) -> Collection[str]: ...
+    @property
+    def study_types(self) -> Collection[str]: ...
+
+
+def _age_ok(ask: EligibilityAsk, study: StudyEligibility) -> bool:
+    if ask.age is None:
+        return True
+    person = years_span(ask.age)
+    return (study.min_days is None or study.min_days < person.end) and (
+        study.max_end_days is None or person.start < study.max_end_days
+    )
+
+
+def _sex_ok(ask: EligibilityAsk, study: StudyEligibility) -> bool:
+    return ask.sex is None or study.sexes is None or ask.sex in study.sexes
+
+
+def _healthy_ok(ask: EligibilityAsk, study: StudyEligibility) -> bool:
+    return not ask.healthy_volunteers or study.healthy_volunteers is not False
+
+
+def _phases_ok(ask: EligibilityAsk, study: StudyEligibility) -> bool:
+    return not ask.phases or study.phases is None or not study.phases.isdisjoint(ask.phases)
+
+
+def _study_type_ok(ask: EligibilityAsk, study: StudyEligibility) -> bool:
+    return not ask.study_types or study.study_type is None or study.study_type in ask.study_types
+
+
+# Each filter by the name it has in subscription files, cheapest and most selective first.
+CHECKS: tuple[tuple[str, Callable[[EligibilityAsk, StudyEligibility], bool]], ...] = (
+    ("sex", _sex_ok),
+    ("age", _age_ok),
+    ("healthy_volunteers", _healthy_ok),
+    ("study_types", _study_type_ok),
+    ("phases", _phases_ok),
+)
+
+
+def accepts(ask: EligibilityAsk, study: StudyEligibility) -> bool:
+    """Whether every eligibility and design filter the subscription sets holds for the study."""
+    return all(check(ask, study) for _, check in CHECKS)
+
+
+def refused_by(ask: EligibilityAsk, study: StudyEligibility) -> list[str]:
+    """The names of the filters the study fails (empty: it passes them all)."""
+    return [name for name, check in CHECKS if not check(ask, study)]

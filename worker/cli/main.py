@@ -251,13 +251,14 @@ def scheduler(ctx: click.Context, interval: float) -> None:
 
 
 def _register_groups() -> None:
+    from worker.cli.admin import admin
     from worker.cli.bench import bench
     from worker.cli.match import match
     from worker.cli.poll import poll
     from worker.cli.subscribers import subscribers
     from worker.cli.suppressions import suppressions
 
-    for command in (subscribers, suppressions, bench, poll, match):
+    for command in (subscribers, suppressions, bench, poll, match, admin):
         cli.add_command(command)
 
 

@@ -112,6 +112,7 @@ class Settings:
     scheduler_metrics_port: int = 9193
     trusted_proxies: int = 0
     sending_lease_seconds: int = 300
+    admin_upload_mb: int = 50  # the largest file the admin console takes for an import
     ctgov: CtgovSettings = field(default_factory=CtgovSettings)
 
     @property
@@ -316,6 +317,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         sending_lease_seconds=_int_in_range(
             env, "TRIALALERTS_SENDING_LEASE_SECONDS", Settings.sending_lease_seconds, 1, 86_400
+        ),
+        admin_upload_mb=_int_in_range(
+            env, "TRIALALERTS_ADMIN_UPLOAD_MB", Settings.admin_upload_mb, 1, 1024
         ),
         ctgov=_ctgov_settings(env),
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -99,7 +100,7 @@ class ReceivedEvent(Base):
     last_update: Mapped[str | None] = mapped_column(String(10))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
-    ingested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ingested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # The event exactly as received (its `data` is the study record) and the
     # summary extracted at publish time, so ingest never re-parses big records.
     payload: Mapped[str] = mapped_column(Text)
@@ -160,7 +161,7 @@ class DeadLetter(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -257,6 +258,10 @@ class Notification(Base):
     frequency: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    # For a `near` subscription: the site near the subscriber this is about (one
+    # that opened, or a new match's nearest) with its distance, for the digest
+    # to name (worker/matching/nearby.py SiteNote).  None otherwise.
+    near_site: Mapped[Any] = mapped_column(Json, nullable=True)
     __table_args__ = (
         UniqueConstraint("subscriber_id", "change_id"),
         Index("ix_notifications_pending", "subscriber_id", "frequency", "delivery_id"),
@@ -278,7 +283,7 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (
         UniqueConstraint("subscriber_id", "frequency", "window"),
@@ -352,6 +357,78 @@ class RegistryCursor(Base):
     holder: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AdminUser(Base):
+    """A person who may use the admin console (`trialalerts admin add-user`).
+
+    `session_nonce` is part of every session cookie of this user: a new value
+    (logout) or a removed row ends all their sessions at their next request.
+    """
+
+    __tablename__ = "admin_users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    session_nonce: Mapped[str] = mapped_column(String(32), default=new_link_key)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AdminLoginFailure(Base):
+    """A failed console login, kept for unknown addresses too so that both lock alike."""
+
+    __tablename__ = "admin_login_failures"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuditEntry(Base):
+    """One admin state change: who (`actor`), what (`action` on `target`), when, before/after."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(400))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(Text)
+    before: Mapped[Any] = mapped_column(Json, nullable=True)
+    after: Mapped[Any] = mapped_column(Json, nullable=True)
+
+
+class AdminImport(Base):
+    """A subscriptions file uploaded in the console, checked then applied in the background.
+
+    The file is kept (`content`, at most TRIALALERTS_ADMIN_UPLOAD_MB) so the
+    apply step reads exactly what the dry run reported on.
+    """
+
+    __tablename__ = "admin_imports"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    filename: Mapped[str] = mapped_column(String(500))
+    format: Mapped[str] = mapped_column(String(10))
+    content: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))
+    lines_total: Mapped[int | None] = mapped_column(Integer)
+    lines_done: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[Any] = mapped_column(Json, nullable=True)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+# Prefix search in the console on PostgreSQL (`LIKE 'text%'`, index-backed whatever the
+# collation): addresses are stored lower-cased; conditions are searched as lower(condition).
+Index(
+    "ix_subscribers_email_prefix", Subscriber.email, postgresql_ops={"email": "text_pattern_ops"}
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_subscriptions_condition_prefix",
+    func.lower(Subscription.condition).label("condition_lower"),
+    postgresql_ops={"condition_lower": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")
 
 
 def _ids_never_reused() -> None:

@@ -1,4 +1,4 @@
-"""The WSGI app `worker.web:app`: pages, events, SES feedback, health, the OpenAPI document.
+"""The WSGI app `worker.web:app`: pages, events, SES feedback, health, OpenAPI, the admin console.
 
 `create_app` wires the blueprints; each lives in its own module. Building the
 app opens nothing: the runtime (settings, database, sender) is taken per
@@ -23,7 +23,7 @@ from worker.core.config import ConfigError
 from worker.core.paths import templates_dir
 from worker.core.runtime import Runtime
 from worker.feedback.sns import HttpsSnsLinks, SnsLinks
-from worker.web import events, health, openapi, preferences, signup, sns, unsubscribe
+from worker.web import admin, events, health, openapi, preferences, signup, sns, unsubscribe
 from worker.web.security import add_security_headers
 from worker.web.support import RUNTIME_KEY, page, runtime_provider
 
@@ -54,7 +54,7 @@ def create_app(
     app.extensions[RUNTIME_KEY] = runtime_provider(runtime)
     app.extensions[sns.SNS_LINKS_KEY] = sns_links or HttpsSnsLinks()
     app.jinja_env.undefined = StrictUndefined
-    for module in (unsubscribe, preferences, signup, events, sns, health, openapi):
+    for module in (unsubscribe, preferences, signup, events, sns, health, openapi, admin):
         app.register_blueprint(module.blueprint)
     app.after_request(add_security_headers)
     app.register_error_handler(HTTPException, _http_error)

@@ -45,3 +45,15 @@ def list_dead_letters(session: Session, include_replayed: bool = False) -> list[
     if not include_replayed:
         query = query.where(DeadLetter.replayed_at.is_(None))
     return list(session.scalars(query))
+
+
+def dead_letter_page(
+    session: Session, after: int | None, size: int, include_replayed: bool = False
+) -> list[DeadLetter]:
+    """Up to `size` dead letters after id `after`, oldest first: keyset pages for the console."""
+    query = select(DeadLetter).order_by(DeadLetter.id).limit(size)
+    if after is not None:
+        query = query.where(DeadLetter.id > after)
+    if not include_replayed:
+        query = query.where(DeadLetter.replayed_at.is_(None))
+    return list(session.scalars(query))

@@ -59,12 +59,13 @@ def add_user(ctx: click.Context, email: str, password_stdin: bool) -> None:
     To change a password, remove the account and add it again.
     """
     from worker.web.admin.accounts import AccountError, add_admin
+    from worker.web.admin.passwords import passwords_of
 
     password = _read_password(password_stdin)
     runtime = runtime_for(ctx)
     try:
         with runtime.sessions() as session, session.begin():
-            add_admin(session, email, password, cli_actor(), runtime.now())
+            add_admin(session, passwords_of(runtime), email, password, cli_actor(), runtime.now())
     except AccountError as error:
         echo(f"not added: {error}", err=True)
         ctx.exit(1)

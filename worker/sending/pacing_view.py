@@ -49,15 +49,15 @@ def _number(raw: Any, kind: type) -> Any:
         return None
 
 
-def read_pacing(runtime: Runtime) -> PacingView:
+def read_pacing(runtime: Runtime, prefix: str = PREFIX) -> PacingView:
     if not runtime.settings.broker_url:
         return PacingView(measured=False, problem="embedded mode: no shared pacer to read")
     import redis
 
     client = _redis(runtime)
     try:
-        rate, ceiling, quota = client.hmget(f"{PREFIX}:pacer", "rate", "ceiling", "quota")
-        hold = RedisControl(client, PREFIX).hold()
+        rate, ceiling, quota = client.hmget(f"{prefix}:pacer", "rate", "ceiling", "quota")
+        hold = RedisControl(client, prefix).hold()
     except redis.RedisError as error:
         return PacingView(measured=False, problem=f"Redis did not answer: {error}")
     return PacingView(

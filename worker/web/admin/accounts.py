@@ -17,12 +17,7 @@ from sqlalchemy.orm import Session
 from worker.core.audit import record_audit
 from worker.core.models import AdminLoginFailure, AdminUser, new_link_key
 from worker.web.admin.lockout import RELEVANT, is_locked
-from worker.web.admin.passwords import (
-    hash_password,
-    needs_rehash,
-    password_problem,
-    verify_password,
-)
+from worker.web.admin.passwords import Passwords, password_problem
 
 MAX_EMAIL = 320
 FAILURES_KEPT = timedelta(days=1)  # older failures are deleted as new ones come in
@@ -44,14 +39,16 @@ def login_email(email: str) -> str:
     return email.strip().lower()[:MAX_EMAIL]
 
 
-def add_admin(session: Session, email: str, password: str, actor: str, now: datetime) -> None:
+def add_admin(
+    session: Session, passwords: Passwords, email: str, password: str, actor: str, now: datetime
+) -> None:
     address = login_email(email)
     problem = password_problem(address, password)
     if problem:
         raise AccountError(problem)
     if session.scalar(select(AdminUser.id).where(AdminUser.email == address)) is not None:
         raise AccountError(f"{address} is already an admin (remove-user first to replace it)")
-    session.add(AdminUser(email=address, password_hash=hash_password(password), created_at=now))
+    session.add(AdminUser(email=address, password_hash=passwords.hash(password), created_at=now))
     record_audit(session, actor, "admin_user.add", address, after={"email": address}, now=now)
 
 
@@ -94,7 +91,9 @@ def _note_attempt(session: Session, address: str, now: datetime) -> list[datetim
     return list(earlier)
 
 
-def authenticate(session: Session, email: str, password: str, now: datetime) -> AdminUser | None:
+def authenticate(
+    session: Session, passwords: Passwords, email: str, password: str, now: datetime
+) -> AdminUser | None:
     """The account when the password is right and the account not locked, else None.
 
     Every refusal does the same work (one argon2 verification, one failure
@@ -105,12 +104,12 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     locked = is_locked(_note_attempt(session, address, now), now)
     with session.begin():
         user = session.scalar(select(AdminUser).where(AdminUser.email == address))
-        matched = verify_password(user.password_hash if user else None, password)
+        matched = passwords.verify(user.password_hash if user else None, password)
         if user is None or locked or not matched:
             return None
         session.execute(delete(AdminLoginFailure).where(AdminLoginFailure.email == address))
-        if needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
+        if passwords.needs_rehash(user.password_hash):
+            user.password_hash = passwords.hash(password)
         user.last_login_at = now
     return user
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast, overload
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Response, abort, current_app, jsonify, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user
@@ -148,7 +148,10 @@ def safe_next(target: str | None) -> str:
         return default
     parts = urlsplit(target)
     console = request.script_root + ADMIN_PREFIX
-    if parts.scheme or parts.netloc or target.startswith(("//", "\\")) or "\\" in target:
+    if parts.scheme or parts.netloc or target.startswith("//") or "\\" in target:
+        return default
+    segments = unquote(parts.path).split("/")
+    if "." in segments or ".." in segments:
         return default
     if not (parts.path == console or parts.path.startswith(console + "/")):
         return default

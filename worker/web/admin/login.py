@@ -15,6 +15,7 @@ from flask_login import login_user, logout_user
 from worker.web.admin.accounts import authenticate, end_sessions
 from worker.web.admin.auth import admin_of, current_admin, new_session, public, safe_next
 from worker.web.admin.blueprint import blueprint
+from worker.web.admin.passwords import passwords_of
 from worker.web.support import current_runtime, database
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def login_submit() -> Response:
     email = request.form.get("email", "")
     password = request.form.get("password", "")
     with runtime.sessions() as db:
-        user = authenticate(db, email, password, runtime.now())
+        user = authenticate(db, passwords_of(runtime), email, password, runtime.now())
     if user is None:
         log.warning("admin login refused")
         return _form(401, REFUSED, email)

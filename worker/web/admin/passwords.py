@@ -1,46 +1,58 @@
-"""Admin passwords: argon2id hashes (argon2-cffi's defaults) and what counts as too weak.
+"""Admin passwords: argon2id hashes (argon2-cffi) and what counts as too weak.
 
-Verification always runs the hasher once, against a fixed dummy hash when
-there is no account to check, so a login takes as long for an unknown or
-locked account as for a wrong password.
+Verification always runs the hasher once, against a dummy hash made with the
+same parameters when there is no account to check, so a login takes as long
+for an unknown or locked account as for a wrong password.  The process's one
+`Passwords` is a runtime part (`passwords_of`): tests may give cheaper
+parameters, and a hash made with other parameters than the current ones is
+replaced at the next login.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from worker.core.runtime import Runtime
 
 MIN_LENGTH = 12
 MIN_DISTINCT = 6
 MAX_LENGTH = 1024  # longer inputs are refused before hashing (a cheap way to burn CPU)
 
-_hasher = PasswordHasher()
+
+class Passwords:
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self.hasher = hasher or PasswordHasher()
+        self._dummy: str | None = None
+        self._lock = threading.Lock()
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def _dummy_hash(self) -> str:
+        with self._lock:
+            if self._dummy is None:
+                self._dummy = self.hasher.hash("no account has this password")
+            return self._dummy
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        """Whether `password` matches; with no hash, the same work against the dummy one."""
+        given = password if len(password) <= MAX_LENGTH else ""
+        try:
+            matched = self.hasher.verify(stored_hash or self._dummy_hash(), given)
+        except (VerificationError, InvalidHashError):
+            return False
+        return matched and stored_hash is not None and given == password
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        """The hasher's parameters changed since this hash was made."""
+        return self.hasher.check_needs_rehash(stored_hash)
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return _hasher.hash("no account has this password")
-
-
-def verify_password(stored_hash: str | None, password: str) -> bool:
-    """Whether `password` matches; with no hash, the same work against a dummy one."""
-    given = password if len(password) <= MAX_LENGTH else ""
-    try:
-        matched = _hasher.verify(stored_hash or _dummy_hash(), given)
-    except (VerificationError, InvalidHashError):
-        return False
-    return matched and stored_hash is not None and given == password
-
-
-def needs_rehash(stored_hash: str) -> bool:
-    """The hasher's parameters changed since this hash was made."""
-    return _hasher.check_needs_rehash(stored_hash)
+def passwords_of(runtime: Runtime) -> Passwords:
+    return runtime.part("admin_passwords", Passwords)
 
 
 def password_problem(email: str, password: str) -> str | None:

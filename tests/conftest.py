@@ -1,12 +1,13 @@
-"""Fixtures: real databases (SQLite file and PostgreSQL), Redis, the in-process broker.
+"""Fixtures: real databases (SQLite file and PostgreSQL), Redis, RabbitMQ, the in-process broker.
 
-PostgreSQL and Redis must be reachable (the test command starts them); a test
-that needs one fails loudly when it is not, it never skips.
+PostgreSQL, Redis and RabbitMQ must be reachable (the test command starts them);
+a test that needs one fails loudly when it is not, it never skips.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +23,13 @@ from worker.core.migrate import upgrade
 from worker.core.models import Base
 from worker.core.runtime import Runtime, set_runtime
 from worker.queue.actors import install
+from worker.queue.broker import QUEUES
 
 PG_ADMIN_URL = os.environ.get(
     "TRIALALERTS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TRIALALERTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672"  # this run's virtual host is added to it
 TEST_KEY = "test-secret-key-0123456789abcdef"
 INGEST_TOKEN = "ingest-token-for-tests-0123456789"
 
@@ -121,3 +124,63 @@ def redis_url() -> str:
     client.flushdb()
     client.close()
     return REDIS_URL
+
+
+def _rabbitmqctl(*args: str) -> None:
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(
+            f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}; "
+            "run the tests as a user who may use rabbitmqctl, or set TRIALALERTS_TEST_AMQP_URL "
+            "to a virtual host of your own",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """A RabbitMQ virtual host of this test run's own, deleted at the end.
+
+    Workers take every message on their queues: in a virtual host another test
+    run uses they would take its wake-ups. The guest user cannot add one over
+    AMQP, so rabbitmqctl does. TRIALALERTS_TEST_AMQP_URL names one to use instead.
+    """
+    given = os.environ.get("TRIALALERTS_TEST_AMQP_URL")
+    if given:
+        yield given
+        return
+    vhost = f"trialalerts-test-{uuid.uuid4().hex[:10]}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"{RABBITMQ_URL}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+def _purge_rabbitmq(url: str) -> None:
+    """Empty every queue of ours (and its .DQ and .XQ) that exists in the virtual host."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    broker = RabbitmqBroker(url=url)
+    try:
+        for queue in set(QUEUES.values()):
+            broker.flush(queue)
+    except Exception as error:  # noqa: BLE001 - any failure means RabbitMQ is not usable
+        pytest.fail(f"RabbitMQ is not reachable at {url}: {error}", pytrace=False)
+    finally:
+        broker.close()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    """Each test using it runs twice: dramatiq on Redis, and on RabbitMQ (queues emptied).
+
+    Either way `redis_url` (flushed) holds what all processes share: pass it as
+    the settings' `redis_url`, which a RabbitMQ broker requires.
+    """
+    if request.param == "redis":
+        return redis_url
+    url = request.getfixturevalue("amqp_url")
+    _purge_rabbitmq(url)
+    return url

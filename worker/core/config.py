@@ -26,6 +26,9 @@ class ConfigError(Exception):
 
 
 EMAIL_BACKENDS = ("file", "ses")
+# The broker is chosen by the scheme of TRIALALERTS_BROKER_URL (worker.queue.broker).
+REDIS_SCHEMES = ("redis", "rediss")
+RABBITMQ_SCHEMES = ("amqp", "amqps")
 DEFAULT_DATABASE_URL = "sqlite:///trialalerts.db"
 KEY_FILE = ".trialalerts-secret"
 MIN_SECRET_LENGTH = 16  # signing keys and the ingest bearer token
@@ -92,6 +95,9 @@ def _ctgov_settings(env: Mapping[str, str]) -> CtgovSettings:
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     broker_url: str | None = None
+    # What every process must share whatever the broker: the SES pacer, the sending
+    # holds, the scheduler's slot claims. Unset: the broker's own Redis.
+    redis_url: str | None = None
     email_backend: str = "file"
     outbox: Path = Path("outbox")
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -115,9 +121,24 @@ class Settings:
     admin_upload_mb: int = 50  # the largest file the admin console takes for an import
     ctgov: CtgovSettings = field(default_factory=CtgovSettings)
 
+    def __post_init__(self) -> None:
+        if self.redis_url is None and self.broker_kind == "redis":
+            object.__setattr__(self, "redis_url", self.broker_url)
+
     @property
     def is_embedded(self) -> bool:
         return self.broker_url is None
+
+    @property
+    def broker_kind(self) -> str:
+        """What TRIALALERTS_BROKER_URL's scheme names: "in-process", "redis" or "rabbitmq"."""
+        if self.broker_url is None:
+            return "in-process"
+        return "rabbitmq" if _is_rabbitmq(self.broker_url) else "redis"
+
+
+def _is_rabbitmq(url: str) -> bool:
+    return urlparse(url).scheme in RABBITMQ_SCHEMES
 
 
 def _positive_number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
@@ -155,6 +176,18 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
         shown = raw.replace(f":{parts.password}@", ":***@") if parts.password else raw
         raise ConfigError(f"{name}={shown!r} must start with one of {', '.join(schemes)}")
     return raw
+
+
+def _redis_url(env: Mapping[str, str], broker_url: str | None) -> str | None:
+    """TRIALALERTS_REDIS_URL: required beside RabbitMQ; a Redis broker's own Redis otherwise."""
+    url = _url(env, "TRIALALERTS_REDIS_URL", REDIS_SCHEMES)
+    if url is None and broker_url is not None and _is_rabbitmq(broker_url):
+        raise ConfigError(
+            "TRIALALERTS_BROKER_URL is a RabbitMQ URL: set TRIALALERTS_REDIS_URL too "
+            "(redis://…), where all workers share the SES rate limit and sending holds "
+            "and the schedulers their slot claims"
+        )
+    return url
 
 
 def _base_url(env: Mapping[str, str]) -> str:
@@ -277,9 +310,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     base_url = _base_url(env)
     send_hour = _int_in_range(env, "TRIALALERTS_SEND_HOUR", Settings.send_hour, 0, 23)
+    broker_url = _url(env, "TRIALALERTS_BROKER_URL", REDIS_SCHEMES + RABBITMQ_SCHEMES)
     return Settings(
         database_url=database_url,
-        broker_url=_url(env, "TRIALALERTS_BROKER_URL", ("redis", "rediss")),
+        broker_url=broker_url,
+        redis_url=_redis_url(env, broker_url),
         email_backend=backend,
         outbox=Path(env.get("TRIALALERTS_OUTBOX") or Settings.outbox),
         secret_keys=_secret_keys(env, backend, Path(KEY_FILE)),

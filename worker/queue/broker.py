@@ -1,4 +1,4 @@
-"""Broker choice (in-process stub or Redis) and the in-process drain.
+"""Broker choice (in-process stub, Redis or RabbitMQ) and the in-process drain.
 
 Actors are declared on the broker explicitly (worker.queue.actors.install),
 so the broker is always chosen before any actor exists; senders need only an
@@ -33,16 +33,22 @@ QUEUES = {
 
 
 def make_broker(settings: Settings, in_process: bool = False) -> Broker:
-    """RedisBroker when TRIALALERTS_BROKER_URL is set (and not forced in-process)."""
-    if settings.broker_url and not in_process:
+    """The broker TRIALALERTS_BROKER_URL names by its scheme, unless forced in-process."""
+    if settings.broker_url is None or in_process:
+        return StubBroker()
+    broker: Broker
+    if settings.broker_kind == "rabbitmq":
+        from worker.queue.rabbitmq import rabbitmq_broker
+
+        broker = rabbitmq_broker(settings.broker_url)
+    else:
         from dramatiq.brokers.redis import RedisBroker
 
         broker = RedisBroker(url=settings.broker_url)
-        broker.add_middleware(LogContext())
-        if settings.metrics_port:
-            _add_prometheus(broker, settings.metrics_port)
-        return broker
-    return StubBroker()
+    broker.add_middleware(LogContext())
+    if settings.metrics_port:
+        _add_prometheus(broker, settings.metrics_port)
+    return broker
 
 
 def _add_prometheus(broker: Broker, port: int) -> None:

@@ -72,7 +72,7 @@ class RedisClaims:
 
 
 def claims_for(runtime: Runtime) -> SlotClaims:
-    url = runtime.settings.broker_url
+    url = runtime.settings.redis_url
     return RedisClaims(url) if url else MemoryClaims()
 
 

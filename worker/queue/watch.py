@@ -75,13 +75,13 @@ def hold_seconds(hold: Hold | None, now: float) -> dict[str, float]:
 
 def control_of(runtime: Runtime) -> ControlStore | None:
     """The shared stop switch the workers set (Redis); None in the embedded mode."""
-    if not runtime.settings.broker_url:
+    if not runtime.settings.redis_url:
         return None
     import redis
 
     from worker.sending.control import RedisControl
 
-    return RedisControl(redis.Redis.from_url(runtime.settings.broker_url))
+    return RedisControl(redis.Redis.from_url(runtime.settings.redis_url))
 
 
 def watch(runtime: Runtime, control: ControlStore | None) -> None:

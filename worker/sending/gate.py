@@ -140,7 +140,7 @@ def gate_of(sender: Any) -> SendGate:
 
 
 def shared_gate(
-    broker_url: str | None,
+    redis_url: str | None,
     *,
     read_account: Callable[[], AccountStatus | None],
     rate_fraction: float,
@@ -148,14 +148,14 @@ def shared_gate(
     check_seconds: float,
     prefix: str = "trialalerts:ses",
 ) -> SendGate:
-    """Redis-shared pacing and holds with a broker URL; in-process ones without."""
+    """Pacing and holds shared in Redis (settings.redis_url); in-process ones without."""
     ceiling = fallback_rate * rate_fraction
     control: ControlStore
     pacer: Pacer
-    if broker_url:
+    if redis_url:
         import redis
 
-        client = redis.Redis.from_url(broker_url)
+        client = redis.Redis.from_url(redis_url)
         control = RedisControl(client, prefix)
         pacer = RedisPacer(client, ceiling, prefix=prefix)
     else:

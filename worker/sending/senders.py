@@ -47,7 +47,7 @@ def ses_sender(settings: Settings, options: SesOptions) -> Sender:
             "TRIALALERTS_EMAIL_BACKEND=ses needs an AWS region (AWS_REGION or AWS_DEFAULT_REGION)"
         ) from None
     gate = shared_gate(
-        settings.broker_url,
+        settings.redis_url,
         read_account=lambda: read_account(account_client),
         rate_fraction=options.rate_fraction,
         fallback_rate=settings.ses_max_rate,

@@ -83,7 +83,7 @@ def test_run_uses_now_as_the_clock_for_ingest(tmp_path: Path, events_file: Path)
         ("TRIALALERTS_EMAIL_BACKEND", "carrier-pigeon"),
         ("TRIALALERTS_DATABASE_URL", "mysql://x"),
         ("TRIALALERTS_SES_MAX_RATE", "fast"),
-        ("TRIALALERTS_BROKER_URL", "amqp://x"),
+        ("TRIALALERTS_BROKER_URL", "kafka://x"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_2(
@@ -92,6 +92,15 @@ def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_2(
     result = trialalerts("deadletters", "list", cwd=tmp_path, env={name: value})
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and name in result.stderr
+
+
+def test_workers_on_rabbitmq_without_the_shared_redis_stop_at_start_with_exit_2(
+    tmp_path: Path,
+) -> None:
+    rabbitmq = {"TRIALALERTS_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/"}
+    result = trialalerts("worker", cwd=tmp_path, env=rabbitmq)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "TRIALALERTS_REDIS_URL" in result.stderr
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A real dramatiq Worker on RedisBroker ingests what was published, on PostgreSQL."""
+"""A real dramatiq Worker, on Redis and on RabbitMQ, works what was published, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from dramatiq import Worker
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, select
 
 from tests.conftest import _truncate, make_runtime
@@ -16,15 +15,20 @@ from tests.support import event, real_record_names, record
 from worker.core.models import ReceivedEvent, Study
 from worker.core.runtime import Runtime, set_runtime
 from worker.queue.actors import install
+from worker.queue.broker import make_broker
 from worker.queue.pipeline import publish
 
 
 @pytest.fixture
-def redis_runtime(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Runtime]:
+def broker_runtime(
+    pg_url: str, broker_url: str, redis_url: str, tmp_path: Path
+) -> Iterator[Runtime]:
     _truncate(pg_url)
-    runtime = make_runtime(pg_url, tmp_path, broker_url=redis_url)
+    runtime = make_runtime(
+        pg_url, tmp_path, broker_url=broker_url, redis_url=redis_url, metrics_port=0
+    )
     set_runtime(runtime)
-    broker = install(RedisBroker(url=redis_url))
+    broker = install(make_broker(runtime.settings))
     yield runtime
     broker.close()
     set_runtime(None)
@@ -40,7 +44,7 @@ def _wait_for(predicate, timeout: float = 30.0) -> None:
     raise AssertionError("condition not reached within timeout")
 
 
-def test_a_redis_worker_ingests_published_events(redis_runtime: Runtime) -> None:
+def test_a_worker_ingests_published_events(broker_runtime: Runtime) -> None:
     from dramatiq import get_broker
 
     broker = get_broker()
@@ -51,7 +55,7 @@ def test_a_redis_worker_ingests_published_events(redis_runtime: Runtime) -> None
         assert report.accepted == 7
 
         def all_ingested() -> bool:
-            with redis_runtime.sessions() as session:
+            with broker_runtime.sessions() as session:
                 pending = session.scalar(
                     select(func.count())
                     .select_from(ReceivedEvent)
@@ -65,8 +69,8 @@ def test_a_redis_worker_ingests_published_events(redis_runtime: Runtime) -> None
         worker.stop()
 
 
-def test_a_redis_worker_mails_the_confirmation_of_a_web_sign_up_once(
-    redis_runtime: Runtime,
+def test_a_worker_mails_the_confirmation_of_a_web_sign_up_once(
+    broker_runtime: Runtime,
 ) -> None:
     from dramatiq import get_broker
 
@@ -74,21 +78,21 @@ def test_a_redis_worker_mails_the_confirmation_of_a_web_sign_up_once(
     from worker.queue.broker import enqueue
     from worker.web.app import create_app
 
-    client = create_app(redis_runtime).test_client()
+    client = create_app(broker_runtime).test_client()
     answer = client.post("/signup", data={"email": "ada@example.org", "condition": "melanoma"})
     assert answer.status_code == 303
-    outbox = Path(redis_runtime.settings.outbox)
-    assert not list(outbox.glob("*.eml"))  # waiting in Redis for a worker
-    with redis_runtime.sessions() as session:
+    outbox = Path(broker_runtime.settings.outbox)
+    assert not list(outbox.glob("*.eml"))  # waiting in the broker for a worker
+    with broker_runtime.sessions() as session:
         [signup_id] = session.scalars(select(Signup.id)).all()
-    enqueue(redis_runtime.settings, "signups.mail", [signup_id])  # a duplicate wake-up
+    enqueue(broker_runtime.settings, "signups.mail", [signup_id])  # a duplicate wake-up
 
     worker = Worker(get_broker(), worker_threads=4, worker_timeout=100)
     worker.start()
     try:
 
         def mailed() -> bool:
-            with redis_runtime.sessions() as session:
+            with broker_runtime.sessions() as session:
                 return session.scalar(select(Signup.mailed_at)) is not None
 
         _wait_for(mailed)

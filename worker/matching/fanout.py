@@ -12,12 +12,18 @@ changed what matching reads; it is matched only against the terms the new
 summary matched.  Study follows fire on every
 significant change.  Each study's unmatched changes are taken in event order
 under the study's lock.  A notification is unique per (subscriber, change).
+
+A `near` subscription also fires when a study it matched before an update and
+still matches gains a site within its radius, or a site there starts to
+recruit ("a site opened near you", worker/matching/nearby.py).  Its
+notifications carry that site, or for a new match the nearest site, with the
+distance (`near_site`), for the digest to name.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +48,8 @@ from worker.matching.conditions import (
     study_concepts,
 )
 from worker.matching.criteria_index import CriteriaIndex, TermCandidates
+from worker.matching.nearby import SiteNote, StudySites, preferred
+from worker.matching.opened_sites import sites_opened
 
 # The change a condition alert is attached to when an update makes a study match.
 KIND_PRIORITY = (
@@ -78,7 +86,11 @@ class ChangeRef:
 class MatchResult:
     changes: int = 0
     newly_matched: int = 0
+    sites_opened: int = 0
     notifications: int = 0
+
+
+Fire = tuple[int, ChangeRef, SiteNote | None]  # (criteria, change, the site near it if known)
 
 
 def representative(changes: Sequence[ChangeRef]) -> ChangeRef:
@@ -173,17 +185,22 @@ def match_events(
             matched[event_pk] = terms, ids
     before = matched_before(session, index, events, matched)
 
-    fires: dict[int, list[tuple[int, ChangeRef]]] = {}  # event → (criteria, change) newly matched
+    fires: dict[int, list[Fire]] = {}  # event → what it fires
     result = MatchResult(changes=sum(map(len, by_event.values())))
     for event_pk, (_, ids) in matched.items():
         already = before.get(event_pk, set())
         newly = [criteria_id for criteria_id in ids if criteria_id not in already]
         if newly:
             change = representative(by_event[event_pk])
-            fires[event_pk] = [(criteria_id, change) for criteria_id in newly]
+            fires[event_pk] = [(criteria_id, change, None) for criteria_id in newly]
             result.newly_matched += len(newly)
 
-    result.notifications = _fan_out(session, fires, by_event, now)
+    sites = StudySites.of_events(events)
+    for event_pk, opened in sites_opened(session, matched, before, by_event, sites).items():
+        fires.setdefault(event_pk, []).extend(opened)
+        result.sites_opened += len(opened)
+
+    result.notifications = _fan_out(session, fires, by_event, now, sites)
     all_change_ids = [c.id for changes in by_event.values() for c in changes]
     session.execute(
         update(StudyChange).where(StudyChange.id.in_(all_change_ids)).values(matched_at=now)
@@ -193,9 +210,10 @@ def match_events(
 
 def _fan_out(
     session: Session,
-    fires: dict[int, list[tuple[int, ChangeRef]]],
+    fires: dict[int, list[Fire]],
     by_event: dict[int, list[ChangeRef]],
     now: datetime,
+    sites: Callable[[int], StudySites],
 ) -> int:
     """Make and write the batch's notifications, whole events at a time; returns how many.
 
@@ -206,7 +224,7 @@ def _fan_out(
     """
     written = 0
     limit = FIRST_CHUNK_FIRES
-    chunk_fires: list[tuple[int, ChangeRef]] = []
+    chunk_fires: list[Fire] = []
     chunk_events: dict[int, list[ChangeRef]] = {}
     last = max(by_event)
     for event_pk in sorted(by_event):
@@ -214,7 +232,7 @@ def _fan_out(
         chunk_events[event_pk] = by_event[event_pk]
         if len(chunk_fires) < limit and event_pk != last:
             continue
-        rows = _notification_rows(session, chunk_fires, chunk_events, now)
+        rows = _notification_rows(session, chunk_fires, chunk_events, now, sites)
         write_notifications(session, rows)
         written += len(rows)
         if rows and chunk_fires:
@@ -225,34 +243,54 @@ def _fan_out(
 
 def _notification_rows(
     session: Session,
-    fires: list[tuple[int, ChangeRef]],
+    fires: list[Fire],
     by_event: dict[int, list[ChangeRef]],
     now: datetime,
+    sites: Callable[[int], StudySites],
 ) -> list[dict[str, Any]]:
-    """One row per (subscriber, change), naming every subscription that asked for it."""
-    wanted: dict[tuple[int, int], tuple[ChangeRef, list[int], list[str]]] = {}
+    """One row per (subscriber, change), naming every subscription that asked for it.
 
-    def want(subscriber_id: int, subscription_id: int, frequency: str, change: ChangeRef) -> None:
+    A new match of a near subscription notes the study's nearest site within
+    its radius.
+    """
+    wanted: dict[tuple[int, int], tuple[ChangeRef, list[int], list[str], list[SiteNote | None]]]
+    wanted = {}
+
+    def want(
+        subscriber_id: int,
+        subscription_id: int,
+        frequency: str,
+        change: ChangeRef,
+        note: SiteNote | None = None,
+    ) -> None:
         key = (subscriber_id, change.id)
-        entry = wanted.setdefault(key, (change, [], []))
+        entry = wanted.setdefault(key, (change, [], [], [None]))
         entry[1].append(subscription_id)
         entry[2].append(frequency)
+        if note is not None:
+            entry[3][0] = preferred(entry[3][0], note)
 
     active = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
     if fires:
-        changes_by_criteria: dict[int, list[ChangeRef]] = defaultdict(list)
-        for criteria_id, change in fires:
-            changes_by_criteria[criteria_id].append(change)
+        changes_by_criteria: dict[int, list[tuple[ChangeRef, SiteNote | None]]] = defaultdict(list)
+        for criteria_id, change, note in fires:
+            changes_by_criteria[criteria_id].append((change, note))
         for sub in session.execute(
             select(
                 Subscription.id,
                 Subscription.subscriber_id,
                 Subscription.criteria_id,
                 Subscription.frequency,
+                Subscription.near_lat,
+                Subscription.near_lon,
+                Subscription.near_km,
             ).where(Subscription.criteria_id.in_(changes_by_criteria), active)
         ):
-            for change in changes_by_criteria[sub.criteria_id]:
-                want(sub.subscriber_id, sub.id, sub.frequency, change)
+            circle = (sub.near_lat, sub.near_lon, sub.near_km)
+            for change, note in changes_by_criteria[sub.criteria_id]:
+                if note is None and None not in circle:
+                    note = sites(change.event_pk).nearest_note(*circle)
+                want(sub.subscriber_id, sub.id, sub.frequency, change, note)
 
     nct_ids = {changes[0].nct_id for changes in by_event.values()}
     follows = session.execute(
@@ -277,8 +315,9 @@ def _notification_rows(
             "frequency": fastest(frequencies),
             "created_at": now,
             "delivery_id": None,
+            "near_site": note[0],
         }
-        for (subscriber_id, _), (change, subscription_ids, frequencies) in wanted.items()
+        for (subscriber_id, _), (change, subscription_ids, frequencies, note) in wanted.items()
     ]
 
 
@@ -295,4 +334,8 @@ def write_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
     columns = ("subscriber_id", "change_id", "nct_id", "frequency", "created_at")
     arrays: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in columns}
     arrays["subscription_ids"] = [orjson.dumps(row["subscription_ids"]).decode() for row in rows]
+    arrays["near_site"] = [
+        None if row.get("near_site") is None else orjson.dumps(row["near_site"]).decode()
+        for row in rows
+    ]
     insert_arrays_ignoring_conflicts(session, Notification.__table__, arrays)

@@ -14,7 +14,10 @@ a subscription can only match a study whose `words` contain its index key.
 
 Filters use every site the study lists, whatever the site's own recruitment
 status: "recruiting" is the subscription's `statuses` filter on the study's
-overall status, which is what the registry's own search filters on.
+overall status, which is what the registry's own search filters on.  The
+eligibility and design filters (age, sex, healthy volunteers, phases, study
+types) are the rules of `worker.matching.eligibility`, run on the study's
+parsed eligibility, made once per study and only when a filter asks.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from worker.matching.concepts import (
     normalize_term,
     placed_elsewhere,
 )
+from worker.matching.eligibility import StudyEligibility, accepts, study_eligibility
 
 __all__ = [
     "Filters",
@@ -89,12 +93,14 @@ class StudyConcepts:
     (what the candidate query looks up); `word_masks` maps each word to a bitmask
     of the concepts holding it.  Site countries and points are computed on first
     use only: a 1,148-site study costs nothing until a term matches and a
-    subscription filters on place.
+    subscription filters on place, and its eligibility until a subscription
+    filters on that.
     """
 
     concepts: tuple[frozenset[str], ...]
     status: str = ""
     sites: tuple[dict[str, Any], ...] = field(default=(), repr=False, compare=False)
+    summary: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     words: frozenset[str] = field(init=False)
     word_masks: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
@@ -127,6 +133,11 @@ class StudyConcepts:
     @cached_property
     def latitudes(self) -> tuple[float, ...]:
         return tuple(lat for lat, _ in self.points)
+
+    @cached_property
+    def eligibility(self) -> StudyEligibility:
+        """Ages in days, sexes, healthy volunteers, phases and study type, parsed once."""
+        return study_eligibility(self.summary)
 
 
 def own_texts(summary: Mapping[str, Any]) -> list[str]:
@@ -170,6 +181,7 @@ def study_concepts(summary: Mapping[str, Any]) -> StudyConcepts:
         concepts=tuple(concepts),
         status=status.strip().upper() if isinstance(status, str) else "",
         sites=tuple(summary.get("sites") or ()),
+        summary=summary,
     )
 
 
@@ -202,20 +214,39 @@ class Filters:
 
     statuses: overall statuses (case-insensitive), countries: registry country
     names (case-insensitive), near: (lat, lon, km) that some site's geoPoint must
-    be within.  An empty set or None means "any".
+    be within; age (whole years), sex (female or male), healthy_volunteers (True:
+    only studies taking them), phases and study_types (registry values): see
+    `worker.matching.eligibility`.  An empty set, None or False means "any".
     """
 
     statuses: frozenset[str] = frozenset()
     countries: frozenset[str] = frozenset()
     near: tuple[float, float, float] | None = None
+    age: int | None = None
+    sex: str | None = None
+    healthy_volunteers: bool | None = None
+    phases: frozenset[str] = frozenset()
+    study_types: frozenset[str] = frozenset()
+    asks_eligibility: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.statuses, str) or isinstance(self.countries, str):
-            raise TypeError("statuses and countries are sets of names, not one string")
+        sets = (self.statuses, self.countries, self.phases, self.study_types)
+        if any(isinstance(names, str) for names in sets):
+            raise TypeError("statuses, countries, phases and study types are sets, not one string")
         statuses = frozenset(s.strip().upper() for s in self.statuses if s.strip())
         countries = frozenset(_fold_country(c) for c in self.countries if c.strip())
         object.__setattr__(self, "statuses", statuses)
         object.__setattr__(self, "countries", countries)
+        object.__setattr__(self, "phases", frozenset(p.strip().upper() for p in self.phases))
+        object.__setattr__(
+            self, "study_types", frozenset(t.strip().upper() for t in self.study_types)
+        )
+        object.__setattr__(self, "sex", self.sex.strip().lower() if self.sex else None)
+        object.__setattr__(self, "healthy_volunteers", True if self.healthy_volunteers else None)
+        if self.age is not None and (isinstance(self.age, bool) or self.age < 0):
+            raise ValueError(f"age {self.age!r}: need whole years, 0 or more")
+        asks = self.age is not None or self.sex is not None or self.healthy_volunteers
+        object.__setattr__(self, "asks_eligibility", bool(asks or self.phases or self.study_types))
         if self.near is not None:
             lat, lon, km = (float(value) for value in self.near)
             if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 < km < math.inf):
@@ -322,6 +353,8 @@ def filters_pass(filters: Filters, study: StudyConcepts) -> bool:
     if filters.statuses and study.status not in filters.statuses:
         return False
     if filters.countries and filters.countries.isdisjoint(study.countries):
+        return False
+    if filters.asks_eligibility and not accepts(filters, study.eligibility):
         return False
     return filters.near is None or any_site_within(study, _circle_of(filters.near))
 

@@ -4,6 +4,10 @@ Every subscription that asks the same thing ("Lung cancers" in Italy and
 "lung cancer" in italy) points at one criteria row, so matching works once per
 distinct question rather than once per subscriber. A row is identified by its
 `signature` and never changes once written: workers may cache rows by id.
+The question includes every filter: statuses, countries, near, and the
+eligibility and design filters (age, sex, healthy volunteers, phases, study
+types), which the signature names only when one is asked, so the rows made
+before they existed keep their signatures.
 
 Caching by id needs one more fact: PostgreSQL hands out ids when a row is
 inserted, not when it commits, so a cache that has seen id 501 may still be
@@ -39,6 +43,12 @@ from worker.core.sql import insert_ignoring_conflicts, is_postgresql
 from worker.matching.concepts import normalize_term
 from worker.matching.conditions import Filters, index_key
 
+# The eligibility and design filters, (age, sex, healthy_volunteers, phases,
+# study_types), folded as `Filters` folds them (`eligibility_of`).
+Eligibility = tuple[int | None, str | None, bool | None, tuple[str, ...], tuple[str, ...]]
+NO_ELIGIBILITY: Eligibility = (None, None, None, (), ())
+ELIGIBILITY_NAMES = ("age", "sex", "healthy_volunteers", "phases", "study_types")
+
 
 @dataclass(frozen=True)
 class CriteriaSpec:
@@ -54,6 +64,31 @@ class CriteriaSpec:
     statuses: tuple[str, ...]
     countries: tuple[str, ...]
     near: tuple[float, float, float] | None
+    eligibility: Eligibility = NO_ELIGIBILITY
+
+
+def eligibility_of(
+    age: int | None,
+    sex: str | None,
+    healthy_volunteers: bool | None,
+    phases: Iterable[str] | None,
+    study_types: Iterable[str] | None,
+) -> Eligibility:
+    """The eligibility filters in their one folded, sorted form (None/empty: not asked)."""
+    folded = Filters(
+        age=age,
+        sex=sex,
+        healthy_volunteers=healthy_volunteers,
+        phases=frozenset(phases or ()),
+        study_types=frozenset(study_types or ()),
+    )
+    return (
+        folded.age,
+        folded.sex,
+        folded.healthy_volunteers,
+        tuple(sorted(folded.phases)),
+        tuple(sorted(folded.study_types)),
+    )
 
 
 class ConditionAsk(Protocol):
@@ -69,6 +104,16 @@ class ConditionAsk(Protocol):
     def countries(self) -> tuple[str, ...]: ...
     @property
     def near(self) -> tuple[float, float, float] | None: ...
+    @property
+    def age(self) -> int | None: ...
+    @property
+    def sex(self) -> str | None: ...
+    @property
+    def healthy_volunteers(self) -> bool | None: ...
+    @property
+    def phases(self) -> tuple[str, ...]: ...
+    @property
+    def study_types(self) -> tuple[str, ...]: ...
 
 
 def criteria_for(row: ConditionAsk) -> CriteriaSpec:
@@ -79,7 +124,10 @@ def criteria_for(row: ConditionAsk) -> CriteriaSpec:
     """
     if row.kind != "condition" or row.condition is None:
         raise ValueError(f"a {row.kind} subscription has no criteria")
-    return _criteria(row.condition, row.statuses, row.countries, row.near)
+    eligibility = eligibility_of(
+        row.age, row.sex, row.healthy_volunteers, row.phases, row.study_types
+    )
+    return _criteria(row.condition, row.statuses, row.countries, row.near, eligibility)
 
 
 @lru_cache(maxsize=65_536)
@@ -88,6 +136,7 @@ def _criteria(
     statuses: tuple[str, ...],
     countries: tuple[str, ...],
     near: tuple[float, float, float] | None,
+    eligibility: Eligibility = NO_ELIGIBILITY,
 ) -> CriteriaSpec:
     """Cached: many subscribers ask the same thing, and a big import repeats it."""
     words = normalize_term(condition)
@@ -104,8 +153,11 @@ def _criteria(
         statuses=tuple(sorted(filters.statuses)),
         countries=tuple(sorted(filters.countries)),
         near=near,
+        eligibility=eligibility,
     )
-    signed = [spec.words, spec.statuses, spec.countries, spec.near]
+    signed: list[Any] = [spec.words, spec.statuses, spec.countries, spec.near]
+    if eligibility != NO_ELIGIBILITY:
+        signed.append(dict(zip(ELIGIBILITY_NAMES, eligibility, strict=True)))
     return replace(spec, signature=orjson.dumps(signed).decode())
 
 
@@ -169,6 +221,7 @@ def criteria_ids(session: Session, signatures: Collection[str]) -> dict[str, int
 
 def _criteria_values(signature: str, spec: CriteriaSpec, now: datetime) -> dict[str, Any]:
     lat, lon, km = spec.near if spec.near is not None else (None, None, None)
+    age, sex, healthy, phases, study_types = spec.eligibility
     return {
         "signature": signature,
         "words": spec.words,
@@ -178,6 +231,11 @@ def _criteria_values(signature: str, spec: CriteriaSpec, now: datetime) -> dict[
         "near_lat": lat,
         "near_lon": lon,
         "near_km": km,
+        "age": age,
+        "sex": sex,
+        "healthy_volunteers": healthy,
+        "phases": list(phases) or None,
+        "study_types": list(study_types) or None,
         "created_at": now,
     }
 
@@ -192,6 +250,13 @@ class Recomputed:
 
 
 RECOMPUTE_PAGE = 10_000  # condition subscriptions read at a time
+ELIGIBILITY_COLUMNS = (
+    Subscription.age,
+    Subscription.sex,
+    Subscription.healthy_volunteers,
+    Subscription.phases,
+    Subscription.study_types,
+)
 
 
 def recompute_criteria(session: Session, now: datetime) -> Recomputed:
@@ -215,6 +280,7 @@ def recompute_criteria(session: Session, now: datetime) -> Recomputed:
                 Subscription.near_lat,
                 Subscription.near_lon,
                 Subscription.near_km,
+                *ELIGIBILITY_COLUMNS,
                 Criteria.signature,
             )
             .outerjoin(Criteria, Criteria.id == Subscription.criteria_id)
@@ -230,8 +296,15 @@ def recompute_criteria(session: Session, now: datetime) -> Recomputed:
             done.checked += 1
             near = None if row.near_lat is None else (row.near_lat, row.near_lon, row.near_km)
             try:
+                eligibility = eligibility_of(
+                    row.age, row.sex, row.healthy_volunteers, row.phases, row.study_types
+                )
                 spec = _criteria(
-                    row.condition or "", tuple(row.statuses or ()), tuple(row.countries or ()), near
+                    row.condition or "",
+                    tuple(row.statuses or ()),
+                    tuple(row.countries or ()),
+                    near,
+                    eligibility,
                 )
             except ValueError as error:
                 done.failed.append((row.id, str(error)))

@@ -2,9 +2,9 @@
 
 Criteria rows are insert-only, so the cache only ever grows.  Work per study
 is one check per distinct term sharing one of its words (a term that fails
-skips all its criteria), then one check per distinct (statuses, countries)
-set, then the near criteria of the terms that matched, found from the study's
-site points.
+skips all its criteria), then one check per distinct filter set (statuses,
+countries and the eligibility filters: everything but near), then the near
+criteria of the terms that matched, found from the study's site points.
 
 Which rows to read (the cache must never miss a committed row): ids are not
 committed in id order on PostgreSQL, so "above the highest id seen" is not
@@ -59,6 +59,11 @@ _COLUMNS = (
     Criteria.near_lat,
     Criteria.near_lon,
     Criteria.near_km,
+    Criteria.age,
+    Criteria.sex,
+    Criteria.healthy_volunteers,
+    Criteria.phases,
+    Criteria.study_types,
 )
 
 
@@ -71,7 +76,7 @@ class NearCriteria:
     km: float
     lat_reach: float
     lon_reach: float
-    place: int  # its (statuses, countries) filter set: an index into CriteriaIndex.places
+    filter_set: int  # its filters but near: an index into CriteriaIndex.filter_sets
     id: int
 
 
@@ -108,21 +113,21 @@ class TermCandidates:
     """
 
     words: frozenset[str]
-    by_place: Mapping[int, Sequence[int]]  # place number → criteria ids
+    by_filters: Mapping[int, Sequence[int]]  # filter set number → criteria ids
     near: tuple[NearCriteria, ...] = ()
     grid: Mapping[Cell, tuple[NearCriteria, ...]] = field(default_factory=dict)
     wide: tuple[NearCriteria, ...] = ()
 
     def __len__(self) -> int:
-        return sum(map(len, self.by_place.values())) + len(self.near)
+        return sum(map(len, self.by_filters.values())) + len(self.near)
 
     def extended(self, plain: list[tuple[int, int]], near: list[NearCriteria]) -> TermCandidates:
-        """A copy with more criteria: (place, id) pairs without a near filter, near ones."""
-        by_place = {place: list(ids) for place, ids in self.by_place.items()}
-        for place, criteria_id in plain:
-            by_place.setdefault(place, []).append(criteria_id)
+        """A copy with more criteria: (filter set, id) pairs without a near filter, near ones."""
+        by_filters = {number: list(ids) for number, ids in self.by_filters.items()}
+        for filter_set, criteria_id in plain:
+            by_filters.setdefault(filter_set, []).append(criteria_id)
         if not near:
-            return TermCandidates(self.words, by_place, self.near, self.grid, self.wide)
+            return TermCandidates(self.words, by_filters, self.near, self.grid, self.wide)
         circles = self.near + tuple(near)
         grid: dict[Cell, list[NearCriteria]] = {}
         wide = []
@@ -134,7 +139,7 @@ class TermCandidates:
             for cell in cells:
                 grid.setdefault(cell, []).append(circle)
         frozen = {cell: tuple(found) for cell, found in grid.items()}
-        return TermCandidates(self.words, by_place, circles, frozen, tuple(wide))
+        return TermCandidates(self.words, by_filters, circles, frozen, tuple(wide))
 
 
 _Pending = dict[frozenset[str], tuple[list[tuple[int, int]], list[NearCriteria]]]
@@ -143,8 +148,8 @@ _Pending = dict[frozenset[str], tuple[list[tuple[int, int]], list[NearCriteria]]
 class CriteriaIndex:
     def __init__(self) -> None:
         self._by_key: dict[str, dict[frozenset[str], TermCandidates]] = {}
-        self._place_numbers: dict[tuple[frozenset[str], frozenset[str]], int] = {}
-        self.places: list[Filters] = []  # place number → its statuses/countries filters
+        self._filter_numbers: dict[Filters, int] = {}
+        self.filter_sets: list[Filters] = []  # filter set number → its filters (near aside)
         self._settled = 0  # every criteria row at or below this id is loaded
         self._loaded_above: set[int] = set()  # loaded ids above `_settled`
         self._count = 0
@@ -181,26 +186,34 @@ class CriteriaIndex:
                 self._loaded_above = {i for i in self._loaded_above if i > settled}
             return len(fresh)
 
-    def _place(self, statuses: Any, countries: Any) -> int:
-        filters = Filters(statuses=frozenset(statuses or ()), countries=frozenset(countries or ()))
-        key = (filters.statuses, filters.countries)
-        number = self._place_numbers.get(key)
+    def _filter_set(self, row: Row[Any]) -> int:
+        """The number of the row's filters but near, one per distinct set."""
+        filters = Filters(
+            statuses=frozenset(row.statuses or ()),
+            countries=frozenset(row.countries or ()),
+            age=row.age,
+            sex=row.sex,
+            healthy_volunteers=row.healthy_volunteers,
+            phases=frozenset(row.phases or ()),
+            study_types=frozenset(row.study_types or ()),
+        )
+        number = self._filter_numbers.get(filters)
         if number is None:
-            number = self._place_numbers[key] = len(self.places)
-            self.places.append(filters)
+            number = self._filter_numbers[filters] = len(self.filter_sets)
+            self.filter_sets.append(filters)
         return number
 
     def _stage(self, pending: dict[str, _Pending], row: Row[Any]) -> None:
         words = frozenset(row.words.split())
         plain, near = pending.setdefault(row.match_key, {}).setdefault(words, ([], []))
-        place = self._place(row.statuses, row.countries)
+        filter_set = self._filter_set(row)
         if row.near_lat is None or row.near_lon is None or row.near_km is None:
-            plain.append((place, row.id))
+            plain.append((filter_set, row.id))
             return
         circle = Filters(near=(row.near_lat, row.near_lon, row.near_km)).near  # validated
         lat, lon, km = cast("tuple[float, float, float]", circle)
         lat_reach, lon_reach = near_reach(lat, km)
-        near.append(NearCriteria(lat, lon, km, lat_reach, lon_reach, place, row.id))
+        near.append(NearCriteria(lat, lon, km, lat_reach, lon_reach, filter_set, row.id))
 
     def candidates(self, words: frozenset[str]) -> list[TermCandidates]:
         """The distinct terms indexed by one of these words."""
@@ -213,14 +226,14 @@ class CriteriaIndex:
 
     def matching_ids(self, terms: Iterable[TermCandidates], study: StudyConcepts) -> list[int]:
         """Ids of the criteria of these (already matching) terms whose filters the study passes."""
-        places: dict[int, bool] = {}
+        passed: dict[int, bool] = {}  # filter set number → whether the study passes it
         matched: list[int] = []
         site_cells: dict[Cell, list[tuple[float, float]]] | None = None
         for term in terms:
-            for place, ids in term.by_place.items():
-                ok = places.get(place)
+            for number, ids in term.by_filters.items():
+                ok = passed.get(number)
                 if ok is None:
-                    ok = places[place] = filters_pass(self.places[place], study)
+                    ok = passed[number] = filters_pass(self.filter_sets[number], study)
                 if ok:
                     matched += ids
             if not term.near or not study.points:
@@ -235,9 +248,11 @@ class CriteriaIndex:
                     _circles_with_a_site(term.wide, study),
                 )
             for circle in within:
-                ok = places.get(circle.place)
+                ok = passed.get(circle.filter_set)
                 if ok is None:
-                    ok = places[circle.place] = filters_pass(self.places[circle.place], study)
+                    ok = passed[circle.filter_set] = filters_pass(
+                        self.filter_sets[circle.filter_set], study
+                    )
                 if ok:
                     matched.append(circle.id)
         return matched

@@ -133,6 +133,11 @@ def _csv_cells(row: SubscriptionRow) -> list[str]:
         ";".join(row.countries),
         near,
         row.timezone,
+        "" if row.age is None else str(row.age),
+        row.sex or "",
+        "true" if row.healthy_volunteers else "",
+        ";".join(row.phases),
+        ";".join(row.study_types),
     ]
 
 
@@ -160,6 +165,11 @@ def _json_object(row: SubscriptionRow) -> dict[str, object]:
         "countries": list(row.countries),
         "near": near,
         "timezone": row.timezone,
+        "age": row.age,
+        "sex": row.sex,
+        "healthy_volunteers": row.healthy_volunteers,
+        "phases": list(row.phases),
+        "study_types": list(row.study_types),
     }
 
 

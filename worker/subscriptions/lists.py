@@ -60,6 +60,16 @@ class ListedSubscription:
         if row.near:
             lat, lon, km = row.near
             filters.append(f"near={lat!r},{lon!r},{km!r}km")
+        if row.age is not None:
+            filters.append(f"age={row.age}")
+        if row.sex:
+            filters.append(f"sex={row.sex}")
+        if row.healthy_volunteers:
+            filters.append("healthy_volunteers=true")
+        if row.phases:
+            filters.append("phases=" + ";".join(row.phases))
+        if row.study_types:
+            filters.append("study_types=" + ";".join(row.study_types))
         state = ("active" if self.active else "inactive") + (
             ",confirmed" if self.confirmed else ",unconfirmed"
         )
@@ -125,6 +135,11 @@ def _listing(session: Session) -> Select[Any]:
             subs.c.near_lat,
             subs.c.near_lon,
             subs.c.near_km,
+            subs.c.age,
+            subs.c.sex,
+            subs.c.healthy_volunteers,
+            subs.c.phases,
+            subs.c.study_types,
             people.c.timezone,
             subs.c.active,
             subs.c.confirmed,
@@ -150,5 +165,10 @@ def _listed(session: Session, statement: Select[Any]) -> Iterator[ListedSubscrip
             countries=tuple(record.countries or ()),
             near=near,
             timezone=record.timezone,
+            age=record.age,
+            sex=record.sex,
+            healthy_volunteers=record.healthy_volunteers,
+            phases=tuple(record.phases or ()),
+            study_types=tuple(record.study_types or ()),
         )
         yield ListedSubscription(record.id, row, record.active, record.confirmed)

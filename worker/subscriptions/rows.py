@@ -21,6 +21,7 @@ import email_validator
 
 from worker.core.cadence import DEFAULT_FREQUENCY, DEFAULT_TIMEZONE, FREQUENCIES
 from worker.core.quoting import json_type, show_value
+from worker.matching.eligibility import MAX_AGE_YEARS, PHASES, SEXES, STUDY_TYPES
 from worker.subscriptions.free_text import disease_name, has_invisible
 
 # Also the CSV header order of exports.
@@ -34,7 +35,14 @@ FIELDS = (
     "countries",
     "near",
     "timezone",
+    "age",
+    "sex",
+    "healthy_volunteers",
+    "phases",
+    "study_types",
 )
+# Who the subscriber is and which studies they want: condition alerts only.
+ELIGIBILITY_FIELDS = ("age", "sex", "healthy_volunteers", "phases", "study_types")
 REQUIRED_COLUMNS = ("email", "kind")
 KINDS = ("condition", "study")
 # ClinicalTrials.gov API v2 overallStatus values.
@@ -64,6 +72,8 @@ NON_ASCII_MAILBOX = (
 
 _NCT_ID = re.compile(r"NCT[0-9]{8}")
 _STATUS_SEPARATORS = re.compile(r"[\s\-]+")
+_AGE = re.compile(r"[0-9]{1,3}")
+_SEPARATORS = re.compile(r"[\s_\-]+")
 
 
 @dataclass(frozen=True)
@@ -79,16 +89,43 @@ class SubscriptionRow:
     countries: tuple[str, ...]
     near: tuple[float, float, float] | None
     timezone: str
+    age: int | None = None
+    sex: str | None = None
+    healthy_volunteers: bool | None = None  # True, or None: not asked
+    phases: tuple[str, ...] = ()
+    study_types: tuple[str, ...] = ()
 
     def identity(self) -> tuple[object, ...]:
         """What makes two rows the same subscription.
 
         Frequency and timezone are settings of a subscription, not part of
         what it is: re-importing a row with a new frequency updates it.
+        The filters are part of it: the same condition for another age is
+        another alert, so re-importing a row with a changed filter adds a
+        subscription beside the old one (remove the subscriber first to
+        replace theirs).  The eligibility filters are named only when one is
+        given, so the identities stored before they existed still hold.
         """
         target = self.condition.casefold() if self.condition is not None else self.nct_id
         countries = tuple(country.casefold() for country in self.countries)
-        return (self.email, self.kind, target, self.statuses, countries, self.near)
+        identity: tuple[object, ...] = (
+            self.email,
+            self.kind,
+            target,
+            self.statuses,
+            countries,
+            self.near,
+        )
+        eligibility = (
+            self.age,
+            self.sex,
+            self.healthy_volunteers,
+            self.phases,
+            self.study_types,
+        )
+        if eligibility != (None, None, None, (), ()):
+            identity += (eligibility,)
+        return identity
 
 
 def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
@@ -127,15 +164,37 @@ def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
         nct_id = field("nct_id", _nct_id)
         _require(given, errors, "nct_id", kind)
         _forbid(given, errors, "condition", kind)
+        for name in ELIGIBILITY_FIELDS:
+            _forbid(given, errors, name, kind)
     frequency = field("frequency", lambda raw: _choice(raw, FREQUENCIES), DEFAULT_FREQUENCY)
     statuses = field("statuses", _statuses, ())
     countries = field("countries", _countries, ())
     near = field("near", _near)
     timezone = field("timezone", _timezone, DEFAULT_TIMEZONE)
+    age = field("age", _age)
+    sex = field("sex", lambda raw: _choice(raw, SEXES))
+    healthy_volunteers = field("healthy_volunteers", _healthy_volunteers)
+    phases = field("phases", lambda raw: _registry_values(raw, "phase", PHASES), ())
+    study_types = field(
+        "study_types", lambda raw: _registry_values(raw, "study type", STUDY_TYPES), ()
+    )
     if errors:
         raise ValueError("; ".join(errors))
     return SubscriptionRow(
-        email, kind, condition, nct_id, frequency, statuses, countries, near, timezone
+        email,
+        kind,
+        condition,
+        nct_id,
+        frequency,
+        statuses,
+        countries,
+        near,
+        timezone,
+        age,
+        sex,
+        healthy_volunteers,
+        phases,
+        study_types,
     )
 
 
@@ -164,7 +223,7 @@ def _require(given: Mapping[str, object], errors: list[str], name: str, kind: ob
 
 
 def _forbid(given: Mapping[str, object], errors: list[str], name: str, kind: object) -> None:
-    if name in given:
+    if name in given and given[name] != []:  # JSONL exports write empty lists as []
         errors.append(f"{name} {show_value(given[name])}: must be empty for kind {kind!r}")
 
 
@@ -234,6 +293,43 @@ def _statuses(raw: object) -> tuple[str, ...]:
             raise ValueError(f"unknown status {show_value(item)}; expected some of {known}")
         statuses.add(status)
     return tuple(sorted(statuses))
+
+
+def _age(raw: object) -> int:
+    """Whole years, as a JSON number or as digits."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        age = raw
+    elif isinstance(raw, str) and _AGE.fullmatch(raw.strip()):
+        age = int(raw.strip())
+    else:
+        raise ValueError(f"expected whole years from 0 to {MAX_AGE_YEARS}, e.g. 42")
+    if not 0 <= age <= MAX_AGE_YEARS:
+        raise ValueError(f"expected whole years from 0 to {MAX_AGE_YEARS}")
+    return age
+
+
+def _healthy_volunteers(raw: object) -> bool | None:
+    """True: only studies that take healthy volunteers; false means not asked (None)."""
+    value = raw if isinstance(raw, bool) else _text(raw).lower()
+    if value in (True, "true"):
+        return True
+    if value in (False, "false"):
+        return None
+    raise ValueError("expected true or false")
+
+
+def _registry_values(raw: object, what: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """Registry values of a ";"-list, spelt loosely ("Phase 2", "early_phase1"), in their order."""
+    by_key = {_SEPARATORS.sub("", value): value for value in known}
+    values = set()
+    for item in _list_items(raw):
+        value = by_key.get(_SEPARATORS.sub("", item).upper())
+        if value is None:
+            raise ValueError(
+                f"unknown {what} {show_value(item)}; expected some of {', '.join(known)}"
+            )
+        values.add(value)
+    return tuple(sorted(values, key=known.index))
 
 
 def _countries(raw: object) -> tuple[str, ...]:

@@ -122,11 +122,11 @@ def test_export_writes_what_import_reads_back_unchanged(tmp_path: Path) -> None:
     to_stdout = trialalerts("subscribers", "export", cwd=tmp_path)
     assert to_stdout.returncode == 0
     assert to_stdout.stdout.splitlines() == [
-        HEADER,
-        'ada@example.com,condition,"lung cancer, small cell",,weekly,,,,UTC',
-        "bob@example.com,study,,NCT07635641,instant,,,,Europe/Rome",
+        HEADER + ",age,sex,healthy_volunteers,phases,study_types",
+        'ada@example.com,condition,"lung cancer, small cell",,weekly,,,,UTC,,,,,',
+        "bob@example.com,study,,NCT07635641,instant,,,,Europe/Rome,,,,,",
         "fay@example.com,condition,Breast Cancer,,daily,RECRUITING,France;Italy,"
-        '"45.1,9.2,50.0",UTC',
+        '"45.1,9.2,50.0",UTC,,,,,',
     ]
     assert to_stdout.stderr.strip() == "3 subscriptions exported"
     to_file = trialalerts("subscribers", "export", "-o", "out.jsonl", cwd=tmp_path)

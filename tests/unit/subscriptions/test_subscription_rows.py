@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import CTGOV
+from worker.matching.eligibility import PHASES, STUDY_TYPES
 from worker.subscriptions.files import (
     ImportFileError,
     RowError,
@@ -23,7 +24,9 @@ from worker.subscriptions.files import (
 from worker.subscriptions.free_text import disease_name
 from worker.subscriptions.rows import FIELDS, OVERALL_STATUSES, SubscriptionRow, parse_row
 
+# The columns files had before the eligibility filters: such files import as before.
 HEADER = "email,kind,condition,nct_id,frequency,statuses,countries,near,timezone"
+FULL_HEADER = HEADER + ",age,sex,healthy_volunteers,phases,study_types"
 
 
 def ctgov_records() -> Iterator[dict[str, Any]]:
@@ -311,6 +314,84 @@ def test_a_value_of_the_wrong_json_type_is_rejected() -> None:
     assert reason_of(condition_row(countries=["Korea; Republic of"])).endswith("contains ';'")
 
 
+# -- eligibility and design filters -----------------------------------------------
+
+
+def test_eligibility_filters_are_stored_in_normal_form() -> None:
+    row = parse_row(
+        condition_row(
+            age=" 42 ",
+            sex=" Female",
+            healthy_volunteers="TRUE",
+            phases="phase 2; Early Phase 1;PHASE2",
+            study_types="interventional;Expanded-Access",
+        )
+    )
+    assert (row.age, row.sex, row.healthy_volunteers, row.phases, row.study_types) == (
+        42,
+        "female",
+        True,
+        ("EARLY_PHASE1", "PHASE2"),
+        ("INTERVENTIONAL", "EXPANDED_ACCESS"),
+    )
+
+
+def test_eligibility_filters_take_json_types() -> None:
+    row = parse_row(
+        condition_row(age=0, healthy_volunteers=True, phases=["NA"], study_types=["OBSERVATIONAL"])
+    )
+    assert (row.age, row.healthy_volunteers, row.phases, row.study_types) == (
+        0,
+        True,
+        ("NA",),
+        ("OBSERVATIONAL",),
+    )
+
+
+def test_healthy_volunteers_false_is_not_asking() -> None:
+    assert parse_row(condition_row(healthy_volunteers="false")).healthy_volunteers is None
+    assert parse_row(condition_row(healthy_volunteers=False)) == parse_row(condition_row())
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"age": "-1"}, "age '-1': expected whole years from 0 to 120, e.g. 42"),
+        ({"age": "200"}, "age '200': expected whole years from 0 to 120"),
+        ({"age": 121}, "age '121': expected whole years from 0 to 120"),
+        ({"age": "1.5"}, "age '1.5': expected whole years from 0 to 120, e.g. 42"),
+        ({"age": 1.5}, "age '1.5': expected whole years from 0 to 120, e.g. 42"),
+        ({"age": True}, "age 'true': expected whole years from 0 to 120, e.g. 42"),
+        ({"age": "forty"}, "age 'forty': expected whole years from 0 to 120, e.g. 42"),
+        ({"sex": "other"}, "sex 'other': expected one of female, male"),
+        ({"sex": "all"}, "sex 'all': expected one of female, male"),
+        ({"healthy_volunteers": "yes"}, "healthy_volunteers 'yes': expected true or false"),
+        ({"healthy_volunteers": 1}, "healthy_volunteers '1': expected text, got a number"),
+        (
+            {"phases": "PHASE2;PHASE5"},
+            "phases 'PHASE2;PHASE5': unknown phase 'PHASE5'; expected some of "
+            "EARLY_PHASE1, PHASE1, PHASE2, PHASE3, PHASE4, NA",
+        ),
+        (
+            {"study_types": "RANDOMIZED"},
+            "study_types 'RANDOMIZED': unknown study type 'RANDOMIZED'; expected some of "
+            "INTERVENTIONAL, OBSERVATIONAL, EXPANDED_ACCESS",
+        ),
+    ],
+)
+def test_a_bad_eligibility_value_is_rejected_naming_the_field(
+    fields: dict[str, object], reason: str
+) -> None:
+    assert reason_of(condition_row(**fields)) == reason
+
+
+def test_eligibility_filters_are_for_condition_alerts_only() -> None:
+    follow = {"email": "ada@example.com", "kind": "study", "nct_id": "NCT07635641"}
+    assert reason_of(follow | {"age": "40", "sex": "male"}) == (
+        "age '40': must be empty for kind 'study'; sex 'male': must be empty for kind 'study'"
+    )
+
+
 # -- identity ------------------------------------------------------------------
 
 
@@ -329,6 +410,24 @@ def test_identity_tells_filters_apart() -> None:
     assert plain.identity() != parse_row(condition_row(statuses="RECRUITING")).identity()
     assert plain.identity() != parse_row(condition_row(near="45,9,10")).identity()
     assert plain.identity() != parse_row(condition_row(email="bob@example.com")).identity()
+
+
+def test_identity_tells_eligibility_filters_apart_and_keeps_its_old_form_without_them() -> None:
+    plain = parse_row(condition_row())
+    forty = parse_row(condition_row(age="40"))
+    assert len(plain.identity()) == 6  # as stored before eligibility filters existed
+    assert forty.identity() != plain.identity()
+    assert forty.identity() != parse_row(condition_row(age="41")).identity()
+    assert (
+        forty.identity() == parse_row(condition_row(age=40, healthy_volunteers="false")).identity()
+    )
+    for name, value in [
+        ("sex", "male"),
+        ("healthy_volunteers", "true"),
+        ("phases", "PHASE1"),
+        ("study_types", "OBSERVATIONAL"),
+    ]:
+        assert parse_row(condition_row(**{name: value})).identity() != plain.identity()
 
 
 # -- reading files ---------------------------------------------------------------
@@ -354,6 +453,30 @@ def test_a_csv_file_yields_rows_with_their_line_numbers(tmp_path: Path) -> None:
         ("Italy",),
         (45.38, 9.16, 50.0),
         "Europe/Rome",
+    )
+
+
+def test_a_csv_file_with_the_eligibility_columns_reads_them(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.csv",
+        f"{FULL_HEADER}\n"
+        "ada@example.com,condition,lung cancer,,,,,,,40,female,true,PHASE2;PHASE3,INTERVENTIONAL\n"
+        "bob@example.com,condition,lung cancer,,,,,,,200,,,,\n"
+        "cy@example.com,condition,lung cancer,,,,,,,,,,,\n",
+    )
+    [(_, ada), (_, bad), (_, cy)] = read_all(path)
+    assert isinstance(ada, SubscriptionRow)
+    assert (ada.age, ada.sex, ada.healthy_volunteers, ada.phases, ada.study_types) == (
+        40,
+        "female",
+        True,
+        ("PHASE2", "PHASE3"),
+        ("INTERVENTIONAL",),
+    )
+    assert bad == RowError(3, "age '200': expected whole years from 0 to 120")
+    assert cy == parse_row(
+        {"email": "cy@example.com", "kind": "condition", "condition": "lung cancer"}
     )
 
 
@@ -654,12 +777,12 @@ def test_csv_export_writes_the_header_then_one_line_a_row() -> None:
     out = io.StringIO()
     assert write_subscription_file([STUDY, CONDITION], out, "csv") == 2
     assert out.getvalue() == (
-        f"{HEADER}\n"
+        f"{FULL_HEADER}\n"
         "bob@example.com,study,,NCT07635641,instant,NOT_YET_RECRUITING;RECRUITING,"
-        '"Italy;Korea, Republic of","45.38,9.16,50.0",Europe/Rome\n'
-        'ada@example.com,condition,"Lung ""NSCLC"" cancer",,daily,,,,UTC\n'
+        '"Italy;Korea, Republic of","45.38,9.16,50.0",Europe/Rome,,,,,\n'
+        'ada@example.com,condition,"Lung ""NSCLC"" cancer",,daily,,,,UTC,,,,,\n'
     )
-    assert HEADER.split(",") == list(FIELDS)
+    assert FULL_HEADER.split(",") == list(FIELDS)
 
 
 def test_jsonl_export_writes_one_object_a_line_with_every_key() -> None:
@@ -675,6 +798,11 @@ def test_jsonl_export_writes_one_object_a_line_with_every_key() -> None:
         "countries": ["Italy", "Korea, Republic of"],
         "near": {"lat": 45.38, "lon": 9.16, "km": 50.0},
         "timezone": "Europe/Rome",
+        "age": None,
+        "sex": None,
+        "healthy_volunteers": None,
+        "phases": [],
+        "study_types": [],
     }
     assert out.getvalue().count("\n") == 1
 
@@ -687,7 +815,7 @@ def test_an_unknown_export_format_is_refused() -> None:
 def test_an_empty_export_is_a_header_alone() -> None:
     out = io.StringIO()
     assert write_subscription_file([], out, "csv") == 0
-    assert out.getvalue() == HEADER + "\n"
+    assert out.getvalue() == FULL_HEADER + "\n"
 
 
 # -- round trip ------------------------------------------------------------------
@@ -736,6 +864,14 @@ def subscription_rows(draw: st.DrawFn) -> SubscriptionRow:
         else None,
         "timezone": draw(st.sampled_from(TIMEZONES)),
     }
+    if kind == "condition":
+        fields |= {
+            "age": draw(st.none() | st.integers(0, 120)),
+            "sex": draw(st.sampled_from([None, "female", "male"])),
+            "healthy_volunteers": draw(st.sampled_from([None, True, False])),
+            "phases": draw(st.lists(st.sampled_from(PHASES), max_size=3)),
+            "study_types": draw(st.lists(st.sampled_from(STUDY_TYPES), max_size=2)),
+        }
     return parse_row(fields)
 
 

@@ -1,9 +1,10 @@
 """What an admin can see of the send pacer and the stop switch, read without touching them.
 
-With a broker URL both live in Redis (see pacer.py and control.py): the
-pacer's hash holds the current rate, its ceiling and the 24-hour room left,
-and the hold key says whether sending is held and why.  Embedded, they live
-in the memory of whichever process sends, so nothing can be read from here.
+With a shared Redis (TRIALALERTS_REDIS_URL, or the broker's own) both live
+there (see pacer.py and control.py): the pacer's hash holds the current
+rate, its ceiling and the 24-hour room left, and the hold key says whether
+sending is held and why.  Embedded, they live in the memory of whichever
+process sends, so nothing can be read from here.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class PacingView:
 def _redis(runtime: Runtime) -> Any:
     import redis
 
-    url = runtime.settings.broker_url
+    url = runtime.settings.redis_url
     return runtime.part(
         "pacing_view_redis",
         lambda: redis.Redis.from_url(
@@ -50,7 +51,7 @@ def _number(raw: Any, kind: type) -> Any:
 
 
 def read_pacing(runtime: Runtime, prefix: str = PREFIX) -> PacingView:
-    if not runtime.settings.broker_url:
+    if not runtime.settings.redis_url:
         return PacingView(measured=False, problem="embedded mode: no shared pacer to read")
     import redis
 

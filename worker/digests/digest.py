@@ -11,7 +11,7 @@ templates, built deterministically from the input whatever its order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -19,12 +19,14 @@ from operator import attrgetter
 from typing import Any
 from urllib.parse import quote
 
+from worker.digests.facts import opened_note, phase_words, site_line, who_can_join
 from worker.digests.labels import (  # change_lines and status_label are part of this API
     KIND_ORDER,
     SITE_KINDS,
     change_lines,
     clean_text,
     status_label,
+    status_note,
 )
 
 DEFAULT_ITEM_CAP = 25
@@ -56,6 +58,11 @@ class PendingNotification:
     after: Any
     subscriptions: tuple[SubscriptionRef, ...]  # this subscriber's subscriptions that matched
     created_at: datetime
+    # The study's summary keys a digest shows (phases, study_type, eligibility,
+    # status_verified); None when unknown.  One mapping per study is shared.
+    facts: Mapping[str, Any] | None = None
+    # The site near the subscriber this is about (worker/matching/nearby.py SiteNote).
+    near_site: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,10 @@ class DigestItem:
     is_new: bool  # a new study rather than an update
     changes: tuple[str, ...]  # human change lines
     matched_by: tuple[str, ...]  # labels of every subscription that matched it
+    status_note: str = ""  # what the status means for a would-be participant
+    facts: tuple[str, ...] = ()  # phase, who can join, nearest site: one line each
+    site_opened: bool = False  # "a site opened near you" is among the changes
+    status_verified: str | None = None  # the registry's statusVerifiedDate, for render
 
 
 @dataclass(frozen=True)
@@ -208,17 +219,34 @@ def _latest_text(study: _Study, attribute: str) -> str:
 _LAST_RANK = len(KIND_ORDER)
 
 
-def _by_kind(notification: PendingNotification) -> int:
+_OPENED_RANK = KIND_ORDER["results_posted"] + 0.5  # right after results posted
+
+
+def _by_kind(notification: PendingNotification) -> float:
+    if opened_note(notification.near_site):
+        return _OPENED_RANK
     kind = notification.kind
     return KIND_ORDER.get(kind, _LAST_RANK) if isinstance(kind, str) else _LAST_RANK
 
 
+def _lines(notification: PendingNotification) -> list[str]:
+    """A change's lines; a site that opened near the subscriber is named with its distance."""
+    if opened_note(notification.near_site):
+        line = site_line(notification.near_site)
+        if line:
+            return [line]
+    n = notification
+    return change_lines(n.kind, n.field, n.before, n.after)
+
+
 def _change_lines(study: _Study) -> tuple[str, ...]:
-    """Merged, deduped lines in kind order; long site lists collapse to a count."""
+    """Merged, deduped lines in kind order; long site lists collapse to a count.
+
+    Results posted come first, then the sites that opened near the subscriber.
+    """
     notifications = study.notifications
     if len(notifications) == 1:  # most studies: one line or none, nothing to merge
-        only = notifications[0]
-        lines = change_lines(only.kind, only.field, only.before, only.after)
+        lines = _lines(notifications[0])
         if len(lines) <= 1:
             return tuple(lines)
     ordered = sorted(notifications, key=_by_kind) if len(notifications) > 1 else notifications
@@ -227,7 +255,7 @@ def _change_lines(study: _Study) -> tuple[str, ...]:
     shown_sites = hidden_sites = hidden_other = 0
     for notification in ordered:
         kind = notification.kind
-        lines = change_lines(kind, notification.field, notification.before, notification.after)
+        lines = _lines(notification)
         if not lines:
             continue
         is_site = isinstance(kind, str) and kind in SITE_KINDS
@@ -275,15 +303,45 @@ def _study_url(nct_id: str) -> str:
     return STUDY_URL + quote(nct_id, safe="")
 
 
+def _facts(study: _Study) -> tuple[tuple[str, ...], str | None]:
+    """(phase, who can join, nearest site lines; the status verified date) of a study.
+
+    The newest notification's facts speak for the study; the nearest site is
+    the nearest any of its notifications noted.
+    """
+    facts = next((n.facts for n in reversed(study.notifications) if n.facts is not None), None)
+    lines = [phase_words(facts), who_can_join(facts)] if isinstance(facts, Mapping) else []
+    nearest = [
+        note
+        for n in study.notifications
+        if isinstance(note := n.near_site, Mapping) and not opened_note(note)
+    ]
+    if nearest:
+        lines.append(site_line(min(nearest, key=_km)))
+    verified = facts.get("status_verified") if isinstance(facts, Mapping) else None
+    return tuple(line for line in lines if line), verified if isinstance(verified, str) else None
+
+
+def _km(note: Mapping[str, Any]) -> float:
+    km = note.get("km")
+    return float(km) if type(km) in (int, float) else float("inf")
+
+
 def _item(study: _Study) -> DigestItem:
+    status = _latest_text(study, "status")
+    facts, verified = _facts(study)
     return DigestItem(
         nct_id=study.nct_id,
         title=_latest_text(study, "title") or study.nct_id,
-        status=status_label(_latest_text(study, "status")),
+        status=status_label(status),
         url=_study_url(study.nct_id),
         is_new=study.is_new,
         changes=_change_lines(study),
         matched_by=study.matched_by,
+        status_note=status_note(status),
+        facts=facts,
+        site_opened=any(opened_note(n.near_site) for n in study.notifications),
+        status_verified=verified,
     )
 
 

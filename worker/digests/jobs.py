@@ -195,6 +195,7 @@ def pending_notifications(
             Notification.nct_id,
             Notification.subscription_ids,
             Notification.created_at,
+            Notification.near_site,
             StudyChange.kind,
             StudyChange.field,
             StudyChange.before,
@@ -208,6 +209,7 @@ def pending_notifications(
         .order_by(Notification.id)
     ).all()
     refs = _subscription_refs(session, {i for row in rows for i in row.subscription_ids})
+    facts = study_facts(session, {row.nct_id for row in rows})
     grouped: dict[tuple[int, str], list[PendingNotification]] = defaultdict(list)
     for row in rows:
         grouped[(row.subscriber_id, row.frequency)].append(
@@ -222,9 +224,32 @@ def pending_notifications(
                 after=row.after,
                 subscriptions=tuple(refs[i] for i in row.subscription_ids if i in refs),
                 created_at=row.created_at,
+                facts=facts.get(row.nct_id),
+                near_site=row.near_site,
             )
         )
     return grouped
+
+
+FACT_KEYS = ("phases", "study_type", "eligibility", "status_verified")
+
+
+def study_facts(session: Session, nct_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The summary keys a digest shows of each study (worker/digests/facts.py).
+
+    Read out of the stored summary by the database, so a study's long site
+    list is never loaded for them.  A key an older summary lacks is left out.
+    """
+    ids = sorted(nct_ids)
+    columns = [Study.summary[key].label(key) for key in FACT_KEYS]
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 5000):
+        for row in session.execute(
+            select(Study.nct_id, *columns).where(Study.nct_id.in_(ids[start : start + 5000]))
+        ):
+            facts = row._mapping
+            found[row.nct_id] = {key: facts[key] for key in FACT_KEYS if facts[key] is not None}
+    return found
 
 
 def _subscription_refs(session: Session, ids: Iterable[int]) -> dict[int, SubscriptionRef]:

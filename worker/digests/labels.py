@@ -34,6 +34,22 @@ STATUS_LABELS = {
     "WITHHELD": "Withheld",
 }
 
+# What a status means for someone who would like to take part.
+STATUS_NOTES = {
+    "RECRUITING": "looking for participants now",
+    "NOT_YET_RECRUITING": "will look for participants soon",
+    "ENROLLING_BY_INVITATION": "only people the researchers invite can join",
+    "ACTIVE_NOT_RECRUITING": "running, but taking no new participants",
+    "COMPLETED": "finished",
+    "SUSPENDED": "paused; it may start again",
+    "TERMINATED": "stopped early",
+    "WITHDRAWN": "stopped before anyone took part",
+    "UNKNOWN": "not confirmed by the sponsor for a long time",
+    "AVAILABLE": "the treatment can be asked for",
+    "NO_LONGER_AVAILABLE": "the treatment can no longer be asked for",
+    "TEMPORARILY_NOT_AVAILABLE": "the treatment cannot be asked for at the moment",
+}
+
 _CODE_LABELS = {
     "ALL": "All",
     "FEMALE": "Female",
@@ -95,6 +111,11 @@ def status_label(status: Any) -> str:
     if known is not None:
         return known
     return clean_text(code.replace("_", " "), 60).title()
+
+
+def status_note(status: Any) -> str:
+    """ "RECRUITING" -> "looking for participants now"; "" for a code without one."""
+    return STATUS_NOTES.get(status, "") if isinstance(status, str) else ""
 
 
 def _code_label(value: Any) -> str:
@@ -217,10 +238,10 @@ _Formatter = Callable[[Any, Any, Any], list[str]]
 
 FORMATTERS: dict[str, _Formatter] = {
     "new_study": _new_study,
+    "results_posted": _results_posted,
     "removed": _removed,
     "status": _status,
     "title": _title,
-    "results_posted": _results_posted,
     "eligibility": _eligibility,
     "enrollment": _enrollment,
     "dates": _dates,
@@ -230,8 +251,8 @@ FORMATTERS: dict[str, _Formatter] = {
     "site_removed": _site_removed,
 }
 
-# The order change lines appear in within one study: what matters most first,
-# the bulky site lists last.
+# The order change lines appear in within one study: what matters most first
+# (results posted leads: a follower waits for it), the bulky site lists last.
 KIND_ORDER = {kind: rank for rank, kind in enumerate(FORMATTERS)}
 SITE_KINDS = frozenset({"site_added", "site_status", "site_removed"})
 

@@ -11,8 +11,8 @@ another header.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from functools import cache, lru_cache
 from typing import Any
 
@@ -30,6 +30,7 @@ from worker.core.tokens import (
 )
 from worker.digests.css import inline_css
 from worker.digests.digest import Digest, DigestItem, Section, subject_line
+from worker.digests.facts import stale_status
 
 SUBJECT_LIMIT = 200
 STYLESHEET = "_base/email.css"
@@ -154,17 +155,23 @@ class SectionView:
     more_url: str | None
 
     @classmethod
-    def of(cls, section: Section, stop_label: str, stop_url: str) -> SectionView:
+    def of(cls, section: Section, stop_label: str, stop_url: str, today: date) -> SectionView:
         return cls(
             section,
             stop_label,
             stop_url,
             section.kind,
             section.heading,
-            section.items,
+            tuple(_dated(item, today) for item in section.items),
             section.more,
             section.more_url,
         )
+
+
+def _dated(item: DigestItem, today: date) -> DigestItem:
+    """The item, saying so when its status was last verified long before the email's day."""
+    note = stale_status(item.status_verified, today) if item.status_verified else ""
+    return replace(item, facts=(*item.facts, note)) if note else item
 
 
 def _stop_link(
@@ -200,7 +207,9 @@ def digest_context(
     preferences = preferences_url(settings, subscriber_id, link_key=link_key)
     sections = [
         SectionView.of(
-            section, *_stop_link(settings, subscriber_id, link_key, section, preferences)
+            section,
+            *_stop_link(settings, subscriber_id, link_key, section, preferences),
+            now.date(),
         )
         for section in digest.sections
     ]

@@ -314,8 +314,8 @@ def test_changes_merge_dedupe_and_follow_a_stable_kind_order() -> None:
     ]
     _, item = only(build_digest("daily", notes))
     assert item.changes == (
+        "Results posted",  # first: what a follower waits for
         "Status: Not yet recruiting → Recruiting",
-        "Results posted",
         "Enrollment: 120 → 240",
         f"New site: {CNAO} (Recruiting)",
     )
@@ -427,3 +427,67 @@ def test_odd_notifications_still_build_a_digest() -> None:
     digest = build_digest("daily", [weird, note(2, "NCT00000001")])
     assert digest is not None
     assert digest.total_count == 2
+
+
+# --- what a patient can act on ---------------------------------------------------------
+
+DEL_MAR = {"facility": "Hospital del Mar", "city": "Barcelona", "state": "", "country": "Spain"}
+FACTS = {
+    "phases": ["PHASE2"],
+    "study_type": "INTERVENTIONAL",
+    "eligibility": {"minimumAge": "18 Years", "maximumAge": "64 Years", "sex": "ALL"},
+    "status_verified": "2019-11",
+}
+
+
+def test_an_item_says_its_phase_who_can_join_and_the_nearest_site_noted() -> None:
+    nct = "NCT00000001"
+    first = replace(
+        new_study(1, nct), facts=FACTS, near_site={**DEL_MAR, "why": "nearest", "km": 9.0}
+    )
+    nearer = replace(
+        note(2, nct, subs=(NSCLC,)),
+        facts=FACTS,
+        near_site={**DEL_MAR, "city": "Badalona", "why": "nearest", "km": 3.0},
+    )
+    digest = build_digest("daily", [first, nearer])
+    assert digest is not None
+    [item] = digest.sections[0].items
+    assert item.facts == (
+        "Phase 2: does it work, is it safe",
+        "Who can join: aged 18 to 64 · all sexes",
+        "Nearest site: Hospital del Mar, Badalona, Spain, 3.0 km (1.9 mi)",
+    )
+    assert item.status_note == "looking for participants now"
+    assert item.status_verified == "2019-11"  # render words it against the email's day
+    assert not item.site_opened
+
+
+def test_a_study_without_facts_says_nothing_rather_than_something_wrong() -> None:
+    _, item = only(build_digest("daily", [note(1, "NCT00000001")]))
+    assert item.facts == () and item.status_verified is None
+    _, bare = only(build_digest("daily", [replace(note(1, "NCT00000001"), facts={})]))
+    assert bare.facts == ("Who can join: eligibility not stated",)
+
+
+def test_a_site_opened_near_you_leads_the_changes_after_results_posted() -> None:
+    nct = "NCT00000001"
+    opened = {**DEL_MAR, "why": "opened", "km": 2.1}
+    notes = [
+        note(1, nct, "site_added", "Hospital Clínic, Barcelona, Spain", None, "RECRUITING"),
+        note(2, nct, "status", "overallStatus", "NOT_YET_RECRUITING", "RECRUITING"),
+        replace(
+            note(3, nct, "site_added", "Hospital del Mar, Barcelona, Spain", None, "RECRUITING"),
+            near_site=opened,
+        ),
+        note(4, nct, "results_posted", "hasResults", False, True),
+    ]
+    _, item = only(build_digest("daily", notes))
+    assert item.changes == (
+        "Results posted",
+        "A site opened near you: Hospital del Mar, Barcelona, Spain, 2.1 km (1.3 mi)",
+        "Status: Not yet recruiting → Recruiting",
+        "New site: Hospital Clínic, Barcelona, Spain (Recruiting)",
+    )
+    assert item.site_opened and not item.is_new
+    assert "Nearest site" not in " ".join(item.facts)  # the opened site is named already

@@ -19,6 +19,8 @@ from worker.core.paths import schema_dir, templates_dir
 from worker.core.tokens import read_token
 from worker.digests.css import TemplateLayoutError, inline_css
 from worker.digests.digest import Digest, DigestItem, Section, subject_line
+from worker.digests.facts import phase_words, who_can_join
+from worker.digests.labels import status_label, status_note
 from worker.digests.render import (
     confirm_context,
     digest_context,
@@ -26,6 +28,7 @@ from worker.digests.render import (
     one_line,
     render_email,
 )
+from worker.ingest.studies import summarize
 
 KEYS = ("new-key-0123456789abcdef", "old-key-0123456789abcdef")
 SETTINGS = Settings(
@@ -45,12 +48,15 @@ def ctgov_dir() -> Path:
 
 
 @cache
+def real_summary(nct_id: str) -> dict[str, Any]:
+    (path,) = ctgov_dir().glob(f"{nct_id}*.json")  # some records are saved as NCT….partial.json
+    return summarize(json.loads(path.read_text(encoding="utf-8")))
+
+
 def real_study(nct_id: str) -> tuple[str, str]:
     """(brief title, overall status) of a real registry record."""
-    (path,) = ctgov_dir().glob(f"{nct_id}*.json")  # some records are saved as NCT….partial.json
-    record = json.loads(path.read_text(encoding="utf-8"))
-    protocol = record["protocolSection"]
-    return protocol["identificationModule"]["briefTitle"], protocol["statusModule"]["overallStatus"]
+    summary = real_summary(nct_id)
+    return summary["title"], summary["status"]
 
 
 def item(
@@ -60,16 +66,25 @@ def item(
     matched_by: tuple[str, ...] = (),
     is_new: bool = False,
     title: str | None = None,
+    near: str = "",
+    site_opened: bool = False,
 ) -> DigestItem:
+    """An item as build_digest makes it, with the phase and eligibility of the real record."""
     real_title, status = real_study(nct_id) if title is None else (title, "RECRUITING")
+    summary = real_summary(nct_id)
+    facts = (phase_words(summary), who_can_join(summary), near)
     return DigestItem(
         nct_id=nct_id,
         title=real_title,
-        status=status.replace("_", " ").capitalize(),
+        status=status_label(status),
         url=f"https://clinicaltrials.gov/study/{nct_id}",
         is_new=is_new,
         changes=changes,
         matched_by=matched_by,
+        status_note=status_note(status),
+        facts=tuple(fact for fact in facts if fact),
+        site_opened=site_opened,
+        status_verified=summary["status_verified"],
     )
 
 
@@ -79,7 +94,13 @@ def realistic_digest(frequency: str = "daily") -> Digest:
         "New studies for lung cancer",
         (3,),
         (
-            item("NCT04267848", is_new=True, matched_by=("lung cancer", "NSCLC")),
+            item(
+                "NCT04267848",
+                is_new=True,
+                matched_by=("lung cancer", "NSCLC"),
+                near="Nearest site: Mayo Clinic in Rochester, Rochester, United States, "
+                "4.2 km (2.6 mi)",
+            ),
             item(
                 "NCT02576665",
                 changes=(
@@ -91,6 +112,23 @@ def realistic_digest(frequency: str = "daily") -> Digest:
         ),
         4,
         "https://clinicaltrials.gov/search?cond=lung%20cancer",
+    )
+    heart = Section(
+        "condition",
+        "New studies for coronary artery disease",
+        (5,),
+        (
+            item(
+                "NCT03475563",
+                changes=(
+                    "A site opened near you: Hospital del Mar, Barcelona, Spain, 2.1 km (1.3 mi)",
+                ),
+                matched_by=("coronary artery disease",),
+                site_opened=True,
+            ),
+        ),
+        0,
+        "https://clinicaltrials.gov/search?cond=coronary%20artery%20disease",
     )
     followed = Section(
         "study",
@@ -110,7 +148,9 @@ def realistic_digest(frequency: str = "daily") -> Digest:
         0,
         None,
     )
-    return Digest(frequency, (lung, followed), 4, 8, (101, 102, 103, 104, 105), new_count=5)
+    return Digest(
+        frequency, (lung, heart, followed), 5, 9, (101, 102, 103, 104, 105, 106), new_count=5
+    )
 
 
 def single_section_digest() -> Digest:
@@ -253,6 +293,29 @@ def test_the_digest_lists_every_item_with_its_link_title_status_changes_and_matc
     assert str(escape(title)) in rendered.html
 
 
+def test_each_study_says_its_phase_who_can_join_and_the_site_near_you() -> None:
+    rendered = render_email("digest", realistic_contexts()["digest"])
+    for body in (rendered.text, rendered.html):
+        assert "Recruiting (looking for participants now)" in body
+        assert "Phase 3: does it work better than the usual treatment" in body
+        assert "Who can join: aged 18 and over · all sexes · no healthy volunteers" in body
+        assert "Nearest site: Mayo Clinic in Rochester, Rochester, United States, 4.2 km" in body
+        assert "Observational study: researchers follow people" in body
+        assert "New site near you · NCT03475563" in re.sub(r"<[^>]+>", "", body)
+        assert "A site opened near you: Hospital del Mar, Barcelona, Spain, 2.1 km (1.3 mi)" in body
+        # NCT03475563 was last verified in November 2019; the email is of June 2026.
+        assert "Status last verified 79 months ago: it may not be current" in body
+        # NCT04267848's status was verified in August 2025: recent enough to say nothing.
+        assert body.count("Status last verified") == 3  # NCT03475563, NCT06171568, NCT02210780
+    text_item = rendered.text.split("* Testing the Addition", 1)[1].split("\n\n", 1)[0]
+    assert text_item.splitlines()[1:5] == [
+        "  New · NCT04267848 · Recruiting (looking for participants now)",
+        "  https://clinicaltrials.gov/study/NCT04267848",
+        "  Phase 3: does it work better than the usual treatment",
+        "  Who can join: aged 18 and over · all sexes · no healthy volunteers",
+    ]
+
+
 def test_the_digest_footer_says_why_and_offers_preferences_and_unsubscribe() -> None:
     rendered = render_email("digest", realistic_contexts()["digest"])
     for body in (rendered.text, rendered.html):
@@ -272,11 +335,11 @@ def _links(html: str) -> dict[str, str]:
 
 def test_a_section_of_one_subscription_links_to_stopping_that_subscription() -> None:
     html = render_email("digest", realistic_contexts()["digest"]).html
-    stop = _links(html)["Stop these alerts"]
+    stop = _links(html)["Stop these alerts"]  # the last one: coronary artery disease's
     assert stop.startswith("https://alerts.example.org/u/s/")
     assert read_token(KEYS, "unsubscribe-subscription", stop.rsplit("/", 1)[1]) == {
         "s": 42,
-        "sub": 3,
+        "sub": 5,
         "k": SUBSCRIBER["link_key"],
     }
 
@@ -326,7 +389,7 @@ def test_the_wording_follows_the_digest_frequency(frequency: str, intro: str, st
 
 def test_the_summary_counts_new_and_updated_studies_and_what_the_cap_left_out() -> None:
     text = render_email("digest", realistic_contexts()["digest"]).text
-    assert "5 new studies and 3 updated studies (showing 4 of 8)." in text
+    assert "5 new studies and 4 updated studies (showing 5 of 9)." in text
 
 
 def test_the_html_is_a_proper_email_document() -> None:
@@ -379,13 +442,20 @@ def test_titles_are_cut_to_a_readable_length() -> None:
 
 
 def heavy_digest(title_length: int = 300, line_length: int = 180) -> Digest:
-    """The cap's worst case: 25 items, 8 long change lines each plus "and N more", long titles."""
+    """The cap's worst case: 25 items, 8 long change lines each plus "and N more", long titles,
+    every fact line of the longest kind (a long site name, a stale status)."""
     title = ("Randomized Phase III Trial of Stereotactic Body Radiotherapy Versus Surgery " * 10)[
         :title_length
     ]
     lines = tuple(
         ("New site: Fondazione CNAO Centro Nazionale di Adroterapia Oncologica " * 5)[:line_length]
         for _ in range(8)
+    )
+    site = ("Fondazione CNAO Centro Nazionale di Adroterapia Oncologica " * 5)[:150]
+    facts = (
+        "Phase 2/3: does it work, and better than the usual treatment",
+        "Who can join: aged 6 months to 17 years · female only · healthy volunteers accepted",
+        f"Nearest site: {site}, Pavia, Italy, 12 km (7 mi)",
     )
     items = tuple(
         DigestItem(
@@ -396,6 +466,10 @@ def heavy_digest(title_length: int = 300, line_length: int = 180) -> Digest:
             n % 2 == 0,
             (*lines, "and 12 more site changes"),
             ("lung cancer", "non-small cell lung carcinoma"),
+            status_note=status_note("ENROLLING_BY_INVITATION"),
+            facts=facts,
+            site_opened=n % 2 == 1,
+            status_verified="2019-11",
         )
         for n in range(25)
     )

@@ -1,0 +1,165 @@
+"""What a patient needs to know of a study to act on it, in plain words.
+
+The phase as a question the study answers, who can join (age range, sex,
+healthy volunteers), the site near them with its distance, and whether the
+recruitment status is still vouched for.  Inputs are the few summary keys a
+digest reads (`phases`, `study_type`, `eligibility`, `status_verified`; see
+worker/ingest/studies.py); summaries stored before a key existed lack it, and
+then nothing is said rather than something wrong.  Like labels.py, nothing
+here raises on odd data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from worker.digests.labels import clean_text
+from worker.matching.eligibility import eligibility_stated, parse_age
+from worker.matching.nearby import NEAREST, OPENED, RECRUITING
+
+# What each phase asks, as ClinicalTrials.gov explains phases to patients.
+PHASE_WORDS = {
+    ("EARLY_PHASE1",): "Early phase 1: a first, very small test in people",
+    ("PHASE1",): "Phase 1: is it safe, and at what dose",
+    ("PHASE1", "PHASE2"): "Phase 1/2: is it safe, at what dose, and does it work",
+    ("PHASE2",): "Phase 2: does it work, is it safe",
+    ("PHASE2", "PHASE3"): "Phase 2/3: does it work, and better than the usual treatment",
+    ("PHASE3",): "Phase 3: does it work better than the usual treatment",
+    ("PHASE4",): "Phase 4: how does it work in everyday use, after approval",
+    ("NA",): "No phase: not a drug trial run in phases (e.g. a device or a procedure)",
+}
+# Studies of these types list no phase.
+STUDY_TYPE_WORDS = {
+    "OBSERVATIONAL": "Observational study: researchers follow people; no treatment is assigned",
+    "EXPANDED_ACCESS": "Expanded access: an experimental treatment offered outside a trial",
+}
+NOT_STATED = "Who can join: eligibility not stated"
+STALE_AFTER_MONTHS = 12
+KM_PER_MILE = 1.609344
+_AGE_PARTS = re.compile(r"\s*(\d+)\s*([A-Za-z]+?)s?\s*")
+_VERIFIED = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+_PLACE_LIMIT = 160
+
+
+def phase_words(facts: Mapping[str, Any]) -> str:
+    """ "Phase 2: does it work, is it safe"; the study type when it has no phase; else ""."""
+    phases = facts.get("phases")
+    if isinstance(phases, list) and phases:
+        key = tuple(sorted(str(phase).strip().upper() for phase in phases))
+        known = PHASE_WORDS.get(key)
+        if known is not None:
+            return known
+        names = ", ".join(clean_text(phase, 20).replace("_", " ").title() for phase in key)
+        return clean_text(f"Phases: {names}")
+    study_type = facts.get("study_type")
+    return STUDY_TYPE_WORDS.get(study_type, "") if isinstance(study_type, str) else ""
+
+
+def _age(text: Any) -> tuple[int, str] | None:
+    """(number, unit) of a registry age ("18 Years" → (18, "year")), None when not stated."""
+    if parse_age(text) is None:
+        return None
+    found = _AGE_PARTS.fullmatch(text)
+    return (int(found.group(1)), found.group(2).lower()) if found else None
+
+
+def _span(age: tuple[int, str], years_implied: bool) -> str:
+    number, unit = age
+    if unit == "year" and years_implied:
+        return str(number)
+    return f"{number} {unit}{'' if number == 1 else 's'}"
+
+
+def age_range(eligibility: Mapping[str, Any]) -> str:
+    """ "aged 18 to 64", "aged 18 and over", "aged 17 and under", "aged 6 months to 17 years"."""
+    low, high = _age(eligibility.get("minimumAge")), _age(eligibility.get("maximumAge"))
+    if low and high:
+        in_years = low[1] == high[1] == "year"
+        return f"aged {_span(low, in_years)} to {_span(high, in_years)}"
+    if low:
+        return f"aged {_span(low, True)} and over"
+    if high:
+        return f"aged {_span(high, True)} and under"
+    return "any age"
+
+
+_SEX_WORDS = {"ALL": "all sexes", "FEMALE": "female only", "MALE": "male only"}
+
+
+def who_can_join(facts: Mapping[str, Any]) -> str:
+    """ "Who can join: aged 18 to 64 · all sexes · healthy volunteers accepted"."""
+    eligibility = facts.get("eligibility")
+    if not isinstance(eligibility, Mapping) or not eligibility_stated(facts):
+        return NOT_STATED
+    parts = [age_range(eligibility)]
+    sex = eligibility.get("sex")
+    if isinstance(sex, str) and sex.strip().upper() in _SEX_WORDS:
+        parts.append(_SEX_WORDS[sex.strip().upper()])
+    healthy = eligibility.get("healthyVolunteers")
+    if isinstance(healthy, bool):
+        parts.append("healthy volunteers accepted" if healthy else "no healthy volunteers")
+    return "Who can join: " + " · ".join(parts)
+
+
+def months_since(verified: Any, today: date) -> int | None:
+    """Whole months from a registry date ("2024-03" or "2024-03-15") to today; None if unreadable.
+
+    A month is whole once today's day of the month reaches the date's:
+    2024-02-29 to 2025-02-28 is 11 months.  A month-only date counts from the
+    1st, a year-only one from 1 January.  A date after today is None.
+    """
+    found = _VERIFIED.fullmatch(verified) if isinstance(verified, str) else None
+    if found is None:
+        return None
+    year, month, day = (int(part) if part else 1 for part in found.groups())
+    if not 1 <= month <= 12:
+        return None
+    months = (today.year - year) * 12 + today.month - month - (today.day < day)
+    return months if months >= 0 else None
+
+
+def stale_status(verified: Any, today: date) -> str:
+    """ "Status last verified 26 months ago: it may not be current", or "" when fresh or unknown."""
+    months = months_since(verified, today)
+    if months is None or months <= STALE_AFTER_MONTHS:
+        return ""
+    return f"Status last verified {months} months ago: it may not be current"
+
+
+def distance(km: float) -> str:
+    """ "2.1 km (1.3 mi)" below 10 km, "87 km (54 mi)" from there."""
+    miles = km / KM_PER_MILE
+    if km < 10:
+        return f"{km:.1f} km ({miles:.1f} mi)"
+    return f"{km:.0f} km ({miles:.0f} mi)"
+
+
+def _place(note: Mapping[str, Any]) -> str:
+    parts = [note.get(key) for key in ("facility", "city", "country")]
+    return clean_text(", ".join(p for p in parts if isinstance(p, str) and p), _PLACE_LIMIT)
+
+
+_NOTE_WORDS = {
+    OPENED: "A site opened near you",
+    RECRUITING: "A site near you started recruiting",
+    NEAREST: "Nearest site",
+}
+
+
+def site_line(note: Any) -> str:
+    """ "A site opened near you: Hospital del Mar, Barcelona, Spain, 2.1 km (1.3 mi)"; else ""."""
+    if not isinstance(note, Mapping) or note.get("why") not in _NOTE_WORDS:
+        return ""
+    km = note.get("km")
+    if type(km) not in (int, float) or not 0 <= km < 50_000:
+        return ""
+    place = _place(note) or "a site"
+    return f"{_NOTE_WORDS[note['why']]}: {place}, {distance(float(km))}"
+
+
+def opened_note(note: Any) -> bool:
+    """Whether a notification's site note is "a site opened near you" (rather than the nearest)."""
+    return isinstance(note, Mapping) and note.get("why") in (OPENED, RECRUITING)

@@ -8,9 +8,7 @@ the actor "cli:<os user>".
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -19,18 +17,9 @@ from typing import TextIO
 import click
 from sqlalchemy import select
 
-from worker.cli.common import When, echo, runtime_for
+from worker.cli.common import When, cli_actor, echo, runtime_for
 from worker.cli.subscribers import EmailAddress
 from worker.core.models import AuditEntry
-
-
-def cli_actor() -> str:
-    """Who ran the command, as the audit log names them."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
-    return f"cli:{user}"
 
 
 @click.group()

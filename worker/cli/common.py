@@ -1,7 +1,9 @@
-"""What every command group shares: the --now type and the command's runtime."""
+"""What every command group shares: the --now type, the command's runtime, its audit actor."""
 
 from __future__ import annotations
 
+import getpass
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,3 +60,12 @@ def runtime_for(ctx: click.Context, now: datetime | None = None) -> Runtime:
     if runtime.engine.dialect.name == "sqlite":
         upgrade(runtime.engine)
     return runtime
+
+
+def cli_actor() -> str:
+    """Who ran the command, as the audit log names them: "cli:<os user>"."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"cli:{user}"

@@ -2,7 +2,8 @@
 
 Exit codes as everywhere: 0 ok, 1 some input rejected (each bad row reported
 as `line N: reason` on stderr) or an unknown subscriber, 2 a file that cannot
-be read at all or a usage error.
+be read at all or a usage error.  Imports (not dry runs) and removals go to
+the audit log.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import NoReturn, TextIO, TypeVar
 import click
 from tqdm import tqdm
 
-from worker.cli.common import echo, runtime_for
+from worker.cli.common import cli_actor, echo, runtime_for
+from worker.core.audit import record_audit
 from worker.subscriptions.files import (
     FILE_FORMATS,
     ImportFileError,
@@ -78,6 +80,16 @@ def import_command(ctx: click.Context, file: Path, dry_run: bool) -> None:
                 dry_run=dry_run,
                 send_hour=runtime.settings.send_hour,
             )
+            if not dry_run:
+                counts = {
+                    "created": report.created,
+                    "updated": report.updated,
+                    "unchanged": report.unchanged,
+                    "rejected": len(report.rejected),
+                }
+                target = f"file {file.name}"
+                now = runtime.now()
+                record_audit(session, cli_actor(), "import.applied", target, after=counts, now=now)
     except ImportFileError as error:
         _fail(ctx, str(error))
     for rejection in sorted(report.rejected, key=lambda error: error.line):
@@ -154,6 +166,9 @@ def remove_command(ctx: click.Context, email: str) -> None:
     try:
         with runtime.sessions() as session, session.begin():
             count = remove_subscriber(session, email)
+            before = {"email": email, "subscriptions": count}
+            now = runtime.now()
+            record_audit(session, cli_actor(), "subscriber.remove", email, before=before, now=now)
     except UnknownSubscriber as error:
         echo(str(error), err=True)
         ctx.exit(1)

@@ -1,15 +1,17 @@
 """`trialalerts suppressions …`: the addresses never sent to again.
 
 Exit codes as everywhere: 0 ok, 1 removing an address that is not suppressed,
-2 an argument that is not an email address.
+2 an argument that is not an email address.  Changes go to the audit log.
 """
 
 from __future__ import annotations
 
 import click
 
-from worker.cli.common import echo, runtime_for
+from worker.cli.common import cli_actor, echo, runtime_for
 from worker.cli.subscribers import EmailAddress
+from worker.core.audit import record_audit
+from worker.core.models import Suppression
 from worker.subscriptions.suppressions import (
     ADMIN_REASON,
     add_suppression,
@@ -45,6 +47,11 @@ def add_command(ctx: click.Context, email: str, reason: str) -> None:
     runtime = runtime_for(ctx)
     with runtime.sessions() as session, session.begin():
         added = add_suppression(session, email, reason, runtime.now())
+        if added:
+            after = {"email": email, "reason": reason}
+            record_audit(
+                session, cli_actor(), "suppression.add", email, after=after, now=runtime.now()
+            )
     echo(f"suppressed {email}" if added else f"{email} was already suppressed")
 
 
@@ -55,7 +62,12 @@ def remove_command(ctx: click.Context, email: str) -> None:
     """Allow sending to EMAIL again. Subscriptions stopped by a complaint stay stopped."""
     runtime = runtime_for(ctx)
     with runtime.sessions() as session, session.begin():
+        kept = session.get(Suppression, email)
+        before = kept and {"email": email, "reason": kept.reason, "since": kept.created_at}
         removed = remove_suppression(session, email)
+        if removed:
+            now = runtime.now()
+            record_audit(session, cli_actor(), "suppression.remove", email, before=before, now=now)
     if not removed:
         echo(f"{email} is not suppressed", err=True)
         ctx.exit(1)

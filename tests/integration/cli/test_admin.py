@@ -104,3 +104,33 @@ def test_the_password_is_asked_twice(tmp_path: Path) -> None:
     assert "admin ada@example.org added" in differ.output
     empty = runner.invoke(cli, ["admin", "add-user", "bo@example.org"], input="   \n   \n", env=env)
     assert empty.exit_code == 1 and "the password is empty" in empty.output
+
+
+def test_admin_changes_made_with_other_commands_are_audited(tmp_path: Path) -> None:
+    env = {"TRIALALERTS_DATABASE_URL": f"sqlite:///{tmp_path / 'admin.db'}"}
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        done = runner.invoke(cli, list(args), env=env)
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("email,kind,condition\nada@example.org,condition,melanoma\n")
+    run("subscribers", "import", str(rows), "--dry-run")  # changes nothing: not audited
+    run("subscribers", "import", str(rows))
+    run("suppressions", "add", "eve@example.org", "--reason", "asked by phone")
+    run("suppressions", "add", "eve@example.org")  # already suppressed: nothing changes
+    run("suppressions", "remove", "eve@example.org")
+    run("subscribers", "remove", "ada@example.org")
+    entries = [json.loads(line) for line in run("admin", "audit").splitlines()]
+    assert [(e["action"], e["target"]) for e in entries] == [
+        ("import.applied", "file rows.csv"),
+        ("suppression.add", "eve@example.org"),
+        ("suppression.remove", "eve@example.org"),
+        ("subscriber.remove", "ada@example.org"),
+    ]
+    assert {e["actor"] for e in entries} == {f"cli:{getpass.getuser()}"}
+    assert entries[0]["after"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert entries[2]["before"]["reason"] == "asked by phone"
+    assert entries[3]["before"] == {"email": "ada@example.org", "subscriptions": 1}

@@ -2,7 +2,9 @@
 
 The unsubscribe page says exactly what a button will stop and the
 preferences page lists everything, so both read the same few columns here
-(one query, the followed study's current title joined in).
+(one query, the followed study's current title joined in). The words for
+each filter value live here too, so the forms that ask for a filter and the
+pages that describe it say the same thing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,21 @@ STREAM_LABELS = {
     "daily": "daily digests",
     "weekly": "weekly digests",
     "monthly": "monthly digests",
+}
+# The registry's values in plain words, in the order forms offer them.
+SEX_LABELS = {"female": "Female", "male": "Male"}
+PHASE_LABELS = {
+    "EARLY_PHASE1": "Early phase 1: a first, very small test in people",
+    "PHASE1": "Phase 1: is it safe, and at what dose",
+    "PHASE2": "Phase 2: does it work, is it safe",
+    "PHASE3": "Phase 3: does it work better than the usual treatment",
+    "PHASE4": "Phase 4: after approval, how it does in everyday use",
+    "NA": "No phase: studies of devices, behaviour or care, and observational studies",
+}
+STUDY_TYPE_LABELS = {
+    "INTERVENTIONAL": "Interventional: participants receive a treatment or test",
+    "OBSERVATIONAL": "Observational: researchers follow participants, no treatment is assigned",
+    "EXPANDED_ACCESS": "Expanded access: a treatment given outside a trial",
 }
 TITLE_LIMIT = 160
 
@@ -66,6 +83,8 @@ class SubscriberView:
     id: int
     email: str
     suppressed: bool
+    timezone: str
+    send_hour: int
 
 
 def subscriber_view(
@@ -83,13 +102,15 @@ def subscriber_view(
             Suppression.email.is_not(None),
             Subscriber.link_key,
             Subscriber.legacy_links,
+            Subscriber.timezone,
+            Subscriber.send_hour,
         )
         .outerjoin(Suppression, Suppression.email == Subscriber.email)
         .where(Subscriber.id == subscriber_id)
     ).first()
     if found is None or not minted_for(token_key, found[3], found[4]):
         return None
-    return SubscriberView(found[0], found[1], bool(found[2]))
+    return SubscriberView(found[0], found[1], bool(found[2]), found[5], found[6])
 
 
 def subscription_views(
@@ -111,6 +132,12 @@ def subscription_views(
             Subscription.near_lat,
             Subscription.near_lon,
             Subscription.near_km,
+            Subscription.near_place,
+            Subscription.age,
+            Subscription.sex,
+            Subscription.healthy_volunteers,
+            Subscription.phases,
+            Subscription.study_types,
             Subscription.frequency,
             Subscription.active,
             Subscription.confirmed,
@@ -127,6 +154,27 @@ def subscription_views(
     return [_view(row) for row in session.execute(statement)]
 
 
+def _eligibility_words(record: Row[Any]) -> list[str]:
+    words = []
+    if record.age is not None:
+        words.append(f"open to age {record.age}")
+    if record.sex:
+        words.append(f"open to {SEX_LABELS.get(record.sex, record.sex).lower()} participants")
+    if record.healthy_volunteers:
+        words.append("taking healthy volunteers")
+    if record.phases:
+        words.append(" or ".join(_short(PHASE_LABELS, phase) for phase in record.phases))
+    if record.study_types:
+        kinds = (_short(STUDY_TYPE_LABELS, kind).lower() for kind in record.study_types)
+        words.append(" or ".join(kinds) + " studies")
+    return words
+
+
+def _short(labels: dict[str, str], value: str) -> str:
+    """A label's name before its explanation: "Phase 2" of "Phase 2: does it work"."""
+    return labels.get(value, value).partition(":")[0]
+
+
 def _view(record: Row[Any]) -> SubscriptionView:
     filters: list[str] = []
     if record.statuses:
@@ -135,9 +183,9 @@ def _view(record: Row[Any]) -> SubscriptionView:
     if record.countries:
         filters.append("in " + ", ".join(record.countries))
     if record.near_km is not None:
-        filters.append(
-            f"a site within {record.near_km:g} km of {record.near_lat:g}, {record.near_lon:g}"
-        )
+        where = record.near_place or f"{record.near_lat:g}, {record.near_lon:g}"
+        filters.append(f"a site within {record.near_km:g} km of {where}")
+    filters.extend(_eligibility_words(record))
     title = record.title if record.kind == "study" else None
     if title and len(title) > TITLE_LIMIT:
         title = title[: TITLE_LIMIT - 1] + "…"

@@ -340,7 +340,7 @@ def _item(study: _Study) -> DigestItem:
         matched_by=study.matched_by,
         status_note=status_note(status),
         facts=facts,
-        site_opened=any(opened_note(n.near_site) for n in study.notifications),
+        site_opened=_site_opened(study),
         status_verified=verified,
     )
 
@@ -361,6 +361,20 @@ def _section_plan(studies: list[_Study]) -> list[tuple[SubscriptionRef | None, l
     if followed:
         plan.append((None, followed))
     return plan
+
+
+def _condition_heading(label: str, members: list[_Study]) -> str:
+    """ "New studies for lung cancer", or new sites near you when that is what some are."""
+    opened = sum(1 for study in members if _site_opened(study))
+    if not opened:
+        return f"New studies for {label}"
+    if opened == len(members):
+        return f"New sites near you for {label}"
+    return f"New studies and sites near you for {label}"
+
+
+def _site_opened(study: _Study) -> bool:
+    return not study.is_new and any(opened_note(n.near_site) for n in study.notifications)
 
 
 def build_digest(
@@ -395,7 +409,7 @@ def build_digest(
             sections.append(
                 Section(
                     "condition",
-                    f"New studies for {clean_text(label, LABEL_LIMIT)}",
+                    _condition_heading(clean_text(label, LABEL_LIMIT), members),
                     (home.id,),
                     shown,
                     len(ordered) - len(shown),

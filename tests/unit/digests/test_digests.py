@@ -491,3 +491,16 @@ def test_a_site_opened_near_you_leads_the_changes_after_results_posted() -> None
     )
     assert item.site_opened and not item.is_new
     assert "Nearest site" not in " ".join(item.facts)  # the opened site is named already
+
+
+def test_a_section_heading_says_when_it_holds_sites_opened_near_you() -> None:
+    opened = {**DEL_MAR, "why": "opened", "km": 2.1}
+    site = replace(note(2, "NCT00000002", "site_added", "Hospital del Mar"), near_site=opened)
+    only_sites = build_digest("daily", [site])
+    both = build_digest("daily", [new_study(1, "NCT00000001", LUNG), site])
+    assert only_sites is not None and both is not None
+    assert only_sites.sections[0].heading == "New sites near you for lung cancer"
+    assert both.sections[0].heading == "New studies and sites near you for lung cancer"
+    new = build_digest("daily", [replace(new_study(1, "NCT00000001", LUNG), near_site=opened)])
+    assert new is not None and new.sections[0].heading == "New studies for lung cancer"
+    assert not new.sections[0].items[0].site_opened  # a new study is news enough

@@ -107,17 +107,8 @@ def demo(ctx: click.Context, preview_path: Path) -> None:
         report = run_demo(runtime_for(ctx), preview_path)
     except DemoNeedsEmptyDatabase as error:
         raise click.UsageError(str(error)) from None
-    columns = ("events", "changes", "notifications", "emails")
-    echo(f"{'after':<40}" + "".join(f"{c:>15}" for c in columns))
-    for label, counts in report.rows:
-        echo(f"{label:<40}" + "".join(f"{counts.get(c, 0):>15}" for c in columns))
-    for reason in report.rejected:
-        echo(f"rejected (kept as a dead letter): {reason}")
-    echo("")
-    for address, frequency, path in report.emails:
-        echo(f"{frequency:<8} digest to {address:<20} {path}")
-    if report.preview:
-        echo(f"HTML preview: {report.preview}")
+    for line in report.lines():
+        echo(line)
 
 
 @cli.group()

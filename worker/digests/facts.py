@@ -147,6 +147,7 @@ _NOTE_WORDS = {
     RECRUITING: "A site near you started recruiting",
     NEAREST: "Nearest site",
 }
+SITE_LINE_STARTS = tuple(f"{words}: " for words in _NOTE_WORDS.values())
 
 
 def site_line(note: Any) -> str:

@@ -125,11 +125,30 @@ def test_db_upgrade_and_publish_on_postgresql(
 def test_demo_runs_the_whole_pipeline_in_an_empty_folder(tmp_path: Path) -> None:
     result = trialalerts("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    emails = [line for line in result.stdout.splitlines() if " digest to " in line]
-    assert [line.split()[0] for line in emails] == ["instant", "daily", "weekly"]
-    for line in emails:
-        assert Path(line.split()[-1]).is_file()
-    assert (tmp_path / "preview.html").read_text().startswith("<!DOCTYPE html>")
+    lines = result.stdout.splitlines()
+    emails = [line.split() for line in lines if " digest to " in line]
+    assert [(email[0], email[3]) for email in emails] == [
+        ("instant", "ben@example.org"),
+        ("instant", "fay@example.org"),
+        ("daily", "ada@example.org"),
+        ("weekly", "carla@example.org"),
+        ("weekly", "gil@example.org"),  # age 17: one of the three melanoma studies
+        ("instant", "fay@example.org"),
+    ]
+    for email in emails:
+        assert Path(email[-1]).is_file()
+    assert any("gil@example.org" in line and "open to age 17" in line for line in lines)
+    subjects = {
+        line.split()[3]: lines[n + 1].strip()
+        for n, line in enumerate(lines)
+        if " digest to " in line
+    }
+    assert subjects["carla@example.org"] == "3 new studies for your clinical trial alerts"
+    assert subjects["gil@example.org"] == "1 new study for your clinical trial alerts"
+    opened = "A site opened near you: Katmai Oncology Group, Anchorage, United States"
+    assert sum(opened in line for line in lines) == 1
+    preview = (tmp_path / "preview.html").read_text()
+    assert preview.startswith("<!DOCTYPE html>") and "Katmai Oncology Group" in preview
     assert "rejected (kept as a dead letter): line 6 event 'demo-broken'" in result.stdout
     again = trialalerts("demo", cwd=tmp_path)
     assert again.returncode == 2 and "empty folder" in again.stderr

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
+from worker.subscriptions.places import Near, format_near
 from worker.subscriptions.rows import (
     FIELDS,
     REQUIRED_COLUMNS,
@@ -101,9 +102,10 @@ def subscription_file_format(path: Path) -> str:
 def write_subscription_file(rows: Iterable[SubscriptionRow], out: TextIO, fmt: str) -> int:
     """Write rows as "csv" (header first) or "jsonl"; return how many were written.
 
-    Lists are ";"-joined and near is "lat,lon,km" with repr-exact floats, so
-    reading the output back gives equal rows. JSONL holds every key, with
-    null for absent values, arrays for lists and an object for near.
+    Lists are ";"-joined and near is "lat,lon,km" with repr-exact floats, or
+    "PLACE;KM" when it was given as a place, so reading the output back gives
+    equal rows. JSONL holds every key, with null for absent values, arrays for
+    lists and an object for near (or its "PLACE;KM" text).
     """
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r}; expected csv or jsonl")
@@ -121,6 +123,13 @@ def write_subscription_file(rows: Iterable[SubscriptionRow], out: TextIO, fmt: s
     return count
 
 
+def _place_text(row: SubscriptionRow) -> str | None:
+    """`PLACE;KM` for a near given as a place, as it was written; None otherwise."""
+    if row.near is None or row.near_place is None:
+        return None
+    return format_near(Near(*row.near, place=row.near_place))
+
+
 def _csv_cells(row: SubscriptionRow) -> list[str]:
     near = ",".join(repr(float(value)) for value in row.near) if row.near else ""
     return [
@@ -131,7 +140,7 @@ def _csv_cells(row: SubscriptionRow) -> list[str]:
         row.frequency,
         ";".join(row.statuses),
         ";".join(row.countries),
-        near,
+        _place_text(row) or near,
         row.timezone,
         "" if row.age is None else str(row.age),
         row.sex or "",
@@ -154,7 +163,7 @@ def _unquoted(cell: str) -> str:
 
 
 def _json_object(row: SubscriptionRow) -> dict[str, object]:
-    near = dict(zip(("lat", "lon", "km"), row.near, strict=True)) if row.near else None
+    near: object = dict(zip(("lat", "lon", "km"), row.near, strict=True)) if row.near else None
     return {
         "email": row.email,
         "kind": row.kind,
@@ -163,7 +172,7 @@ def _json_object(row: SubscriptionRow) -> dict[str, object]:
         "frequency": row.frequency,
         "statuses": list(row.statuses),
         "countries": list(row.countries),
-        "near": near,
+        "near": _place_text(row) or near,
         "timezone": row.timezone,
         "age": row.age,
         "sex": row.sex,

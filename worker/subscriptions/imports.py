@@ -291,6 +291,7 @@ class _Import:
             "near_lat": lat,
             "near_lon": lon,
             "near_km": km,
+            "near_place": row.near_place,
             "age": row.age,
             "sex": row.sex,
             "healthy_volunteers": row.healthy_volunteers,

@@ -57,7 +57,9 @@ class ListedSubscription:
             filters.append("statuses=" + ";".join(row.statuses))
         if row.countries:
             filters.append("countries=" + ";".join(row.countries))
-        if row.near:
+        if row.near and row.near_place:
+            filters.append(f"near={row.near_place};{row.near[2]!r}km")
+        elif row.near:
             lat, lon, km = row.near
             filters.append(f"near={lat!r},{lon!r},{km!r}km")
         if row.age is not None:
@@ -135,6 +137,7 @@ def _listing(session: Session) -> Select[Any]:
             subs.c.near_lat,
             subs.c.near_lon,
             subs.c.near_km,
+            subs.c.near_place,
             subs.c.age,
             subs.c.sex,
             subs.c.healthy_volunteers,
@@ -165,6 +168,7 @@ def _listed(session: Session, statement: Select[Any]) -> Iterator[ListedSubscrip
             countries=tuple(record.countries or ()),
             near=near,
             timezone=record.timezone,
+            near_place=record.near_place if near is not None else None,
             age=record.age,
             sex=record.sex,
             healthy_volunteers=record.healthy_volunteers,

@@ -9,7 +9,6 @@ Reading and writing whole files lives in `worker.subscriptions.files`.
 
 from __future__ import annotations
 
-import math
 import re
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from worker.core.cadence import DEFAULT_FREQUENCY, DEFAULT_TIMEZONE, FREQUENCIES
 from worker.core.quoting import json_type, show_value
 from worker.matching.eligibility import MAX_AGE_YEARS, PHASES, SEXES, STUDY_TYPES
 from worker.subscriptions.free_text import disease_name, has_invisible
+from worker.subscriptions.places import Near, parse_near, point_near
 
 # Also the CSV header order of exports.
 FIELDS = (
@@ -64,7 +64,6 @@ OVERALL_STATUSES = frozenset(
         "UNKNOWN",
     ]
 )
-MAX_NEAR_KM = 20_000.0
 NON_ASCII_MAILBOX = (
     "letters outside ASCII before the @ cannot be delivered here; "
     "please use an address written in ASCII (a-z, 0-9 and . _ + -)"
@@ -94,6 +93,7 @@ class SubscriptionRow:
     healthy_volunteers: bool | None = None  # True, or None: not asked
     phases: tuple[str, ...] = ()
     study_types: tuple[str, ...] = ()
+    near_place: str | None = None  # the place `near` was given as ("Milan, Italy"), if one
 
     def identity(self) -> tuple[object, ...]:
         """What makes two rows the same subscription.
@@ -105,16 +105,22 @@ class SubscriptionRow:
         subscription beside the old one (remove the subscriber first to
         replace theirs).  The eligibility filters are named only when one is
         given, so the identities stored before they existed still hold.
+        A near given as a place is that place and distance, so an export
+        imported again finds its subscriptions even if a newer gazetteer
+        moved the place's point a little.
         """
         target = self.condition.casefold() if self.condition is not None else self.nct_id
         countries = tuple(country.casefold() for country in self.countries)
+        near: object = self.near
+        if self.near_place is not None and self.near is not None:
+            near = (self.near_place, self.near[2])
         identity: tuple[object, ...] = (
             self.email,
             self.kind,
             target,
             self.statuses,
             countries,
-            self.near,
+            near,
         )
         eligibility = (
             self.age,
@@ -169,7 +175,8 @@ def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
     frequency = field("frequency", lambda raw: _choice(raw, FREQUENCIES), DEFAULT_FREQUENCY)
     statuses = field("statuses", _statuses, ())
     countries = field("countries", _countries, ())
-    near = field("near", _near)
+    near_given: Near | None = field("near", _near)
+    near = None if near_given is None else (near_given.lat, near_given.lon, near_given.km)
     timezone = field("timezone", _timezone, DEFAULT_TIMEZONE)
     age = field("age", _age)
     sex = field("sex", lambda raw: _choice(raw, SEXES))
@@ -195,6 +202,7 @@ def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
         healthy_volunteers,
         phases,
         study_types,
+        near_given.place if near_given is not None else None,
     )
 
 
@@ -360,30 +368,16 @@ def _list_items(raw: object) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-def _near(raw: object) -> tuple[float, float, float]:
+def _near(raw: object) -> Near:
+    """`lat,lon,km` or `PLACE;KM` (worker.subscriptions.places), or a JSON {lat, lon, km}."""
     if isinstance(raw, str):
-        parts = raw.split(",")
-        if len(parts) != 3:
-            raise ValueError("expected lat,lon,km")
-        try:
-            lat, lon, km = (float(part) for part in parts)
-        except ValueError:
-            raise ValueError("expected three numbers lat,lon,km") from None
-    elif isinstance(raw, Mapping):
+        return parse_near(raw)
+    if isinstance(raw, Mapping):
         if set(raw) != {"lat", "lon", "km"}:
             raise ValueError("expected an object with exactly the keys lat, lon, km")
         lat, lon, km = (_number(raw[key]) for key in ("lat", "lon", "km"))
-    else:
-        raise ValueError(f"expected 'lat,lon,km' or {{lat, lon, km}}, got {json_type(raw)}")
-    if not all(math.isfinite(value) for value in (lat, lon, km)):
-        raise ValueError("numbers must be finite")
-    if not -90 <= lat <= 90:
-        raise ValueError(f"latitude {lat} is outside [-90, 90]")
-    if not -180 <= lon <= 180:
-        raise ValueError(f"longitude {lon} is outside [-180, 180]")
-    if not 0 < km <= MAX_NEAR_KM:
-        raise ValueError(f"distance {km} km must be above 0 and at most {MAX_NEAR_KM:,.0f}")
-    return (lat, lon, km)
+        return point_near(lat, lon, km)
+    raise ValueError(f"expected 'lat,lon,km', 'PLACE;KM' or {{lat, lon, km}}, got {json_type(raw)}")
 
 
 def _number(raw: object) -> float:

@@ -36,13 +36,21 @@ from worker.core.sql import lock_keys
 from worker.core.tokens import CONFIRM_MAX_AGE, minted_for
 from worker.matching.criteria import criteria_for
 from worker.subscriptions.imports import import_subscriptions, subscription_identity
-from worker.subscriptions.rows import SubscriptionRow, parse_row, show_value
+from worker.subscriptions.rows import ELIGIBILITY_FIELDS, SubscriptionRow, parse_row, show_value
 
 log = logging.getLogger(__name__)
 
 SIGNUPS = cast(Table, Signup.__table__)
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)
-SIGNUP_FIELDS = ("email", "condition", "nct_id", "frequency", "timezone")
+SIGNUP_FIELDS = (
+    "email",
+    "condition",
+    "nct_id",
+    "frequency",
+    "timezone",
+    "near",
+    *ELIGIBILITY_FIELDS,
+)
 SIGNUP_LIFETIME = CONFIRM_MAX_AGE
 
 
@@ -76,7 +84,11 @@ class SignupStatus:
 
 
 def parse_signup(fields: Mapping[str, object]) -> SubscriptionRow:
-    """Email plus a condition or an NCT id (frequency, timezone optional); ValueError says why."""
+    """Email plus a condition or an NCT id; ValueError says why not.
+
+    Optional: frequency, timezone, near (a point or a place) and, for a
+    condition, the eligibility filters, all judged as an import row is.
+    """
     unknown = [key for key in fields if str(key).strip().lower() not in SIGNUP_FIELDS]
     if unknown:
         names = ", ".join(show_value(key) for key in unknown)
@@ -145,6 +157,7 @@ def create_signup(
         limits.per_client
     ):
         return SignupOutcome(None, "client-limit")
+    lat, lon, km = row.near if row.near is not None else (None, None, None)
     signup = Signup(
         email=row.email,
         kind=row.kind,
@@ -152,6 +165,15 @@ def create_signup(
         nct_id=row.nct_id,
         frequency=row.frequency,
         timezone=row.timezone,
+        near_lat=lat,
+        near_lon=lon,
+        near_km=km,
+        near_place=row.near_place,
+        age=row.age,
+        sex=row.sex,
+        healthy_volunteers=row.healthy_volunteers,
+        phases=list(row.phases) or None,
+        study_types=list(row.study_types) or None,
         client_hash=client,
         created_at=now,
         expires_at=now + SIGNUP_LIFETIME,
@@ -263,6 +285,9 @@ def confirm_signup(
     if not claimed:  # confirmed meanwhile by a second click
         return signup_status(session, signup_id, now, token_key)
     zone = session.scalar(select(Subscriber.timezone).where(Subscriber.email == signup.email))
+    near = None
+    if signup.near_lat is not None and signup.near_lon is not None and signup.near_km is not None:
+        near = (signup.near_lat, signup.near_lon, signup.near_km)
     row = SubscriptionRow(
         email=signup.email,
         kind=signup.kind,
@@ -271,8 +296,14 @@ def confirm_signup(
         frequency=signup.frequency,
         statuses=(),
         countries=(),
-        near=None,
+        near=near,
         timezone=zone or signup.timezone,
+        age=signup.age,
+        sex=signup.sex,
+        healthy_volunteers=signup.healthy_volunteers,
+        phases=tuple(signup.phases or ()),
+        study_types=tuple(signup.study_types or ()),
+        near_place=signup.near_place if near is not None else None,
     )
     report = import_subscriptions(session, [(1, row)], now, send_hour=send_hour)
     if report.rejected:

@@ -212,23 +212,55 @@ def test_an_unknown_status_is_rejected_naming_it() -> None:
     assert "NOT_YET_RECRUITING" in reason
 
 
+PLACE_HINT = "expected lat,lon,km or PLACE;KM, e.g. 45.46,9.19,50 or Milan, Italy;50 or 10001;80"
+
+
 @pytest.mark.parametrize(
     ("near", "why"),
     [
-        ("45,9", "expected lat,lon,km"),
-        ("45,9,10,1", "expected lat,lon,km"),
+        ("45,9", PLACE_HINT),
+        ("45,9,10,1", PLACE_HINT),
         ("a,b,c", "expected three numbers lat,lon,km"),
         ("91,0,10", "latitude 91.0 is outside [-90, 90]"),
         ("0,-181,10", "longitude -181.0 is outside [-180, 180]"),
-        ("45,9,-1", "distance -1.0 km must be above 0 and at most 20,000"),
-        ("45,9,0", "distance 0.0 km must be above 0 and at most 20,000"),
-        ("45,9,20001", "distance 20001.0 km must be above 0 and at most 20,000"),
+        ("45,9,-1", "distance -1 km must be above 0 and at most 20,000 km"),
+        ("45,9,0", "distance 0 km must be above 0 and at most 20,000 km"),
+        ("45,9,20001", "distance 20001 km must be above 0 and at most 20,000 km"),
         ("nan,9,10", "numbers must be finite"),
         ("45,inf,10", "numbers must be finite"),
     ],
 )
 def test_a_malformed_near_is_rejected(near: str, why: str) -> None:
     assert reason_of(condition_row(near=near)) == f"near {near!r}: {why}"
+
+
+def test_near_takes_a_city_with_its_country_or_a_us_zip_code_and_keeps_the_place() -> None:
+    milan = parse_row(condition_row(near=" milan , italy ; 50"))
+    assert milan.near == (45.46427, 9.18951, 50.0) and milan.near_place == "Milan, Italy"
+    manhattan = parse_row(condition_row(near="10001;80"))
+    assert manhattan.near == (40.7484, -73.9967, 80.0) and manhattan.near_place == "10001"
+    assert parse_row(condition_row(near="45.46427,9.18951,50")).near_place is None
+
+
+@pytest.mark.parametrize(
+    ("near", "why"),
+    [
+        ("Springfield, United States;10", 'could be several places; did you mean "Springfield,'),
+        ("Springfield;10", "a city needs its country"),
+        ("Atlantis, Greece;5", "no city 'Atlantis' in Greece"),
+        ("Milan, Italy;0", "distance 0 km must be above 0"),
+        ("Milan, Italy;far", "distance 'far' is not a number"),
+        ("99999;10", "99999 is not a US ZIP code we know"),
+    ],
+)
+def test_an_unknown_or_ambiguous_place_is_rejected_naming_candidates(near: str, why: str) -> None:
+    reason = reason_of(condition_row(near=near))
+    assert reason.startswith(f"near {near!r}: ") and why in reason
+
+
+def test_a_place_names_at_most_five_candidates() -> None:
+    reason = reason_of(condition_row(near="Springfield, United States;10"))
+    assert reason.count('"Springfield, ') == 5 and "(and 3 more)" in reason
 
 
 @pytest.mark.parametrize(
@@ -410,6 +442,14 @@ def test_identity_tells_filters_apart() -> None:
     assert plain.identity() != parse_row(condition_row(statuses="RECRUITING")).identity()
     assert plain.identity() != parse_row(condition_row(near="45,9,10")).identity()
     assert plain.identity() != parse_row(condition_row(email="bob@example.com")).identity()
+
+
+def test_identity_of_a_place_is_the_place_and_distance_not_its_point() -> None:
+    milan = parse_row(condition_row(near="Milan, Italy;50"))
+    point = parse_row(condition_row(near="45.46427,9.18951,50"))
+    assert milan.near == point.near and milan.identity() != point.identity()
+    assert milan.identity()[5] == ("Milan, Italy", 50.0)
+    assert milan.identity() == parse_row(condition_row(near="MILAN,italy;50.0")).identity()
 
 
 def test_identity_tells_eligibility_filters_apart_and_keeps_its_old_form_without_them() -> None:
@@ -771,6 +811,19 @@ STUDY = SubscriptionRow(
 CONDITION = SubscriptionRow(
     "ada@example.com", "condition", 'Lung "NSCLC" cancer', None, "daily", (), (), None, "UTC"
 )
+FILTERED = parse_row(
+    {
+        "email": "cy@example.com",
+        "kind": "condition",
+        "condition": "melanoma",
+        "near": "Milan, Italy;50",
+        "age": "40",
+        "sex": "male",
+        "healthy_volunteers": "true",
+        "phases": "PHASE2;PHASE3",
+        "study_types": "INTERVENTIONAL",
+    }
+)
 
 
 def test_csv_export_writes_the_header_then_one_line_a_row() -> None:
@@ -783,6 +836,26 @@ def test_csv_export_writes_the_header_then_one_line_a_row() -> None:
         'ada@example.com,condition,"Lung ""NSCLC"" cancer",,daily,,,,UTC,,,,,\n'
     )
     assert FULL_HEADER.split(",") == list(FIELDS)
+
+
+def test_export_writes_every_filter_and_a_place_as_it_was_given() -> None:
+    out = io.StringIO()
+    write_subscription_file([FILTERED], out, "csv")
+    assert out.getvalue().splitlines()[1] == (
+        'cy@example.com,condition,melanoma,,daily,,,"Milan, Italy;50",UTC,'
+        "40,male,true,PHASE2;PHASE3,INTERVENTIONAL"
+    )
+    out = io.StringIO()
+    write_subscription_file([FILTERED], out, "jsonl")
+    written = json.loads(out.getvalue())
+    assert written["near"] == "Milan, Italy;50"
+    assert {name: written[name] for name in FIELDS[-5:]} == {
+        "age": 40,
+        "sex": "male",
+        "healthy_volunteers": True,
+        "phases": ["PHASE2", "PHASE3"],
+        "study_types": ["INTERVENTIONAL"],
+    }
 
 
 def test_jsonl_export_writes_one_object_a_line_with_every_key() -> None:
@@ -841,6 +914,7 @@ CONDITIONS = (
     .filter(_is_disease_name)
 )
 NCT_IDS = st.from_regex(r"NCT[0-9]{8}", fullmatch=True)
+PLACES = ["Milan, Italy;50", "10001;80", "Paris, France;12.5", "springfield, illinois, us;0.5"]
 NEAR = st.tuples(
     st.floats(-90, 90, allow_nan=False),
     st.floats(-180, 180, allow_nan=False),
@@ -859,9 +933,11 @@ def subscription_rows(draw: st.DrawFn) -> SubscriptionRow:
         "frequency": draw(st.sampled_from(["instant", "daily", "weekly"])),
         "statuses": draw(st.lists(st.sampled_from(sorted(OVERALL_STATUSES)), max_size=4)),
         "countries": draw(st.lists(st.sampled_from(COUNTRIES), max_size=4)),
-        "near": dict(zip(("lat", "lon", "km"), draw(NEAR), strict=True))
-        if draw(st.booleans())
-        else None,
+        "near": draw(
+            st.none()
+            | NEAR.map(lambda near: dict(zip(("lat", "lon", "km"), near, strict=True)))
+            | st.sampled_from(PLACES)
+        ),
         "timezone": draw(st.sampled_from(TIMEZONES)),
     }
     if kind == "condition":

@@ -65,7 +65,14 @@ def subscribers() -> None:
 @click.option("--dry-run", is_flag=True, help="Check and count everything, write nothing.")
 @click.pass_context
 def import_command(ctx: click.Context, file: Path, dry_run: bool) -> None:
-    """Import subscriptions from FILE (.csv, .jsonl or .ndjson)."""
+    """Import subscriptions from FILE (.csv, .jsonl or .ndjson).
+
+    \b
+    Columns: email, kind, condition, nct_id, frequency, statuses, countries,
+    near (lat,lon,km or PLACE;KM: "Milan, Italy;50", "10001;80"), timezone,
+    and for condition alerts age, sex, healthy_volunteers, phases, study_types.
+    Only email and kind are required; a bad value rejects its line only.
+    """
     try:
         items = read_subscription_file(file)
     except ImportFileError as error:

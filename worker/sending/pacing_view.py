@@ -31,10 +31,9 @@ class PacingView:
     problem: str | None = None
 
 
-def _redis(runtime: Runtime) -> Any:
+def _redis(runtime: Runtime, url: str) -> Any:
     import redis
 
-    url = runtime.settings.redis_url
     return runtime.part(
         "pacing_view_redis",
         lambda: redis.Redis.from_url(
@@ -51,11 +50,12 @@ def _number(raw: Any, kind: type) -> Any:
 
 
 def read_pacing(runtime: Runtime, prefix: str = PREFIX) -> PacingView:
-    if not runtime.settings.redis_url:
+    url = runtime.settings.redis_url
+    if not url:
         return PacingView(measured=False, problem="embedded mode: no shared pacer to read")
     import redis
 
-    client = _redis(runtime)
+    client = _redis(runtime, url)
     try:
         rate, ceiling, quota = client.hmget(f"{prefix}:pacer", "rate", "ceiling", "quota")
         hold = RedisControl(client, prefix).hold()

@@ -26,9 +26,10 @@ from functools import wraps
 from typing import Any, TypeVar, cast, overload
 from urllib.parse import unquote, urlsplit
 
-from flask import Response, abort, current_app, jsonify, redirect, request, session, url_for
+from flask import abort, current_app, jsonify, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user
 from markupsafe import Markup, escape
+from werkzeug.wrappers import Response
 
 from worker.core.ids import parse_id
 from worker.core.models import AdminUser

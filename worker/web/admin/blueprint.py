@@ -7,9 +7,9 @@ console route to anonymous visitors and checks every form's CSRF token.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, Flask, request, url_for
 from flask.blueprints import BlueprintSetupState
 
 from worker.core.paths import templates_dir
@@ -35,7 +35,7 @@ blueprint = Blueprint(
 
 @blueprint.record_once
 def _install(state: BlueprintSetupState) -> None:
-    app = state.app
+    app = cast(Flask, state.app)
     app.session_interface = AdminSessionInterface()
     app.permanent_session_lifetime = SESSION_LIFETIME
     login_manager().init_app(app)

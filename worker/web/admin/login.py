@@ -11,6 +11,7 @@ import logging
 
 from flask import Response, redirect, render_template, request, url_for
 from flask_login import login_user, logout_user
+from werkzeug.wrappers import Response as AnyResponse
 
 from worker.web.admin.accounts import authenticate, end_sessions
 from worker.web.admin.auth import admin_of, current_admin, new_session, public, safe_next
@@ -35,13 +36,13 @@ def _form(status: int = 200, error: str | None = None, email: str = "") -> Respo
 
 @blueprint.get("/login")
 @public
-def login() -> Response:
+def login() -> AnyResponse:
     return _form()
 
 
 @blueprint.post("/login")
 @public
-def login_submit() -> Response:
+def login_submit() -> AnyResponse:
     runtime = current_runtime()
     email = request.form.get("email", "")
     password = request.form.get("password", "")
@@ -57,7 +58,7 @@ def login_submit() -> Response:
 
 
 @blueprint.post("/logout")
-def logout() -> Response:
+def logout() -> AnyResponse:
     runtime = current_runtime()
     with database(runtime, write=True) as db:
         end_sessions(db, current_admin().account_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
+from werkzeug.wrappers import Response as AnyResponse
 
 from worker.core.audit import record_audit
 from worker.core.models import Suppression
@@ -43,13 +44,13 @@ def _page(status: int = 200, error: str | None = None) -> Response:
 
 @blueprint.get("/suppressions")
 @admin_required
-def suppressions() -> Response:
+def suppressions() -> AnyResponse:
     return _page()
 
 
 @blueprint.post("/suppressions/add")
 @admin_required
-def suppression_add() -> Response:
+def suppression_add() -> AnyResponse:
     try:
         email = normalize_email(request.form.get("email", ""))
     except ValueError as error:
@@ -77,7 +78,7 @@ def suppression_add() -> Response:
 
 @blueprint.post("/suppressions/remove")
 @admin_required
-def suppression_remove() -> Response:
+def suppression_remove() -> AnyResponse:
     email = request.form.get("email", "").strip().lower()
     runtime = current_runtime()
     with database(runtime, write=False) as db:

@@ -32,6 +32,9 @@ RABBITMQ_SCHEMES = ("amqp", "amqps")
 DEFAULT_DATABASE_URL = "sqlite:///trialalerts.db"
 KEY_FILE = ".trialalerts-secret"
 MIN_SECRET_LENGTH = 16  # signing keys and the ingest bearer token
+# The most of SES's MaxSendRate all workers may plan to use: the pacer lets one
+# send more than its rate into a sliding second, and other senders may share the account.
+MAX_SES_RATE_FRACTION = 0.95
 _NAMED_ADDRESS = re.compile(r"([^<>]*)<([^<>]+)>")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
@@ -107,6 +110,7 @@ class Settings:
     ingest_token: str | None = field(default=None, repr=False)
     ses_configuration_set: str | None = None
     ses_max_rate: float = 14.0
+    ses_rate_fraction: float = 0.9  # of MaxSendRate, for all workers together
     feedback_queue_url: str | None = None
     sns_topic_arns: tuple[str, ...] = ()  # SES feedback topics whose HTTPS posts are taken
     send_hour: int = DEFAULT_SEND_HOUR
@@ -164,6 +168,19 @@ def _int_in_range(env: Mapping[str, str], name: str, default: int, low: int, hig
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
     if not low <= value <= high:
         raise ConfigError(f"{name}={raw!r} must be between {low} and {high}")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not 0 < value <= high:
+        raise ConfigError(f"{name}={raw!r} must be greater than 0 and at most {high:g}")
     return value
 
 
@@ -325,6 +342,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ses_configuration_set=env.get("TRIALALERTS_SES_CONFIGURATION_SET") or None,
         ses_max_rate=_positive_number(
             env, "TRIALALERTS_SES_MAX_RATE", Settings.ses_max_rate, float
+        ),
+        ses_rate_fraction=_fraction(
+            env, "TRIALALERTS_SES_RATE_FRACTION", Settings.ses_rate_fraction, MAX_SES_RATE_FRACTION
         ),
         feedback_queue_url=_url(env, "TRIALALERTS_FEEDBACK_QUEUE_URL", ("http", "https")),
         sns_topic_arns=_sns_topic_arns(env),

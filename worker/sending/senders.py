@@ -49,7 +49,7 @@ def ses_sender(settings: Settings, options: SesOptions) -> Sender:
     gate = shared_gate(
         settings.redis_url,
         read_account=lambda: read_account(account_client),
-        rate_fraction=options.rate_fraction,
+        rate_fraction=settings.ses_rate_fraction,
         fallback_rate=settings.ses_max_rate,
         check_seconds=options.account_check_seconds,
     )

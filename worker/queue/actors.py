@@ -7,9 +7,11 @@ from collections.abc import Callable
 import dramatiq
 from dramatiq import Broker
 
+from worker.core.runtime import get_runtime
 from worker.queue import pipeline
 from worker.queue.broker import QUEUES, use
 from worker.sending.loop import SendingHeld
+from worker.subscriptions import uploads
 
 
 def ingest_events(event_pks: list[int]) -> None:
@@ -36,6 +38,10 @@ def mail_signups(signup_ids: list[int]) -> None:
     pipeline.mail_signups(signup_ids)
 
 
+def run_import(import_id: int) -> None:
+    uploads.run_import(get_runtime(), import_id)
+
+
 # name → (function, max_retries); each one's queue is in worker.queue.broker.QUEUES.
 ACTORS: dict[str, tuple[Callable[..., None], int]] = {
     "events.ingest": (ingest_events, 5),
@@ -45,6 +51,8 @@ ACTORS: dict[str, tuple[Callable[..., None], int]] = {
     # No retries: the next tick polls again, and nothing unstored is deleted from SQS.
     "feedback.poll": (poll_feedback, 0),
     "signups.mail": (mail_signups, 5),
+    # No retries: a failure is kept on the import's row, and the admin applies it again.
+    "imports.run": (run_import, 0),
 }
 
 

@@ -29,6 +29,7 @@ QUEUES = {
     "deliveries.send": "send",
     "feedback.poll": "feedback",
     "signups.mail": "signups",
+    "imports.run": "imports",
 }
 
 

@@ -4,9 +4,19 @@ A new page module defines its routes on `worker.web.admin.blueprint.blueprint`
 and is imported below, so that registering the blueprint brings it along.
 """
 
-from worker.web.admin import audit, login, overview, suppressions
+from worker.web.admin import (
+    audit,
+    deadletters,
+    exports,
+    imports,
+    login,
+    overview,
+    subscribers,
+    suppressions,
+    visible,
+)
 from worker.web.admin.blueprint import blueprint
 
-PAGES = (login, overview, suppressions, audit)
+PAGES = (login, overview, subscribers, imports, exports, suppressions, deadletters, audit, visible)
 
 __all__ = ["PAGES", "blueprint"]

@@ -18,7 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	rm -rf demo-run && mkdir demo-run && cd demo-run && ../$(BIN)/trialalerts demo
 
-## Start PostgreSQL/Redis if they are down, then run the whole test suite
+## Start PostgreSQL/Redis/RabbitMQ if they are down, then run the whole test suite
 test: $(STAMP)
 	scripts/services.sh
 	scripts/browser.sh

@@ -3,8 +3,9 @@
 The sign-up answer never depends on the address (known, suppressed or over
 its limit all read "check your inbox", and no mail is sent inside the
 request, so neither can its timing); only a malformed request gets an
-error, and it names the field. The emailed link leads to a page with a
-button; the POST behind the button subscribes.
+error, and it names the field: the form shows each message beside its
+input (worker.web.alert_form) and records nothing. The emailed link leads
+to a page with a button; the POST behind the button subscribes.
 """
 
 from __future__ import annotations
@@ -14,15 +15,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 
-from worker.core.cadence import FREQUENCIES
 from worker.core.tokens import LINK_KEY, BadToken, preferences_token, read_token
 from worker.queue.pipeline import sign_up
-from worker.subscriptions.signups import (
-    SIGNUP_FIELDS,
-    confirm_signup,
-    signup_status,
-)
-from worker.subscriptions.views import FREQUENCY_LABELS
+from worker.subscriptions.signups import confirm_signup, parse_signup, signup_status
+from worker.web.alert_form import Choices, form_values, input_errors, row_fields
 from worker.web.security import client_address
 from worker.web.support import current_runtime, database, page
 
@@ -40,17 +36,24 @@ CHECK_INBOX = (
 @blueprint.get("/")
 @blueprint.get("/signup")
 def form() -> Response:
-    return _form_page({}, None, 200)
+    return _form_page({}, {}, 200)
 
 
-def _form_page(values: dict[str, Any], error: str | None, status: int) -> Response:
-    return page(
-        "signup.html",
-        status,
-        values=values,
-        error=error,
-        frequencies=[(value, FREQUENCY_LABELS[value]) for value in FREQUENCIES],
-    )
+def _form_page(values: dict[str, Any], errors: dict[str, str], status: int) -> Response:
+    return page("signup.html", status, values=values, errors=errors, choices=Choices())
+
+
+# The inputs of the sign-up form beside the alert's own (worker.web.alert_form).
+OWN_INPUTS = ("email", "condition", "nct_id", "timezone")
+
+
+def _form_fields() -> tuple[dict[str, Any], dict[str, object], dict[str, str]]:
+    """(what was typed, the sign-up fields it gives, errors found before parse_signup)."""
+    values = form_values(request.form)
+    values |= {name: (request.form.get(name) or "").strip() for name in OWN_INPUTS}
+    fields, errors = row_fields(values)
+    fields |= {name: values[name] for name in OWN_INPUTS if values[name]}
+    return values, fields, errors
 
 
 @blueprint.post("/signup")
@@ -62,7 +65,13 @@ def submit() -> Response:
         if not isinstance(fields, dict):
             return _json_error("expected a JSON object with email and condition or nct_id", 400)
     else:
-        fields = {name: request.form.get(name) for name in SIGNUP_FIELDS}
+        values, fields, errors = _form_fields()
+        try:
+            parse_signup(fields)
+        except ValueError as error:
+            errors = input_errors(str(error), fields) | errors
+        if errors:
+            return _form_page(values, errors, 400)
     proxies = current_app.config["TRUSTED_PROXIES"]
     if proxies is None:
         proxies = runtime.settings.trusted_proxies
@@ -72,7 +81,7 @@ def submit() -> Response:
     except ValueError as error:
         if as_json:
             return _json_error(str(error), 400)
-        return _form_page(fields, str(error), 400)
+        return _form_page(values, input_errors(str(error), fields), 400)
     if as_json:
         return _json({"status": "check-your-inbox", "message": CHECK_INBOX}, 202)
     return redirect(url_for("signup.sent"), code=303)  # type: ignore[return-value]

@@ -197,27 +197,63 @@ def test_a_trusted_proxy_passes_on_the_client_address(runtime: Runtime) -> None:
     assert len(_mails(runtime)) == 21
 
 
+# (fields, the API's reason, the form input the page marks, the words beside it)
 MALFORMED = [
-    ({"condition": "melanoma"}, "email: required"),
-    ({"email": "not-an-address", "condition": "melanoma"}, "email 'not-an-address'"),
-    ({"email": "a@example.org"}, "either a condition or an NCT id"),
-    ({"email": "a@example.org", "condition": "x", "nct_id": "NCT07635641"}, "one of the two"),
-    ({"email": "a@example.org", "nct_id": "NCT123"}, "NCT followed by 8 digits"),
-    ({"email": "a@example.org", "condition": "the and of"}, "no meaningful words"),
-    ({"email": "a@example.org", "condition": "melanoma", "frequency": "hourly"}, "frequency"),
+    ({"condition": "melanoma"}, "email: required", "email", "Required."),
+    (
+        {"email": "not-an-address", "condition": "melanoma"},
+        "email 'not-an-address'",
+        "email",
+        "must have an @-sign",
+    ),
+    ({"email": "a@example.org"}, "either a condition or an NCT id", "signup", "either a"),
+    (
+        {"email": "a@example.org", "condition": "x", "nct_id": "NCT07635641"},
+        "one of the two",
+        "signup",
+        "one of the two",
+    ),
+    (
+        {"email": "a@example.org", "nct_id": "NCT123"},
+        "NCT followed by 8 digits",
+        "nct_id",
+        "Expected NCT followed by 8 digits",
+    ),
+    (
+        {"email": "a@example.org", "condition": "the and of"},
+        "no meaningful words",
+        "condition",
+        "No meaningful words",
+    ),
+    (
+        {"email": "a@example.org", "condition": "melanoma", "frequency": "hourly"},
+        "frequency",
+        "frequency",
+        "Expected one of instant, daily, weekly, monthly.",
+    ),
     (
         {"email": "a@example.org", "condition": "melanoma", "timezone": "Mars/Olympus"},
         "time zone",
+        "timezone",
+        "Not an IANA time zone name",
     ),
 ]
+
+
+def inline_error(page: str, name: str) -> str:
+    """The message the form shows beside input `name` ("signup": above the form)."""
+    tag = "div" if name == "signup" else "p"
+    found = re.search(rf'id="{name}-error">(.*?)</{tag}>', page, re.DOTALL)
+    return html.unescape(found.group(1)) if found else ""
 
 
 def test_a_malformed_sign_up_is_refused_naming_the_field(
     runtime: Runtime, client: FlaskClient
 ) -> None:
-    for fields, reason in MALFORMED:
+    for fields, reason, name, words in MALFORMED:
         form = client.post("/signup", data=fields)
-        assert form.status_code == 400 and reason in html.unescape(form.get_data(as_text=True))
+        assert form.status_code == 400
+        assert words in inline_error(form.get_data(as_text=True), name), fields
         api = client.post("/signup", json=fields)
         assert api.status_code == 400 and api.json is not None and reason in api.json["error"]
     assert _mails(runtime) == []

@@ -222,7 +222,7 @@ def test_an_address_outside_ascii_is_refused_at_the_door_an_idn_domain_is_mailed
     assert "SMTPUTF8" not in refused.json["error"]
     form = client.post("/signup", data={"email": "ädä@example.org", "condition": "melanoma"})
     assert form.status_code == 400
-    assert "letters outside ASCII" in html.unescape(form.get_data(as_text=True))
+    assert "letters outside ascii" in html.unescape(form.get_data(as_text=True)).lower()
     accepted = client.post("/signup", json={"email": "Ada@Bücher.de", "condition": "melanoma"})
     assert accepted.status_code == 202
     drain(stub_broker)

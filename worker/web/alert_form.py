@@ -1,0 +1,165 @@
+"""The alert form of the sign-up and preferences pages: inputs to subscription fields and back.
+
+People answer in words: an age, checkboxes with labels, a place and a
+distance in km or miles. This module turns those inputs into the fields of
+an import row, so `worker.subscriptions.rows.parse_row` judges them exactly
+as it judges a file, and turns its verdict back into one message per input,
+shown beside that input. A stored subscription goes the other way, to fill
+the form in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from worker.core.cadence import FREQUENCIES
+from worker.core.quoting import show_value
+from worker.matching.eligibility import PHASES, STUDY_TYPES
+from worker.subscriptions.places import DISTANCE_UNITS, Near, format_near, km_from
+from worker.subscriptions.rows import FIELDS, SubscriptionRow
+from worker.subscriptions.views import (
+    FREQUENCY_LABELS,
+    PHASE_LABELS,
+    SEX_LABELS,
+    STUDY_TYPE_LABELS,
+)
+
+# The inputs of the form, in page order; "place", "distance" and "unit" make `near`.
+INPUTS = (
+    "age",
+    "sex",
+    "healthy_volunteers",
+    "phases",
+    "study_types",
+    "place",
+    "distance",
+    "unit",
+    "frequency",
+)
+ELIGIBILITY_INPUTS = ("age", "sex", "healthy_volunteers", "phases", "study_types")
+UNIT_LABELS = {"km": "km", "mi": "miles"}
+_POINT = re.compile(r"\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)\s*")
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the form offers, with labels; the values come from the one home of each list."""
+
+    frequencies: list[tuple[str, str]] = field(
+        default_factory=lambda: [(value, FREQUENCY_LABELS[value]) for value in FREQUENCIES]
+    )
+    sexes: list[tuple[str, str]] = field(default_factory=lambda: list(SEX_LABELS.items()))
+    phases: list[tuple[str, str]] = field(
+        default_factory=lambda: [(value, PHASE_LABELS[value]) for value in PHASES]
+    )
+    study_types: list[tuple[str, str]] = field(
+        default_factory=lambda: [(value, STUDY_TYPE_LABELS[value]) for value in STUDY_TYPES]
+    )
+    units: list[tuple[str, str]] = field(
+        default_factory=lambda: [(value, UNIT_LABELS[value]) for value in DISTANCE_UNITS]
+    )
+
+
+def form_values(form: MultiDict[str, str], eligibility: bool = True) -> dict[str, Any]:
+    """The alert inputs as typed, to fill the form in again; checkboxes as lists."""
+    names = INPUTS if eligibility else ("place", "distance", "unit", "frequency")
+    values: dict[str, Any] = {}
+    for name in names:
+        if name in ("phases", "study_types"):
+            values[name] = [value for value in form.getlist(name) if value]
+        else:
+            values[name] = (form.get(name) or "").strip()
+    return values
+
+
+def row_fields(values: Mapping[str, Any]) -> tuple[dict[str, object], dict[str, str]]:
+    """The parse_row fields the inputs give, and messages for inputs wrong on their own.
+
+    Only the place and distance are judged here (a distance needs a place, a
+    distance in miles becomes km); everything else is left to parse_row.
+    """
+    fields: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    for name in ELIGIBILITY_INPUTS + ("frequency",):
+        value = values.get(name)
+        if value:
+            fields[name] = "true" if name == "healthy_volunteers" else value
+    place, distance = values.get("place") or "", values.get("distance") or ""
+    if place and not distance:
+        errors["distance"] = "Say how far from this place, for example 50."
+    elif distance and not place:
+        errors["place"] = (
+            "Say far from where: a city with its country or a US ZIP code (or clear the distance)."
+        )
+    elif place:
+        try:
+            km = km_from(distance, values.get("unit") or "km")
+        except ValueError as exc:
+            errors["distance"] = _sentence(str(exc))
+        else:
+            point = _POINT.fullmatch(place)
+            if point is not None:
+                fields["near"] = f"{point.group(1)},{point.group(2)},{km!r}"
+            else:
+                fields["near"] = f"{place};{km!r}"
+    return fields, errors
+
+
+def input_errors(message: str, fields: Mapping[str, object]) -> dict[str, str]:
+    """parse_row's message about `fields` (and the sign-up's) as one sentence per input.
+
+    Each of its parts begins with the field it is about, "age '200': …" or
+    "email: required", and ends where the next begins; `near` is the place
+    unless the part is about the distance. A part naming no field (the
+    sign-up's "give either a condition or an NCT id") is the form's.
+    """
+    heads = {f"{name}: ": name for name in FIELDS}
+    heads.update({f"{name} {show_value(raw)}: ": name for name, raw in fields.items()})
+    boundary = "|".join(re.escape(head) for head in sorted(heads, key=len, reverse=True))
+    errors: dict[str, str] = {}
+    for found in re.finditer(rf"(?:^|; )({boundary})?(.*?)(?=; (?:{boundary})|$)", message):
+        head, reason = found.group(1), found.group(2)
+        if not head and not reason:
+            continue
+        name = heads[head] if head else "form"
+        if name == "near":
+            name = "distance" if reason.startswith("distance ") else "place"
+        errors[name] = " ".join(filter(None, (errors.get(name), _sentence(reason))))
+    return errors
+
+
+def stored_values(row: SubscriptionRow) -> dict[str, Any]:
+    """A stored subscription as form inputs: its place (or point) and distance in km."""
+    place = distance = ""
+    if row.near is not None:
+        near = Near(*row.near, row.near_place)
+        text = format_near(near)
+        if near.place is not None:
+            place, _, distance = text.rpartition(";")
+        else:
+            lat, lon, distance = text.split(",")
+            place = f"{lat}, {lon}"
+    return {
+        "age": "" if row.age is None else str(row.age),
+        "sex": row.sex or "",
+        "healthy_volunteers": "true" if row.healthy_volunteers else "",
+        "phases": list(row.phases),
+        "study_types": list(row.study_types),
+        "place": place,
+        "distance": distance,
+        "unit": "km",
+        "frequency": row.frequency,
+    }
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "?", "!", '"', ")")) else text + "."

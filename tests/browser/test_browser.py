@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 from tests.conftest import make_runtime
 from tests.integration.pipeline_helpers import publish_at, subscribe, tick
 from tests.support import event, record
-from worker.core.models import Subscriber, Subscription
+from worker.core.models import Signup, Subscriber, Subscription
 from worker.core.runtime import Runtime, set_runtime
 from worker.queue.broker import drain
 from worker.web.app import create_app
@@ -149,8 +149,10 @@ def test_a_frequency_is_changed_on_the_preferences_page(
     page.goto(preferences)
     expect(page.get_by_role("heading", name="Your alerts")).to_be_visible()
     assert _fits_a_phone(page)
+    page.get_by_text("Change this alert").click()
+    assert _fits_a_phone(page)
     page.get_by_label("How often").select_option(label="Weekly digest")
-    page.get_by_role("button", name="Save how often").click()
+    page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("status")).to_have_text(re.compile("Saved"))
     expect(page.get_by_label("How often")).to_have_value("weekly")
     assert _subscription(site.runtime) == ("weekly", True)
@@ -160,7 +162,7 @@ def test_sign_up_and_confirm_from_the_email(page: Page, site: Site) -> None:
     page.goto(site.url + "/signup")
     assert _fits_a_phone(page)
     page.get_by_label("Your email address").fill("grace@example.org")
-    page.get_by_label("Condition").fill("Head and neck cancer")
+    page.get_by_label("Condition", exact=True).fill("Head and neck cancer")
     page.get_by_label("How often").select_option("weekly")
     page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
@@ -182,3 +184,83 @@ def test_sign_up_and_confirm_from_the_email(page: Page, site: Site) -> None:
             .where(Subscription.active.is_(True), Subscription.confirmed.is_(True))
         ).all()
     assert [tuple(row) for row in rows] == [("grace@example.org", "Head and neck cancer", "weekly")]
+
+
+def _alerts(runtime: Runtime) -> list[tuple[Any, ...]]:
+    """Every subscription: target, place, km, age, frequency, active, confirmed."""
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(
+                Subscription.condition,
+                Subscription.nct_id,
+                Subscription.near_place,
+                Subscription.near_km,
+                Subscription.age,
+                Subscription.frequency,
+                Subscription.active,
+                Subscription.confirmed,
+            ).order_by(Subscription.id)
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def test_sign_up_near_a_place_then_change_the_distance_and_stop_one_alert(
+    page: Page, site: Site
+) -> None:
+    subscribe(
+        site.runtime, [{"email": "grace@example.org", "kind": "study", "nct_id": "NCT04267848"}]
+    )
+    followed = (None, "NCT04267848", None, None, None, "daily", True, True)
+
+    page.goto(site.url + "/signup")
+    page.get_by_label("Your email address").fill("grace@example.org")
+    page.get_by_label("Condition", exact=True).fill("Lung cancer")
+    page.get_by_label("Your age in years").fill("42")
+    page.get_by_label("Phase 3: does it work better than the usual treatment").check()
+    page.get_by_label("Place", exact=True).fill("milano, italy")
+    page.get_by_label("Distance", exact=True).fill("30")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    with site.runtime.sessions() as session:
+        [signup] = session.scalars(select(Signup)).all()
+        asked = (signup.condition, signup.age, signup.phases, signup.near_place, signup.near_km)
+    assert asked == ("Lung cancer", 42, ["PHASE3"], "Milan, Italy", 30.0)
+    assert _alerts(site.runtime) == [followed]
+
+    [mail] = site.mails()
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None
+    [confirm] = set(re.findall(r"http\S+/confirm/\S+", text.get_content()))
+    page.goto(confirm)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="You are subscribed")).to_be_visible()
+    lung = ("Lung cancer", None, "Milan, Italy", 30.0, 42, "daily", True, True)
+    assert _alerts(site.runtime) == [followed, lung]
+
+    page.get_by_role("link", name="See and change your alerts").click()
+    expect(page.get_by_role("heading", name="Your alerts")).to_be_visible()
+    alert = page.get_by_role("listitem").filter(has_text="New studies on Lung cancer")
+    expect(alert).to_contain_text("a site within 30 km of Milan, Italy; open to age 42")
+    alert.get_by_text("Change this alert").click()
+    expect(alert.get_by_label("Place", exact=True)).to_have_value("Milan, Italy")
+    assert _fits_a_phone(page)
+
+    alert.get_by_label("Distance", exact=True).fill("99999")
+    alert.get_by_role("button", name="Save changes").click()
+    alert = page.get_by_role("listitem").filter(has_text="New studies on Lung cancer")
+    expect(alert.locator(".field-error")).to_contain_text("at most 20,000 km")
+    expect(alert.get_by_label("Distance", exact=True)).to_have_value("99999")
+    assert _fits_a_phone(page)
+    assert _alerts(site.runtime) == [followed, lung]
+
+    alert.get_by_label("Distance", exact=True).fill("50")
+    alert.get_by_label("Unit of distance").select_option(label="miles")
+    alert.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Saved"))
+    moved = ("Lung cancer", None, "Milan, Italy", 80.467, 42, "daily", True, True)
+    assert _alerts(site.runtime) == [followed, moved]
+
+    study = page.get_by_role("listitem").filter(has_text="Study NCT04267848")
+    study.get_by_role("button", name="Stop this alert").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Stopped"))
+    assert _alerts(site.runtime) == [followed[:-2] + (False, True), moved]

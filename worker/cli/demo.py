@@ -8,7 +8,7 @@ so instant, daily (Europe/Rome) and weekly (Monday, America/New_York)
 digests all come due.
 
 Two subscribers show what patients ask for.  Fay (lung cancer, within 50 km
-of Eagle River, Alaska, age 62) hears of the lung study through its nearest
+of ZIP code 99577, Eagle River, Alaska, age 62) hears of the lung study through its nearest
 site; the day's update of that study adds a recruiting site in Anchorage (the
 Katmai Oncology Group, as the registry lists it in the full record) and
 reopens another: "a site opened near you".  Gil (melanoma, age 17) gets only

@@ -43,6 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PHONE: ViewportSize = {"width": 390, "height": 844}
+SMALL_PHONE: ViewportSize = {"width": 360, "height": 740}
 SUNDAY_EVENING = datetime(2026, 6, 28, 18, 0, tzinfo=UTC)
 MONDAY_MORNING = datetime(2026, 6, 29, 8, 0, tzinfo=UTC)
 
@@ -211,8 +212,10 @@ def test_sign_up_near_a_place_then_change_the_distance_and_stop_one_alert(
         site.runtime, [{"email": "grace@example.org", "kind": "study", "nct_id": "NCT04267848"}]
     )
     followed = (None, "NCT04267848", None, None, None, "daily", True, True)
+    page.set_viewport_size(SMALL_PHONE)  # the longest forms, on the narrowest common phone
 
     page.goto(site.url + "/signup")
+    assert _fits_a_phone(page)
     page.get_by_label("Your email address").fill("grace@example.org")
     page.get_by_label("Condition", exact=True).fill("Lung cancer")
     page.get_by_label("Your age in years").fill("42")

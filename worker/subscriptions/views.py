@@ -37,13 +37,13 @@ PHASE_LABELS = {
     "PHASE1": "Phase 1: is it safe, and at what dose",
     "PHASE2": "Phase 2: does it work, is it safe",
     "PHASE3": "Phase 3: does it work better than the usual treatment",
-    "PHASE4": "Phase 4: after approval, how it does in everyday use",
-    "NA": "No phase: studies of devices, behaviour or care, and observational studies",
+    "PHASE4": "Phase 4: how does it work in everyday use, after approval",
+    "NA": "No phase: not a drug trial run in phases (e.g. a device or a procedure)",
 }
 STUDY_TYPE_LABELS = {
-    "INTERVENTIONAL": "Interventional: participants receive a treatment or test",
-    "OBSERVATIONAL": "Observational: researchers follow participants, no treatment is assigned",
-    "EXPANDED_ACCESS": "Expanded access: a treatment given outside a trial",
+    "INTERVENTIONAL": "Interventional: participants are given a treatment or test to study",
+    "OBSERVATIONAL": "Observational: researchers follow people; no treatment is assigned",
+    "EXPANDED_ACCESS": "Expanded access: an experimental treatment offered outside a trial",
 }
 TITLE_LIMIT = 160
 

@@ -67,7 +67,7 @@ def test_the_form_offers_every_filter_with_words(client: FlaskClient) -> None:
         "Your age in years",
         "Only studies that take healthy volunteers",
         "Phase 2: does it work, is it safe",
-        "Observational: researchers follow participants",
+        "Observational: researchers follow people",
         "A city with its country",
         '<option value="mi">miles</option>',
         '<option value="monthly">Monthly digest</option>',

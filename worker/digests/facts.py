@@ -19,17 +19,14 @@ from typing import Any
 from worker.digests.labels import clean_text
 from worker.matching.eligibility import eligibility_stated, parse_age
 from worker.matching.nearby import NEAREST, OPENED, RECRUITING
+from worker.subscriptions.views import PHASE_LABELS
 
-# What each phase asks, as ClinicalTrials.gov explains phases to patients.
+# What each phase asks (the single phases' words live with the subscription
+# views, which offer them as choices), and the phases registries list together.
 PHASE_WORDS = {
-    ("EARLY_PHASE1",): "Early phase 1: a first, very small test in people",
-    ("PHASE1",): "Phase 1: is it safe, and at what dose",
+    **{(phase,): words for phase, words in PHASE_LABELS.items()},
     ("PHASE1", "PHASE2"): "Phase 1/2: is it safe, at what dose, and does it work",
-    ("PHASE2",): "Phase 2: does it work, is it safe",
     ("PHASE2", "PHASE3"): "Phase 2/3: does it work, and better than the usual treatment",
-    ("PHASE3",): "Phase 3: does it work better than the usual treatment",
-    ("PHASE4",): "Phase 4: how does it work in everyday use, after approval",
-    ("NA",): "No phase: not a drug trial run in phases (e.g. a device or a procedure)",
 }
 # Studies of these types list no phase.
 STUDY_TYPE_WORDS = {

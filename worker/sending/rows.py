@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Table, bindparam, case, exists, or_, select, update
+from sqlalchemy import Connection, CursorResult, Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import FEEDBACK_STATES, State
@@ -195,7 +195,11 @@ def _record_statements() -> tuple[Any, Any, Any]:
 
 
 def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
-    """4. Each outcome on its row while still ours; a sent one also on an overtaken row."""
+    """4. Each outcome on its row while still ours; a sent one also on an overtaken row.
+
+    When every row was still ours, none can have been overtaken or taken
+    back, and those two statements are not run (the usual case).
+    """
     if not outcomes:
         return
     values = [
@@ -212,7 +216,9 @@ def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
         for outcome in outcomes
     ]
     ours, *overtaken = _record_statements()
-    db.execute(ours, values[0] if len(values) == 1 else values)
+    written = cast(CursorResult[Any], db.execute(ours, values[0] if len(values) == 1 else values))
+    if written.rowcount == len(values):
+        return
     sent = [v for v in values if v["p_message_id"] is not None]
     for statement in overtaken if sent else ():
         db.execute(statement, sent[0] if len(sent) == 1 else sent)

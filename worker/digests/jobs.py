@@ -17,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import Table, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import State
@@ -133,7 +133,8 @@ def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datet
     """Give each building delivery every pending notification of its stream.
 
     Returns the ids that became `queued`; a delivery with nothing to send
-    becomes `empty` (its window is spent, no email goes out).
+    becomes `empty` (its window is spent, no email goes out).  A few
+    statements per batch, however many deliveries it holds.
     """
     query = select(Delivery.id, Delivery.subscriber_id, Delivery.frequency).where(
         Delivery.id.in_(delivery_ids), Delivery.state == State.BUILDING
@@ -143,44 +144,43 @@ def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datet
     claimed = session.execute(query).all()
     if not claimed:
         return []
-    for delivery in claimed:
-        session.execute(
-            update(Notification)
-            .where(
-                Notification.subscriber_id == delivery.subscriber_id,
-                Notification.frequency == delivery.frequency,
-                Notification.delivery_id.is_(None),
-            )
-            .values(delivery_id=delivery.id)
+    # Two windows of one stream (only schedulers racing make them): the first takes it all.
+    takers: dict[Stream, int] = {}
+    for delivery in sorted(claimed, key=lambda d: d.id):
+        takers.setdefault((delivery.subscriber_id, delivery.frequency), delivery.id)
+    deliveries, notifications = cast(Table, Delivery.__table__), cast(Table, Notification.__table__)
+    bound = session.execute(
+        update(notifications)
+        .where(
+            deliveries.c.id.in_(sorted(takers.values())),
+            notifications.c.subscriber_id == deliveries.c.subscriber_id,
+            notifications.c.frequency == deliveries.c.frequency,
+            notifications.c.delivery_id.is_(None),
         )
-    counts: dict[int, int] = {
-        delivery_id: count
-        for delivery_id, count in session.execute(
-            select(Notification.delivery_id, func.count())
-            .where(Notification.delivery_id.in_([d.id for d in claimed]))
-            .group_by(Notification.delivery_id)
-        )
-    }
-    states = [
-        {
-            "p_id": d.id,
-            "p_state": State.QUEUED if counts.get(d.id) else State.EMPTY,
-            "p_count": counts.get(d.id, 0),
-            "p_now": now,
-        }
-        for d in claimed
-    ]
-    session.execute(
-        update(Delivery.__table__)
-        .where(Delivery.__table__.c.id == bindparam("p_id"))
-        .values(
-            state=bindparam("p_state"),
-            item_count=bindparam("p_count"),
-            updated_at=bindparam("p_now"),
-        ),
-        states,
+        .values(delivery_id=deliveries.c.id)
+        .returning(notifications.c.delivery_id)
     )
-    return sorted(d.id for d in claimed if counts.get(d.id))
+    queued = sorted(set(bound.scalars()))
+    empty = sorted({d.id for d in claimed} - set(queued))
+    items = (
+        select(func.count())
+        .where(notifications.c.delivery_id == deliveries.c.id)
+        .correlate(deliveries)
+        .scalar_subquery()
+    )
+    if queued:
+        session.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(queued))
+            .values(state=State.QUEUED, item_count=items, updated_at=now)
+        )
+    if empty:
+        session.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(empty))
+            .values(state=State.EMPTY, item_count=0, updated_at=now)
+        )
+    return queued
 
 
 def pending_notifications(

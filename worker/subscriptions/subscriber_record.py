@@ -74,7 +74,7 @@ class DeliveryLine:
 @dataclass(frozen=True)
 class FeedbackLine:
     id: int
-    kind: str
+    kind: str | None
     outcome: str
     reason: str | None
     received_at: datetime
@@ -220,7 +220,9 @@ def _feedback(session: Session, email: str) -> list[FeedbackLine]:
         .order_by(FeedbackMessage.id.desc())
         .limit(RECENT_FEEDBACK)
     )
-    return [FeedbackLine(*row) for row in rows]
+    return [
+        FeedbackLine(row.id, row.kind, row.outcome, row.reason, row.received_at) for row in rows
+    ]
 
 
 def _like_literal(text: str) -> str:

@@ -38,8 +38,9 @@ def mail_signups(signup_ids: list[int]) -> None:
     pipeline.mail_signups(signup_ids)
 
 
-def run_import(import_id: int) -> None:
-    uploads.run_import(get_runtime(), import_id)
+def run_imports(import_ids: list[int]) -> None:
+    for import_id in import_ids:
+        uploads.run_import(get_runtime(), import_id)
 
 
 # name → (function, max_retries); each one's queue is in worker.queue.broker.QUEUES.
@@ -52,7 +53,7 @@ ACTORS: dict[str, tuple[Callable[..., None], int]] = {
     "feedback.poll": (poll_feedback, 0),
     "signups.mail": (mail_signups, 5),
     # No retries: a failure is kept on the import's row, and the admin applies it again.
-    "imports.run": (run_import, 0),
+    "imports.run": (run_imports, 0),
 }
 
 

@@ -23,4 +23,4 @@ def start_import(runtime: Runtime, import_id: int) -> None:
         )
         thread.start()
         return
-    enqueue(runtime.settings, "imports.run", import_id)
+    enqueue(runtime.settings, "imports.run", [import_id])

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import State
-from worker.core.models import Delivery, ReceivedEvent, Signup, StudyChange
+from worker.core.models import AdminImport, Delivery, ReceivedEvent, Signup, StudyChange
+from worker.subscriptions.uploads import RUNNING
 
 
 def _batched_ids(session: Session, query, size: int) -> Iterator[list[int]]:
@@ -62,3 +63,9 @@ def stranded_work(
         signups = signups.where(Signup.created_at <= now - grace)
     for batch in _batched_ids(session, signups.order_by(Signup.id), 100):
         yield "signups.mail", batch
+    # Console imports waiting for their dry run or apply (a run in progress ignores the wake-up).
+    imports = select(AdminImport.id).where(AdminImport.state.in_(RUNNING))
+    if grace is not None:
+        imports = imports.where(AdminImport.created_at <= now - grace)
+    for batch in _batched_ids(session, imports.order_by(AdminImport.id), 10):
+        yield "imports.run", batch

@@ -5,7 +5,8 @@ header) and kept as an AdminImport row, so the apply step reads exactly the
 text the dry run reported on.  The dry run and the apply are the CLI's own
 (`read_subscription_stream` + `import_subscriptions`) and run in the
 background (`run_import`, from a queue message or a thread), because a
-100k-line file takes longer than a request may.
+100k-line file takes longer than a request may; the reconciler wakes an
+import whose message or thread was lost.
 
 States: checking (dry run pending) -> checked (report ready) -> applying ->
 applied; failed (an unexpected error, kept in `error`) may be applied again.
@@ -28,6 +29,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from worker.core.audit import record_audit
+from worker.core.exclusive import exclusive
 from worker.core.models import AdminImport
 from worker.core.runtime import Runtime
 from worker.core.sql import is_postgresql
@@ -152,20 +154,28 @@ def request_apply(session: Session, import_id: int, actor: str, now: datetime) -
 
 
 def run_import(runtime: Runtime, import_id: int) -> None:
-    """Do what the import waits for: its dry run, or its apply; nothing once it is done."""
-    with runtime.sessions() as session:
-        upload = session.get(AdminImport, import_id)
-        if upload is None or upload.state not in RUNNING:
+    """Do what the import waits for: its dry run, or its apply; nothing once it is done.
+
+    Safe to run twice: while one run works on an import, another returns at
+    once, so the reconciler may wake every import still waiting.
+    """
+    with exclusive(runtime.engine, "admin_import", import_id) as mine:
+        if not mine:
             return
-        state, fmt, name, content = upload.state, upload.format, upload.filename, upload.content
-    try:
-        if state == CHECKING:
-            _check(runtime, import_id, fmt, name, content)
-        else:
-            _apply(runtime, import_id, fmt, name, content)
-    except Exception as error:  # noqa: BLE001 - kept on the row, shown to the admin
-        log.exception("admin import %d failed", import_id)
-        _fail(runtime, import_id, state, error)
+        with runtime.sessions() as session:
+            upload = session.get(AdminImport, import_id)
+            if upload is None or upload.state not in RUNNING:
+                return
+            state, fmt, name = upload.state, upload.format, upload.filename
+            content = upload.content
+        try:
+            if state == CHECKING:
+                _check(runtime, import_id, fmt, name, content)
+            else:
+                _apply(runtime, import_id, fmt, name, content)
+        except Exception as error:  # noqa: BLE001 - kept on the row, shown to the admin
+            log.exception("admin import %d failed", import_id)
+            _fail(runtime, import_id, state, error)
 
 
 def _items(fmt: str, name: str, content: str) -> Iterator[tuple[int, Any]]:

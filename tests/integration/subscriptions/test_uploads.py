@@ -6,10 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import event, func, select
 
+from worker.core.exclusive import exclusive
 from worker.core.models import AdminImport, AuditEntry, Subscription
 from worker.core.runtime import Runtime
+from worker.queue.broker import drain
+from worker.queue.runner import wake_stranded
 from worker.subscriptions import uploads
 from worker.subscriptions.uploads import (
     accept_upload,
@@ -149,3 +153,19 @@ def test_a_failure_half_way_is_kept_and_applying_again_completes_the_file(
     assert done.state == "applied" and done.error is None
     assert (done.report["applied"]["created"], done.report["applied"]["unchanged"]) == (20, 10)
     assert _subscriptions(runtime) == 30
+
+
+def test_the_reconciler_wakes_an_import_whose_wake_up_was_lost(
+    runtime: Runtime, stub_broker: StubBroker
+) -> None:
+    import_id = _upload(runtime, _csv(3))  # stored, but no message and no thread started
+
+    assert wake_stranded(runtime, None) == 1
+    with exclusive(runtime.engine, "admin_import", import_id):
+        drain(stub_broker)  # a run while another holds the import does nothing
+    assert _row(runtime, import_id).state == "checking"
+
+    wake_stranded(runtime, None)
+    drain(stub_broker)
+    assert _row(runtime, import_id).state == "checked"
+    assert wake_stranded(runtime, None) == 0

@@ -222,7 +222,7 @@ def test_with_a_broker_the_work_goes_to_a_worker_as_an_imports_run_message(
         uploaded = _upload(client, GOOD_AND_ONE_BAD.encode(), "list.csv")
         assert "Checking (dry run)" in client.get(uploaded.location).text
         [message] = [Message.decode(m) for m in list(stub_broker.queues["imports"].queue)]
-        assert message.actor_name == "imports.run"
+        assert (message.actor_name, message.args) == ("imports.run", ([1],))
 
         drain(stub_broker)
 

@@ -145,8 +145,8 @@ def refusal(data: bool) -> Response:
 def safe_next(target: str | None) -> str:
     """Where to go after login: a console path of this site, never elsewhere."""
     default = url_for("admin.overview")
-    if not target:
-        return default
+    if not target or not target.isprintable():
+        return default  # control characters: urlsplit skips line breaks a Location cannot hold
     parts = urlsplit(target)
     console = request.script_root + ADMIN_PREFIX
     if parts.scheme or parts.netloc or target.startswith("//") or "\\" in target:

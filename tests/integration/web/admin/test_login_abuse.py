@@ -1,0 +1,28 @@
+"""Hostile logins: where `next` may lead, cookies the console never set, bytes a form can hold."""
+
+from __future__ import annotations
+
+from tests.integration.web.admin.console import Console, log_in
+
+
+def test_next_never_leaves_the_console_and_never_breaks_the_redirect(console: Console) -> None:
+    for given in [
+        "//evil.example",
+        "/\\evil.example",
+        "/%2F%2Fevil.example",
+        "%2F%2Fevil.example",
+        "/admin@evil.example",
+        "/admin.evil.example/",
+        "javascript:alert(1)",
+        " javascript:alert(1)",
+        "https:/evil.example",
+        "/\t/evil.example",
+        "/admin/\r\nSet-Cookie: trialalerts_admin=fixed",
+        "/admin/\nx",
+        "/admin/\x00",
+        "/admin/\u202e",
+    ]:
+        answer = log_in(console.client(), next=given)
+        assert answer.status_code == 302 and answer.location == "/admin/", repr(given)
+    kept = log_in(console.client(), next="/admin/suppressions?after=caf\u00e9")
+    assert kept.location == "/admin/suppressions?after=caf%C3%A9"

@@ -78,8 +78,20 @@ def _load_admin(user_id: str) -> Admin | None:
         return admin_of(user)
 
 
+class _ConsoleLoginManager(LoginManager):
+    """Flask-Login without "remember me": a session ends with the browser or its cookie.
+
+    The console never sets Flask-Login's `remember_token` cookie, but Flask-Login
+    reads one whenever a request carries it (any site of the domain can set it),
+    and checking it needs the app's SECRET_KEY, which this app has not: a 500.
+    """
+
+    def _load_user_from_remember_cookie(self, cookie: str) -> None:
+        return None
+
+
 def login_manager() -> LoginManager:
-    manager = LoginManager()
+    manager = _ConsoleLoginManager()
     manager.user_loader(_load_admin)
     manager.session_protection = "basic"
     return manager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.web.admin.console import Console, log_in
+from tests.integration.web.admin.console import Console, form_token, log_in
 
 
 def test_next_never_leaves_the_console_and_never_breaks_the_redirect(console: Console) -> None:
@@ -26,3 +26,16 @@ def test_next_never_leaves_the_console_and_never_breaks_the_redirect(console: Co
         assert answer.status_code == 302 and answer.location == "/admin/", repr(given)
     kept = log_in(console.client(), next="/admin/suppressions?after=caf\u00e9")
     assert kept.location == "/admin/suppressions?after=caf%C3%A9"
+
+
+def test_a_remember_me_cookie_from_elsewhere_is_ignored(console: Console) -> None:
+    anonymous = console.client()
+    anonymous.set_cookie("remember_token", "1|" + "0" * 128, path="/")
+    assert anonymous.get("/admin/login").status_code == 200
+    refused = anonymous.get("/admin/audit")
+    assert refused.status_code == 302 and refused.location.startswith("/admin/login")
+    assert log_in(anonymous).status_code == 302
+    assert anonymous.get("/admin/audit").status_code == 200
+    token = form_token(anonymous, "/admin/audit")
+    assert anonymous.post("/admin/logout", data={"csrf_token": token}).status_code == 302
+    assert anonymous.get("/admin/audit").status_code == 302

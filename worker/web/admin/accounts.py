@@ -35,8 +35,11 @@ class AdminAccount:
 
 
 def login_email(email: str) -> str:
-    """Addresses are kept lower-case; a login is looked up (and throttled) the same way."""
-    return email.strip().lower()[:MAX_EMAIL]
+    """Addresses are kept lower-case; a login is looked up (and throttled) the same way.
+
+    NUL, which PostgreSQL cannot store, becomes U+FFFD: still no account's address.
+    """
+    return email.strip().lower()[:MAX_EMAIL].replace("\x00", "\ufffd")
 
 
 def add_admin(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.integration.web.admin.console import Console, form_token, log_in
+from sqlalchemy import select
+
+from tests.integration.web.admin.console import ADMIN_EMAIL, Console, form_token, log_in
+from worker.core.models import AdminLoginFailure
+from worker.web.admin.login import REFUSED
 
 
 def test_next_never_leaves_the_console_and_never_breaks_the_redirect(console: Console) -> None:
@@ -39,3 +43,12 @@ def test_a_remember_me_cookie_from_elsewhere_is_ignored(console: Console) -> Non
     token = form_token(anonymous, "/admin/audit")
     assert anonymous.post("/admin/logout", data={"csrf_token": token}).status_code == 302
     assert anonymous.get("/admin/audit").status_code == 302
+
+
+def test_an_address_with_nul_is_refused_like_any_unknown_one(console: Console) -> None:
+    for email in ["root\x00@example.org", "\x00", ADMIN_EMAIL + "\x00"]:
+        answer = log_in(console.client(), email=email)
+        assert answer.status_code == 401 and REFUSED in answer.text, repr(email)
+    with console.runtime.sessions() as session:
+        tried = session.scalars(select(AdminLoginFailure.email)).all()
+    assert sorted(tried) == ["root@example.org\ufffd", "root\ufffd@example.org", "\ufffd"]

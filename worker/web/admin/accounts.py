@@ -3,7 +3,9 @@
 A login attempt is written down as a failure before its password is checked
 and deleted again when it succeeds: attempts running at the same time in
 other workers count against the lock at once, so parallel guesses get no
-more tries than serial ones.
+more tries than serial ones.  An attempt made while the account is locked is
+deleted too: it does not count, and kept it would outlive the failures that
+locked the account (only RELEVANT is read back) and count towards a new lock.
 """
 
 from __future__ import annotations
@@ -75,8 +77,8 @@ def list_admins(session: Session) -> list[AdminAccount]:
     return [AdminAccount(row.email, row.created_at, row.last_login_at) for row in rows]
 
 
-def _note_attempt(session: Session, address: str, now: datetime) -> list[datetime]:
-    """Commit this attempt as a failure; the times of the failures before it."""
+def _note_attempt(session: Session, address: str, now: datetime) -> tuple[int, list[datetime]]:
+    """Commit this attempt as a failure; its id and the times of the failures before it."""
     attempt = AdminLoginFailure(email=address, at=now)
     with session.begin():
         session.execute(delete(AdminLoginFailure).where(AdminLoginFailure.at < now - FAILURES_KEPT))
@@ -91,7 +93,7 @@ def _note_attempt(session: Session, address: str, now: datetime) -> list[datetim
                 AdminLoginFailure.id != attempt_id,
             )
         ).all()
-    return list(earlier)
+    return attempt_id, list(earlier)
 
 
 def authenticate(
@@ -104,10 +106,13 @@ def authenticate(
     `session` must not be in a transaction; the outcome is committed here.
     """
     address = login_email(email)
-    locked = is_locked(_note_attempt(session, address, now), now)
+    attempt_id, earlier = _note_attempt(session, address, now)
+    locked = is_locked(earlier, now)
     with session.begin():
         user = session.scalar(select(AdminUser).where(AdminUser.email == address))
         matched = passwords.verify(user.password_hash if user else None, password)
+        if locked:
+            session.execute(delete(AdminLoginFailure).where(AdminLoginFailure.id == attempt_id))
         if user is None or locked or not matched:
             return None
         session.execute(delete(AdminLoginFailure).where(AdminLoginFailure.email == address))

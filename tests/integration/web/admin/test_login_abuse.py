@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import select
 
 from tests.integration.web.admin.console import ADMIN_EMAIL, Console, form_token, log_in
 from worker.core.models import AdminLoginFailure
 from worker.web.admin.login import REFUSED
+
+START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
 
 def test_next_never_leaves_the_console_and_never_breaks_the_redirect(console: Console) -> None:
@@ -52,3 +56,14 @@ def test_an_address_with_nul_is_refused_like_any_unknown_one(console: Console) -
     with console.runtime.sessions() as session:
         tried = session.scalars(select(AdminLoginFailure.email)).all()
     assert sorted(tried) == ["root@example.org\ufffd", "root\ufffd@example.org", "\ufffd"]
+
+
+def test_tries_made_during_a_lock_never_count_later(console: Console) -> None:
+    client = console.client()
+    for minutes in (0, 10, 10, 10, 10, 20):  # locked from 10 to 25; the try at 20 does not count
+        console.runtime.clock = lambda minutes=minutes: START + timedelta(minutes=minutes)
+        assert log_in(client, password="not the password at all").status_code == 401
+    # At 31 the failure at 0 is too old to be read back; 10, 10, 10, 10 and 20 are
+    # five within 15 minutes, which would lock until 35 had the try at 20 been kept.
+    console.runtime.clock = lambda: START + timedelta(minutes=31)
+    assert log_in(client).status_code == 302

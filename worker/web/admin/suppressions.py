@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response as AnyResponse
@@ -19,9 +21,14 @@ PAGE_SIZE = 100
 MAX_REASON = 200
 
 
+def _field(values: Mapping[str, str], name: str) -> str:
+    """A request value with NUL, which PostgreSQL cannot take, as U+FFFD (no address holds it)."""
+    return values.get(name, "").replace("\x00", "\ufffd")
+
+
 def _page(status: int = 200, error: str | None = None) -> Response:
     """One page of suppressed addresses in address order, from `after` on."""
-    after = request.args.get("after", "")
+    after = _field(request.args, "after")
     with database(current_runtime(), write=False) as db:
         rows = db.execute(
             select(Suppression.email, Suppression.reason, Suppression.created_at)
@@ -55,7 +62,7 @@ def suppression_add() -> AnyResponse:
         email = normalize_email(request.form.get("email", ""))
     except ValueError as error:
         return _page(400, f"Not an email address: {error}")
-    reason = request.form.get("reason", "").strip()[:MAX_REASON] or ADMIN_REASON
+    reason = _field(request.form, "reason").strip()[:MAX_REASON] or ADMIN_REASON
     if not confirmed():
         return confirmation(
             title="Suppress this address?",
@@ -79,7 +86,7 @@ def suppression_add() -> AnyResponse:
 @blueprint.post("/suppressions/remove")
 @admin_required
 def suppression_remove() -> AnyResponse:
-    email = request.form.get("email", "").strip().lower()
+    email = _field(request.form, "email").strip().lower()
     runtime = current_runtime()
     with database(runtime, write=False) as db:
         row = db.get(Suppression, email) if email else None

@@ -116,3 +116,13 @@ def test_the_list_pages_by_address(console: Console) -> None:
     second = client.get("/admin/suppressions?after=a099@example.org").text
     assert "a100@example.org" in second and "a101@example.org" in second
     assert "a099@example.org" not in second.split("<table")[1]
+
+
+def test_nul_in_any_field_is_answered_not_a_server_error(console: Console) -> None:
+    client = logged_in(console)
+    assert client.get("/admin/suppressions", query_string={"after": "a\x00"}).status_code == 200
+    gone = post_form(client, "/admin/suppressions/remove", {"email": "ada@example.org\x00"})
+    assert gone.status_code == 404 and _suppressed(console.runtime) == {}
+    data = {"email": "ada@example.org", "reason": "by\x00phone", "confirmed": "yes"}
+    assert post_form(client, "/admin/suppressions/add", data).status_code == 302
+    assert _suppressed(console.runtime) == {"ada@example.org": "by\ufffdphone"}

@@ -80,6 +80,7 @@ class Arrival:
     raw: bytes
     message_id: str
     configuration_set: str | None
+    size: int = 0  # bytes of the raw message
 
 
 @dataclass
@@ -175,9 +176,8 @@ class FakeSes:
 
     def _accept(self, body: dict[str, Any]) -> str:
         message_id = f"fake-{next(self._ids):010d}"
-        raw = b""
-        if self.keep_raw:
-            raw = base64.b64decode(body.get("Content", {}).get("Raw", {}).get("Data", ""))
+        encoded = body.get("Content", {}).get("Raw", {}).get("Data", "")
+        raw = base64.b64decode(encoded) if self.keep_raw else b""
         tags = {t.get("Name", ""): t.get("Value", "") for t in body.get("EmailTags") or []}
         arrival = Arrival(
             at=time.time(),
@@ -186,6 +186,7 @@ class FakeSes:
             raw=raw,
             message_id=message_id,
             configuration_set=body.get("ConfigurationSetName"),
+            size=len(encoded) * 3 // 4,
         )
         with self._lock:
             self.arrivals.append(arrival)
@@ -234,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, answer)
         elif self.path.startswith("/_fake/arrivals"):
             fake = self.fake
-            arrivals = [[a.at, list(a.to), a.tags, a.message_id] for a in fake.arrivals]
+            arrivals = [[a.at, list(a.to), a.tags, a.message_id, a.size] for a in fake.arrivals]
             answer = {
                 "arrivals": arrivals,
                 "requests": fake.request_times,

@@ -1,17 +1,20 @@
-"""A deployment in miniature for fault runs: PostgreSQL, Redis, dramatiq worker processes
+"""A deployment in miniature for fault runs: PostgreSQL, a broker, dramatiq worker processes
 sending through a local SES endpoint, and the caller as scheduler and supervisor.
 
 Used by the fault tests (small) and by `trialalerts bench --only faults` (full size).
 
 Counts are taken at the SES endpoint: each arrival carries its delivery id tag.
-The endpoint also plays SES event publishing: every accepted message yields a
-`Send` event, applied at each reconciler tick the way the feedback poller
-applies what SNS → SQS brings (that path itself is tested against moto).
+The endpoint also plays SES event publishing (worker.bench.send_events): an
+accepted message yields a `Send` event, instantly for the tests, seconds
+later in the bench, or never with publishing off; due events are applied at
+each reconciler tick the way the feedback poller applies what SNS → SQS
+brings (that path itself is tested against moto).  After each SIGKILL the
+deliveries left in flight are counted: those are the interrupted sends, the
+only ones that may be sent twice.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,25 +22,25 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import func, select
 
 from worker.bench.corpus import record
-from worker.bench.fake_ses import Account, Arrival, FakeSes
-from worker.bench.rows import BenchRow
-from worker.bench.scale import Scale
+from worker.bench.fake_ses import Account, FakeSes
+from worker.bench.send_events import SendEvents
 from worker.core.delivery_states import State
 from worker.core.models import Delivery
 from worker.core.runtime import Runtime, fixed_clock
 from worker.feedback.store import record_feedback
 from worker.queue.actors import install
-from worker.queue.broker import drain
+from worker.queue.broker import drain, make_broker
 from worker.queue.pipeline import publish, schedule_digests
 from worker.queue.runner import wake_stranded
+from worker.sending.rows import IN_FLIGHT, IN_FLIGHT_AGAIN
 from worker.subscriptions.lists import import_subscriptions
 from worker.subscriptions.rows import parse_row
 
@@ -50,6 +53,7 @@ OWN_SETTINGS = (
     "PROMETHEUS_MULTIPROC",
     "prometheus_multiproc",
 )
+OPEN_STATES = (State.BUILDING, State.QUEUED, State.SENDING, State.PAUSED)  # work left to do
 STUDY_PUBLISHED = datetime(2026, 6, 28, 18, tzinfo=UTC)
 DIGESTS_DUE = datetime(2026, 6, 29, 8, 0, 1, tzinfo=UTC)
 
@@ -82,24 +86,35 @@ def prepare_digests(runtime: Runtime, count: int) -> None:
 
 
 class Deployment:
-    """Worker processes the test supervises, a fake SES endpoint, the scheduler's duties."""
+    """Worker processes the test supervises, a fake SES endpoint, the scheduler's duties.
 
-    def __init__(self, runtime: Runtime, redis_url: str, tmp_path: Path) -> None:
-        self.runtime, self.redis_url, self.tmp_path = runtime, redis_url, tmp_path
+    `send_events` plays SES event publishing (default: each Send event at once).
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        broker_url: str,
+        tmp_path: Path,
+        send_events: SendEvents | None = None,
+    ) -> None:
+        self.runtime, self.broker_url, self.tmp_path = runtime, broker_url, tmp_path
         self.ses = FakeSes(account=Account(max_send_rate=100_000, max_24_hour_send=10**9))
         self.ses.keep_raw = False
-        self.events: list[str] = []
-        self.ses.on_send = self._publish_send_event
+        self.send_events = send_events or SendEvents()
+        self.ses.on_send = self.send_events.on_send
         self.ses.start()
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.interrupted: Counter[str] = Counter()  # delivery id -> times in flight at a kill
         self.log = (tmp_path / "workers.log").open("ab")
-        self.broker = install(RedisBroker(url=redis_url))
+        settings = replace(runtime.settings, broker_url=broker_url, metrics_port=0)
+        self.broker = install(make_broker(settings))
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
         return env | {
             "TRIALALERTS_DATABASE_URL": self.runtime.settings.database_url,
-            "TRIALALERTS_BROKER_URL": self.redis_url,
+            "TRIALALERTS_BROKER_URL": self.broker_url,
             "TRIALALERTS_EMAIL_BACKEND": "ses",
             "TRIALALERTS_SECRET_KEY": KEY,
             "TRIALALERTS_METRICS_PORT": "0",
@@ -134,12 +149,24 @@ class Deployment:
         )
 
     def kill_workers(self) -> None:
-        """SIGKILL every worker process (master and children): nothing gets to clean up."""
+        """SIGKILL every worker process (master and children): nothing gets to clean up.
+
+        The deliveries then left in flight (marked right before their SES call)
+        are counted as interrupted sends.
+        """
         for worker in self.workers:
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=30)
         self.workers.clear()
+        with self.runtime.sessions() as session:
+            in_flight = session.scalars(
+                select(Delivery.id).where(
+                    Delivery.state == State.SENDING,
+                    Delivery.last_error.in_((IN_FLIGHT, IN_FLIGHT_AGAIN)),
+                )
+            )
+            self.interrupted.update(str(delivery) for delivery in in_flight)
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -159,17 +186,9 @@ class Deployment:
         self.runtime.clock = fixed_clock(DIGESTS_DUE)
         return schedule_digests(self.runtime)
 
-    def _publish_send_event(self, arrival: Arrival) -> None:
-        """What SES event publishing would put on the feedback queue for this message."""
-        mail = {"messageId": arrival.message_id, "destination": list(arrival.to),
-                "timestamp": datetime.now(UTC).isoformat(),
-                "tags": {key: [value] for key, value in arrival.tags.items()}}  # fmt: skip
-        message = json.dumps({"eventType": "Send", "mail": mail, "send": {}})
-        self.events.append(json.dumps({"Type": "Notification", "MessageId": arrival.message_id,
-                                       "Message": message}))  # fmt: skip
-
     def apply_feedback(self) -> None:
-        taken, self.events = self.events, []
+        """Store the Send events that have reached the feedback queue by now."""
+        taken = self.send_events.take_due()
         if taken:
             with self.runtime.sessions() as session, session.begin():
                 record_feedback(session, taken, datetime.now(UTC))
@@ -193,6 +212,23 @@ class Deployment:
     def sends_per_delivery(self) -> Counter[str]:
         return Counter(arrival.tags.get("delivery", "?") for arrival in self.ses.arrivals)
 
+    def run_until_settled(
+        self, timeout: float, on_progress: Callable[[int], None] = lambda sent: None
+    ) -> Counter[str]:
+        """Tick as the scheduler does until no delivery has work left (sent, failed, ...)."""
+        deadline = time.monotonic() + timeout
+        last_reconcile = 0.0
+        while time.monotonic() < deadline:
+            on_progress(len(self.ses.arrivals))
+            states = self.states()
+            if not any(states.get(state, 0) for state in OPEN_STATES):
+                return states
+            if time.monotonic() - last_reconcile > 2:
+                self.reconcile()
+                last_reconcile = time.monotonic()
+            time.sleep(0.2)
+        raise AssertionError(f"work left after {timeout:.0f} s: {dict(self.states())}")
+
     def run_until_sent(
         self, expected: int, timeout: float, on_progress: Callable[[int], None] = lambda sent: None
     ) -> Counter[str]:
@@ -214,23 +250,24 @@ class Deployment:
         )
 
 
-REDIS_URL = os.environ.get("TRIALALERTS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-
-
-def sigkill_ten_times(deployment: Deployment, expected: int) -> None:
-    """SIGKILL every worker process ten times, evenly through the run, restarting each time."""
+def sigkill_repeatedly(deployment: Deployment, expected: int, times: int) -> None:
+    """SIGKILL every worker process `times` times, evenly through the run, restarting each time."""
     kills: list[int] = []
-    step = max(expected // 11, 1)
+    step = max(expected // (times + 1), 1)
 
     def kill_now_and_then(sent: int) -> None:
-        if len(kills) < 10 and sent >= step * (len(kills) + 1):
+        if len(kills) < times and sent >= step * (len(kills) + 1):
             deployment.kill_workers()
             kills.append(sent)
             deployment.start_workers()
 
-    deployment.run_until_sent(expected, timeout=600 + expected / 20, on_progress=kill_now_and_then)
-    if len(kills) < 10:
+    deployment.run_until_settled(timeout=600 + expected / 20, on_progress=kill_now_and_then)
+    if len(kills) < times:
         raise AssertionError(f"the run ended after {len(kills)} kills: {kills}")
+
+
+def sigkill_ten_times(deployment: Deployment, expected: int) -> None:
+    sigkill_repeatedly(deployment, expected, 10)
 
 
 def flush_redis_once(deployment: Deployment, expected: int) -> None:
@@ -241,56 +278,9 @@ def flush_redis_once(deployment: Deployment, expected: int) -> None:
 
     def flush(sent: int) -> None:
         if not flushed and sent >= expected // 3:
-            redis.Redis.from_url(deployment.redis_url).flushall()
+            redis.Redis.from_url(deployment.broker_url).flushall()
             flushed.append(sent)
 
-    deployment.run_until_sent(expected, timeout=300 + expected / 20, on_progress=flush)
+    deployment.run_until_settled(timeout=300 + expected / 20, on_progress=flush)
     if not flushed:
         raise AssertionError("the run ended before Redis was flushed")
-
-
-FAULTS: dict[str, Callable[[Deployment, int], None]] = {
-    "SIGKILL of the workers x10": sigkill_ten_times,
-    "FLUSHALL of Redis mid-run": flush_redis_once,
-}
-
-
-def fault_rows(scale: Scale) -> list[BenchRow]:
-    """Each fault at size: digests that arrived exactly once, out of those claimed."""
-    from tempfile import TemporaryDirectory
-
-    import redis
-
-    from worker.bench.databases import throwaway_postgres
-    from worker.bench.scale import by_scale
-    from worker.core.config import Settings
-    from worker.core.runtime import set_runtime
-
-    count = by_scale(scale, 200, 2_000, 20_000)
-    rows = []
-    for name, fault in FAULTS.items():
-        with throwaway_postgres() as url, TemporaryDirectory() as folder:
-            redis.Redis.from_url(REDIS_URL).flushdb()
-            runtime = Runtime(Settings(database_url=url, broker_url=REDIS_URL, secret_keys=(KEY,),
-                                       sending_lease_seconds=5))  # fmt: skip
-            set_runtime(runtime)
-            prepare_digests(runtime, count)
-            deployment = Deployment(runtime, REDIS_URL, Path(folder))
-            start = time.perf_counter()
-            try:
-                expected = deployment.claim_due_digests()
-                deployment.start_workers()
-                fault(deployment, expected)
-            finally:
-                deployment.stop()
-                set_runtime(None)
-                runtime.close()
-            sends = deployment.sends_per_delivery()
-            once = sum(1 for n in sends.values() if n == 1)
-            twice = sum(1 for n in sends.values() if n > 1)
-            note = (f"{expected - len(sends)} lost, {twice} sent twice; "
-                    f"{time.perf_counter() - start:.0f} s, 2 processes x 4 threads")  # fmt: skip
-            label = f"faults: {name}, {count:,} digests"
-            rows.append(BenchRow(label, once, "sent exactly once", expected, "digests claimed",
-                                 "every one, none twice", note))  # fmt: skip
-    return rows

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from worker.bench.corpus import records_dir
-from worker.bench.rows import BenchRow
+from worker.bench.rows import BenchRow, at_least
 from worker.bench.scale import Scale
 from worker.ingest.studies import summarize
 from worker.matching.conditions import normalize_term, study_concepts, term_matches
@@ -124,16 +124,14 @@ def quality_rows(scale: Scale) -> list[BenchRow]:
     return [
         BenchRow(
             "matching quality: precision", quality.precision, "", None, "",
-            f">= {PRECISION_TARGET}", f"{about}; {wrong}",
-            met=quality.precision >= PRECISION_TARGET,
+            at_least(PRECISION_TARGET), f"{about}; {wrong}",
         ),
         BenchRow(
             "matching quality: recall", quality.recall, "", None, "",
-            f">= {RECALL_TARGET}", f"{about}; {_listed('misses', quality.misses)}",
-            met=quality.recall >= RECALL_TARGET,
+            at_least(RECALL_TARGET), f"{about}; {_listed('misses', quality.misses)}",
         ),
         BenchRow(
-            "matching quality: thesaurus pairs matched", thesaurus.recall, "", None, "", "",
+            "matching quality: thesaurus pairs matched", thesaurus.recall, "", None, "", None,
             "pairs only a thesaurus of names could match, kept out of the target: "
             f"{_listed('misses', thesaurus.misses)}",
         ),

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from worker.bench.corpus import SMALL_MIX, mix_names, nct_id, record
 from worker.bench.databases import throwaway_postgres
 from worker.bench.fake_ctgov import FakeCtgov, variant
-from worker.bench.rows import BenchRow
+from worker.bench.rows import BenchRow, ratio_at_least
 from worker.bench.scale import Scale, by_scale
 from worker.core.config import Settings
 from worker.core.models import ReceivedEvent
@@ -40,7 +40,7 @@ from worker.registry.poll import Poller
 FIRST_DAY = date(2026, 6, 1)
 DAYS = 20
 NOW = datetime(2026, 6, 28, 9, tzinfo=UTC)
-TARGET = ">= 50 % of the anchor"
+TARGET = ratio_at_least(0.5)
 
 
 def studies(count: int) -> list[dict[str, Any]]:

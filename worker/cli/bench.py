@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from worker.bench.corpus import BenchSetupError
-from worker.bench.runner import format_table, run_bench, scenario_names, write_json
+from worker.bench.report import format_markdown, format_table, machine, write_json
+from worker.bench.runner import run_bench, scenario_names
 from worker.bench.scale import Scale
 
 
@@ -21,30 +21,47 @@ from worker.bench.scale import Scale
     help="Also write the rows to FILE as JSON.",
 )
 @click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    help="Also write the table as Markdown, with the date and the machine, to FILE (- for stdout).",
+)
+@click.option(
     "--only",
     multiple=True,
     type=click.Choice(scenario_names()),
     help="Run only this scenario (repeatable).",
 )
-@click.option("--check", is_flag=True, help="Exit 1 when a row misses its target.")
-def bench(quick: bool, json_path: Path | None, only: tuple[str, ...], check: bool) -> None:
+@click.option("--check", is_flag=True, help="Exit 1 when a row misses its target or could not run.")
+def bench(
+    quick: bool,
+    json_path: Path | None,
+    markdown_path: Path | None,
+    only: tuple[str, ...],
+    check: bool,
+) -> None:
     """Measure ingest, matching, digests and sending; print one table.
 
     PostgreSQL scenarios create and drop their own databases through the admin
     connection TRIALALERTS_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1).
+    A scenario that cannot run (a service down, an error) is a row marked
+    "not run" with the reason.
     """
     scale: Scale = "quick" if quick else "full"
     started = datetime.now(UTC)
-    try:
-        rows = run_bench(only, scale, progress=lambda line: click.echo(line, err=True))
-    except BenchSetupError as error:
-        click.echo(f"bench: {error}", err=True)
-        raise SystemExit(2) from None
-    click.echo(format_table(rows))
+    rows = run_bench(only, scale, progress=lambda line: click.echo(line, err=True))
+    click.echo(format_table(rows, scale))
     if json_path is not None:
         write_json(json_path, rows, scale, started)
         click.echo(f"rows written to {json_path}", err=True)
+    if markdown_path is not None:
+        markdown = format_markdown(rows, scale, started, machine())
+        if str(markdown_path) == "-":
+            click.echo(markdown)
+        else:
+            markdown_path.write_text(markdown)
+            click.echo(f"Markdown table written to {markdown_path}", err=True)
     missed = [row.scenario for row in rows if row.met is False]
     if check and missed:
-        click.echo(f"targets not met: {'; '.join(missed)}", err=True)
+        click.echo(f"targets not met or not run: {'; '.join(missed)}", err=True)
         raise SystemExit(1)

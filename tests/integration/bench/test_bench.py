@@ -17,8 +17,9 @@ from sqlalchemy import Engine, select, text
 
 from tests.conftest import PG_ADMIN_URL
 from worker.bench.databases import ADMIN_ENV
-from worker.bench.rows import BenchRow
-from worker.bench.runner import format_table, run_bench, write_json
+from worker.bench.report import format_table, write_json
+from worker.bench.rows import BenchRow, ratio_at_least
+from worker.bench.runner import run_bench
 from worker.bench.subscribers import bulk_load, synthetic_rows
 from worker.cli.bench import bench
 from worker.core.db import make_engine, make_sessionmaker
@@ -45,7 +46,8 @@ def test_each_scenario_reports_positive_figures_and_the_json_keeps_every_row(
         for figure in ("events matched", "time per event", "notification writes", "peak RSS"):
             assert any(row.scenario == f"matching {size} subscriptions: {figure}" for row in rows)
     assert any(row.scenario == "digests: send-ready" for row in rows)
-    assert all(row.figure > 0 for row in rows), [row for row in rows if row.figure <= 0]
+    assert [row for row in rows if row.failure] == []
+    assert all(row.figure and row.figure > 0 for row in rows), [row for row in rows]
     notification_writes = [row for row in rows if row.scenario.endswith("notification writes")]
     assert all(row.anchor and row.anchor > 0 for row in notification_writes)
 
@@ -62,16 +64,17 @@ def test_each_scenario_reports_positive_figures_and_the_json_keeps_every_row(
 def test_the_table_shows_every_row_with_its_ratio_and_notes_as_footnotes() -> None:
     rows = [
         BenchRow("matching 1M: notification writes", 30_000.0, "notifications/s", 60_000.0,
-                 "COPY of the same rows", ">= 50 % of COPY", "same batches"),
-        BenchRow("digests: peak RSS", 97.5, "MB", None, "", "", "same batches"),
+                 "COPY of the same rows", ratio_at_least(0.5), "same batches"),
+        BenchRow("digests: peak RSS", 97.5, "MB", None, "", None, "same batches"),
     ]  # fmt: skip
 
     lines = format_table(rows).splitlines()
 
     assert lines[0].split() == ["scenario", "figure", "unit", "anchor", "anchor", "name", "ratio",
-                                "target"]  # fmt: skip
+                                "target", "met"]  # fmt: skip
     assert "matching 1M: notification writes [1]" in lines[2]
     assert "30,000" in lines[2] and "60,000" in lines[2] and "0.50" in lines[2]
+    assert "ratio >= 0.5" in lines[2] and lines[2].endswith("yes")
     assert "digests: peak RSS [1]" in lines[3] and "97.5" in lines[3]
     assert lines[-1] == "[1] same batches"
 
@@ -137,25 +140,66 @@ def test_the_bulk_loader_writes_what_the_importer_writes(pg_url: str) -> None:
         engine.dispose()
 
 
-def test_the_end_to_end_scenario_delivers_every_digest_through_real_workers(
+def test_the_end_to_end_scenario_delivers_every_digest_and_names_a_broker_that_cannot_run(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Real workers on Redis; RabbitMQ pointed at a closed port becomes a row with the reason.
+
+    (The workers on RabbitMQ are run by the pipeline and fault tests.)
+    """
     monkeypatch.setattr("worker.bench.end_to_end.REDIS_URL", redis_url)
+    monkeypatch.setattr("worker.bench.end_to_end.AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2F")
     rows = run_bench(["end-to-end"], scale="tiny")
-    [throughput, rss] = rows
-    assert throughput.figure > 0 and throughput.anchor and throughput.anchor > 0
+    assert len(rows) == 3, rows
+    [throughput, rss, rabbitmq] = rows
+    assert throughput.scenario == "end to end, Redis, 300 daily digests"
+    assert throughput.figure and throughput.figure > 0
+    assert throughput.anchor and throughput.anchor > 0
+    assert throughput.anchor_name == "the SES endpoint alone, 2 processes x 8 client threads"
     assert throughput.note.startswith("300 of 300 digests sent")
-    assert rss.figure > 0
+    assert rss.figure and rss.figure > 0
+    assert rabbitmq.scenario == "end to end, RabbitMQ, 300 daily digests"
+    assert rabbitmq.figure is None and rabbitmq.met is False
+    assert rabbitmq.reason.startswith("RabbitMQ at amqp://guest:***@127.0.0.1:1/%2F: ")
 
 
-def test_the_fault_scenario_counts_what_arrived_exactly_once(
+def test_the_fault_scenario_counts_what_arrived_and_what_was_resent(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("worker.bench.faults.REDIS_URL", redis_url)
-    rows = run_bench(["faults"], scale="tiny")
-    assert [row.scenario.split(",")[0] for row in rows] == [
-        "faults: SIGKILL of the workers x10",
-        "faults: FLUSHALL of Redis mid-run",
+    monkeypatch.setattr("worker.bench.fault_runs.REDIS_URL", redis_url)
+    rows = {row.scenario.replace(", 200 digests", ""): row
+            for row in run_bench(["faults"], scale="tiny")}  # fmt: skip
+    assert list(rows) == [
+        "faults: SIGKILL of the workers x2: sent exactly once",
+        "faults: FLUSHALL of Redis mid-run: sent exactly once",
+        "faults: SIGKILL of the workers x2, event publishing off: delivered",
+        "faults: SIGKILL of the workers x2, event publishing off: sent twice",
+        "faults: SIGKILL of the workers x2, event publishing off: resends beyond one per "
+        "interrupted send",
     ]
-    for row in rows:
-        assert row.figure == row.anchor and row.note.startswith("0 lost, 0 sent twice")
+    for name in list(rows)[:3]:
+        assert rows[name].figure == rows[name].anchor == 200, rows[name]
+        assert rows[name].note.startswith("0 lost, "), rows[name]
+    assert "Send events 0.2-1 s after each accepted message, lease 3 s" in rows[list(rows)[0]].note
+    twice = rows[list(rows)[3]]
+    assert twice.anchor is not None and twice.figure is not None and twice.figure <= twice.anchor
+    assert rows[list(rows)[4]].figure == 0
+
+
+def test_the_pacing_rows_come_from_what_arrived_at_a_real_endpoint(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four real sender processes through the Redis pacer, then the same four with none."""
+    from worker.bench.pacing import pacing_rows
+    from worker.bench.ses_endpoint import REDIS_ENV
+
+    monkeypatch.setenv(REDIS_ENV, redis_url)
+
+    paced, throttled = pacing_rows(max_rate=40.0, seconds=3.0)
+
+    assert paced.scenario.endswith("MaxSendRate 40/s, fraction 0.95")
+    assert paced.failure == "", paced
+    assert paced.figure is not None and 20 <= paced.figure <= 41, paced
+    assert paced.anchor is not None and 30 <= paced.anchor <= 41, paced
+    assert "anchor: " in paced.note and " accepted of " in paced.note
+    assert throttled.unit == "429s" and throttled.figure is not None

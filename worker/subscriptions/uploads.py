@@ -116,7 +116,7 @@ def store_upload(
     session: Session, actor: str, filename: str, fmt: str, text: str, now: datetime
 ) -> int:
     """Keep an accepted upload, waiting for its dry run; returns its id (audited)."""
-    name = filename[:MAX_FILENAME]
+    name = filename.replace("\x00", "\ufffd")[:MAX_FILENAME]  # PostgreSQL cannot store NUL
     upload = AdminImport(
         created_by=actor,
         created_at=now,

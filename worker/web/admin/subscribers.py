@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response as AnyResponse
 from worker.core.audit import record_audit
 from worker.core.ids import parse_id
 from worker.core.models import Subscriber
+from worker.core.quoting import terminal_safe
 from worker.digests.preview import Preview, preview_digests
 from worker.subscriptions.lists import remove_subscriber
 from worker.subscriptions.preferences import restart_subscription, stop_subscription
@@ -175,11 +176,13 @@ def suppress(subscriber_id: str) -> AnyResponse:
     runtime = current_runtime()
     with database(runtime, write=False) as db:
         record = _record(db, subscriber_id)
-    reason = " ".join(request.form.get("reason", "").split())[:MAX_REASON] or ADMIN_REASON
+    # NUL, which PostgreSQL cannot take, kept as U+FFFD.
+    typed = request.form.get("reason", "").replace("\x00", "\ufffd")
+    reason = " ".join(typed.split())[:MAX_REASON] or ADMIN_REASON
     if not confirmed():
         return confirmation(
             title="Suppress this address?",
-            message=f"Nothing will be sent to {record.email} any more ({reason}).",
+            message=f"Nothing will be sent to {record.email} any more ({terminal_safe(reason)}).",
             action=url_for(str(request.endpoint), subscriber_id=record.id),
             button="Suppress",
             fields={"reason": reason},

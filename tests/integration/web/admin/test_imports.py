@@ -230,3 +230,14 @@ def test_with_a_broker_the_work_goes_to_a_worker_as_an_imports_run_message(
     finally:
         set_runtime(None)
         runtime.close()
+
+
+def test_nul_in_a_file_name_is_kept_as_a_replacement_character(console: Console) -> None:
+    client = logged_in(console)
+
+    answer = _upload(client, GOOD_AND_ONE_BAD.encode(), "list\x00.csv")
+
+    assert answer.status_code == 303
+    with console.runtime.sessions() as session:
+        assert session.scalar(select(AdminImport.filename)) == "list\ufffd.csv"
+    _settled(client, answer.location)

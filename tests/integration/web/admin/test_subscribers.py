@@ -252,3 +252,17 @@ def test_the_digest_preview_shows_what_is_waiting_in_a_sandbox(
     assert (
         client.get(f"/admin/subscribers/{ids['adam@example.org']}/preview/daily").status_code == 404
     )
+
+
+def test_nul_in_a_reason_is_kept_as_a_replacement_character(console: Console) -> None:
+    """PostgreSQL cannot store NUL: the request must not fail with a 500."""
+    ids = _people(console.runtime)
+    client = logged_in(console)
+    path = f"/admin/subscribers/{ids['bob@example.org']}/suppress"
+
+    answer = post_form(client, path, {"reason": "by\x00phone", "confirmed": "yes"})
+
+    assert answer.status_code == 302
+    with console.runtime.sessions() as session:
+        held = session.get(Suppression, "bob@example.org")
+        assert held is not None and held.reason == "by\ufffdphone"

@@ -28,8 +28,9 @@ def admin() -> None:
 
 
 def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if from_stdin:  # bytes, so that a line that is not UTF-8 is refused with a reason
+        line = sys.stdin.buffer.readline().decode("utf-8", "surrogateescape")
+        return line.removesuffix("\n").removesuffix("\r")
     password: str = click.prompt(
         "Password", hide_input=True, confirmation_prompt="Repeat the password"
     )

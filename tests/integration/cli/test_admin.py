@@ -90,6 +90,27 @@ def test_refusals_exit_1_and_usage_errors_2(tmp_path: Path) -> None:
     assert code == 0 and [entry["action"] for entry in entries] == ["admin_user.add"]
 
 
+def test_a_password_from_stdin_loses_its_line_end_only_and_must_be_text(tmp_path: Path) -> None:
+    env = {"TRIALALERTS_DATABASE_URL": f"sqlite:///{tmp_path / 'admin.db'}"}
+
+    def add(email: str, stdin: bytes) -> tuple[int, str]:
+        done = CliRunner().invoke(
+            cli, ["admin", "add-user", email, "--password-stdin"], input=stdin, env=env
+        )
+        return done.exit_code, done.output
+
+    assert add("crlf@example.org", PASSWORD.encode() + b"\r\n") == (
+        0,
+        "admin crlf@example.org added\n",
+    )
+    code, output = add("latin1@example.org", "correct hörse battery\n".encode("latin-1"))
+    assert code == 1 and "not added: the password is not UTF-8 text" in output
+    code, output = add("twocr@example.org", PASSWORD.encode() + b"\r\r\n")
+    assert code == 1 and "control character" in output
+    code, output = add("nul@example.org", b"correct\x00horse battery\n")
+    assert code == 1 and "control character" in output
+
+
 def test_the_password_is_asked_twice(tmp_path: Path) -> None:
     env = {"TRIALALERTS_DATABASE_URL": f"sqlite:///{tmp_path / 'admin.db'}"}
     runner = CliRunner()

@@ -43,3 +43,13 @@ def test_weak_passwords_are_refused() -> None:
     assert password_problem(email, "grace-grace-2026!") == "the password contains the email address"
     assert password_problem(email, "x" * 1025 + "abcdef") is not None
     assert password_problem(email, "correct horse battery staple") is None
+
+
+def test_passwords_no_login_form_can_send_are_refused() -> None:
+    email = "grace@example.org"
+    not_utf8 = b"\xff\xfecorrect horse battery".decode("utf-8", "surrogateescape")
+    assert password_problem(email, not_utf8) == "the password is not UTF-8 text"
+    for control in ("\r", "\t", "\x00", "\x1b", "\x85"):
+        problem = password_problem(email, f"correct horse{control}battery")
+        assert problem is not None and "control character" in problem, repr(control)
+    assert password_problem(email, "correct\u00a0horse battery") is None  # a no-break space

@@ -11,6 +11,7 @@ replaced at the next login.
 from __future__ import annotations
 
 import threading
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -63,6 +64,11 @@ def password_problem(email: str, password: str) -> str | None:
         return f"the password is shorter than {MIN_LENGTH} characters"
     if len(password) > MAX_LENGTH:
         return f"the password is longer than {MAX_LENGTH} characters"
+    categories = {unicodedata.category(char) for char in password}
+    if "Cs" in categories:  # bytes that were not UTF-8, kept by the surrogateescape handler
+        return "the password is not UTF-8 text"
+    if "Cc" in categories:
+        return "the password holds a control character (tab, line break, NUL) no login form sends"
     if len(set(password)) < MIN_DISTINCT:
         return f"the password uses fewer than {MIN_DISTINCT} different characters"
     local_part = email.partition("@")[0].lower()

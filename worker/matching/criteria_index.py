@@ -3,8 +3,11 @@
 Criteria rows are insert-only, so the cache only ever grows.  Work per study
 is one check per distinct term sharing one of its words (a term that fails
 skips all its criteria), then one check per distinct filter set (statuses,
-countries and the eligibility filters: everything but near), then the near
+countries, sex, healthy volunteers, phases, study types), then the near
 criteria of the terms that matched, found from the study's site points.
+An age is personal, so it stays out of the filter sets (which it would split
+into one per age): criteria with an age are kept sorted by age within their
+filter set, and the study's accepted ages cut a slice of them.
 
 Which rows to read (the cache must never miss a committed row): ids are not
 committed in id order on PostgreSQL, so "above the highest id seen" is not
@@ -27,9 +30,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import Row, select
@@ -40,12 +43,12 @@ from worker.core.runtime import Runtime
 from worker.matching.conditions import (
     Filters,
     StudyConcepts,
-    any_site_within,
     filters_pass,
     near_reach,
     site_within,
 )
 from worker.matching.criteria import settled_up_to
+from worker.matching.eligibility import takes_age
 
 LOAD_CHUNK = 5000  # criteria rows fetched at a time by refresh
 GRID_LIMIT = 400  # grid cells a near circle may take; wider ones are checked apart
@@ -76,8 +79,9 @@ class NearCriteria:
     km: float
     lat_reach: float
     lon_reach: float
-    filter_set: int  # its filters but near: an index into CriteriaIndex.filter_sets
+    filter_set: int  # its filters but near and age: an index into CriteriaIndex.filter_sets
     id: int
+    age: int | None = None
 
 
 Cell = tuple[int, int]  # (floor(lat), floor(lon) mod 360): one degree by one degree
@@ -113,21 +117,29 @@ class TermCandidates:
     """
 
     words: frozenset[str]
-    by_filters: Mapping[int, Sequence[int]]  # filter set number → criteria ids
+    by_filters: Mapping[int, Sequence[int]]  # filter set number → criteria ids without an age
     near: tuple[NearCriteria, ...] = ()
     grid: Mapping[Cell, tuple[NearCriteria, ...]] = field(default_factory=dict)
     wide: tuple[NearCriteria, ...] = ()
+    # filter set number → the criteria with an age: (their ages in order, their ids)
+    by_age: Mapping[int, tuple[Sequence[int], Sequence[int]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return sum(map(len, self.by_filters.values())) + len(self.near)
+        aged = sum(len(ids) for _, ids in self.by_age.values())
+        return sum(map(len, self.by_filters.values())) + aged + len(self.near)
 
-    def extended(self, plain: list[tuple[int, int]], near: list[NearCriteria]) -> TermCandidates:
-        """A copy with more criteria: (filter set, id) pairs without a near filter, near ones."""
+    def extended(self, plain: list[Plain], near: list[NearCriteria]) -> TermCandidates:
+        """A copy with more criteria: those without a near filter, and near ones."""
         by_filters = {number: list(ids) for number, ids in self.by_filters.items()}
-        for filter_set, criteria_id in plain:
-            by_filters.setdefault(filter_set, []).append(criteria_id)
+        aged = {number: list(zip(*pair, strict=True)) for number, pair in self.by_age.items()}
+        for filter_set, criteria_id, age in plain:
+            if age is None:
+                by_filters.setdefault(filter_set, []).append(criteria_id)
+            else:
+                aged.setdefault(filter_set, []).append((age, criteria_id))
+        by_age = {number: _by_age(pairs) for number, pairs in aged.items()}
         if not near:
-            return TermCandidates(self.words, by_filters, self.near, self.grid, self.wide)
+            return TermCandidates(self.words, by_filters, self.near, self.grid, self.wide, by_age)
         circles = self.near + tuple(near)
         grid: dict[Cell, list[NearCriteria]] = {}
         wide = []
@@ -139,17 +151,31 @@ class TermCandidates:
             for cell in cells:
                 grid.setdefault(cell, []).append(circle)
         frozen = {cell: tuple(found) for cell, found in grid.items()}
-        return TermCandidates(self.words, by_filters, circles, frozen, tuple(wide))
+        return TermCandidates(self.words, by_filters, circles, frozen, tuple(wide), by_age)
 
 
-_Pending = dict[frozenset[str], tuple[list[tuple[int, int]], list[NearCriteria]]]
+Plain = tuple[int, int, int | None]  # (filter set number, criteria id, age) of a criteria
+
+
+def _by_age(pairs: list[tuple[int, int]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(age, id) pairs as (ages in order, their ids): what a bisection slices."""
+    ordered = sorted(pairs)
+    return tuple(age for age, _ in ordered), tuple(pk for _, pk in ordered)
+
+
+_Pending = dict[frozenset[str], tuple[list[Plain], list[NearCriteria]]]
 
 
 class CriteriaIndex:
     def __init__(self) -> None:
         self._by_key: dict[str, dict[frozenset[str], TermCandidates]] = {}
-        self._filter_numbers: dict[Filters, int] = {}
-        self.filter_sets: list[Filters] = []  # filter set number → its filters (near aside)
+        # A filter set is a pair of parts: statuses and countries, and the
+        # eligibility filters but age.  Each distinct part is judged once per
+        # study, so sets that mix the same parts cost a lookup.
+        self._part_numbers: dict[Filters, int] = {}
+        self.parts: list[Filters] = []  # part number → its filters
+        self._filter_numbers: dict[tuple[int, int], int] = {}
+        self.filter_sets: list[tuple[int, int]] = []  # filter set number → its two parts
         self._settled = 0  # every criteria row at or below this id is loaded
         self._loaded_above: set[int] = set()  # loaded ids above `_settled`
         self._count = 0
@@ -187,20 +213,28 @@ class CriteriaIndex:
             return len(fresh)
 
     def _filter_set(self, row: Row[Any]) -> int:
-        """The number of the row's filters but near, one per distinct set."""
-        filters = Filters(
-            statuses=frozenset(row.statuses or ()),
-            countries=frozenset(row.countries or ()),
-            age=row.age,
+        """The number of the row's filters but near and age, one per distinct set."""
+        place = Filters(
+            statuses=frozenset(row.statuses or ()), countries=frozenset(row.countries or ())
+        )
+        ask = Filters(
             sex=row.sex,
             healthy_volunteers=row.healthy_volunteers,
             phases=frozenset(row.phases or ()),
             study_types=frozenset(row.study_types or ()),
         )
-        number = self._filter_numbers.get(filters)
+        pair = (self._part(place), self._part(ask))
+        number = self._filter_numbers.get(pair)
         if number is None:
-            number = self._filter_numbers[filters] = len(self.filter_sets)
-            self.filter_sets.append(filters)
+            number = self._filter_numbers[pair] = len(self.filter_sets)
+            self.filter_sets.append(pair)
+        return number
+
+    def _part(self, filters: Filters) -> int:
+        number = self._part_numbers.get(filters)
+        if number is None:
+            number = self._part_numbers[filters] = len(self.parts)
+            self.parts.append(filters)
         return number
 
     def _stage(self, pending: dict[str, _Pending], row: Row[Any]) -> None:
@@ -208,12 +242,12 @@ class CriteriaIndex:
         plain, near = pending.setdefault(row.match_key, {}).setdefault(words, ([], []))
         filter_set = self._filter_set(row)
         if row.near_lat is None or row.near_lon is None or row.near_km is None:
-            plain.append((filter_set, row.id))
+            plain.append((filter_set, row.id, row.age))
             return
         circle = Filters(near=(row.near_lat, row.near_lon, row.near_km)).near  # validated
         lat, lon, km = cast("tuple[float, float, float]", circle)
         lat_reach, lon_reach = near_reach(lat, km)
-        near.append(NearCriteria(lat, lon, km, lat_reach, lon_reach, filter_set, row.id))
+        near.append(NearCriteria(lat, lon, km, lat_reach, lon_reach, filter_set, row.id, row.age))
 
     def candidates(self, words: frozenset[str]) -> list[TermCandidates]:
         """The distinct terms indexed by one of these words."""
@@ -225,67 +259,123 @@ class CriteriaIndex:
         return found
 
     def matching_ids(self, terms: Iterable[TermCandidates], study: StudyConcepts) -> list[int]:
-        """Ids of the criteria of these (already matching) terms whose filters the study passes."""
+        """Ids of the criteria of these (already matching) terms whose filters the study passes.
+
+        Each filter set is judged once per study, and before any distance is
+        computed: a near criteria whose other filters fail costs a lookup.
+        """
         passed: dict[int, bool] = {}  # filter set number → whether the study passes it
+        judged: dict[int, bool] = {}  # part number → whether the study passes it
+        filter_sets, parts = self.filter_sets, self.parts
+
+        def part_passes(number: int) -> bool:
+            ok = judged.get(number)
+            if ok is None:
+                ok = judged[number] = filters_pass(parts[number], study)
+            return ok
+
+        def passes(number: int) -> bool:
+            ok = passed.get(number)
+            if ok is None:
+                place, ask = filter_sets[number]
+                ok = passed[number] = part_passes(place) and part_passes(ask)
+            return ok
+
         matched: list[int] = []
-        site_cells: dict[Cell, list[tuple[float, float]]] | None = None
+        sites: _Sites | None = None
         for term in terms:
             for number, ids in term.by_filters.items():
-                ok = passed.get(number)
-                if ok is None:
-                    ok = passed[number] = filters_pass(self.filter_sets[number], study)
-                if ok:
+                if passes(number):
                     matched += ids
+            for number, (ages, ids) in term.by_age.items():
+                if passes(number):  # the ages the study takes cut a slice of the sorted ones
+                    taken = study.eligibility
+                    start, stop = (
+                        bisect_left(ages, taken.youngest),
+                        bisect_right(ages, taken.oldest),
+                    )
+                    matched += ids[start:stop]
             if not term.near or not study.points:
                 continue
-            if site_cells is None:
-                site_cells = _site_cells(study.points)
-            if len(term.near) <= len(site_cells):
-                within = _circles_with_a_site(term.near, study)
+            if sites is None:
+                sites = _Sites(study)
+            if len(term.near) <= len(sites.cells):
+                matched += _circles_with_a_site(term.near, sites, passes)
             else:
-                within = chain(
-                    _circles_reached(term.grid, site_cells),
-                    _circles_with_a_site(term.wide, study),
-                )
-            for circle in within:
-                ok = passed.get(circle.filter_set)
-                if ok is None:
-                    ok = passed[circle.filter_set] = filters_pass(
-                        self.filter_sets[circle.filter_set], study
-                    )
-                if ok:
-                    matched.append(circle.id)
+                matched += _circles_reached(term.grid, sites, passes)
+                if term.wide:
+                    matched += _circles_with_a_site(term.wide, sites, passes)
         return matched
 
     def __len__(self) -> int:
         return self._count
 
 
-def _site_cells(points: Iterable[tuple[float, float]]) -> dict[Cell, list[tuple[float, float]]]:
-    cells: dict[Cell, list[tuple[float, float]]] = {}
-    for point in points:
-        cells.setdefault(cell_of(*point), []).append(point)
-    return cells
+BAND_SCAN_LIMIT = 8  # sites in a circle's latitude band looked at one by one, at most
+
+
+class _Sites:
+    """One study's site points by one-degree cell, for the near criteria of one matching."""
+
+    def __init__(self, study: StudyConcepts) -> None:
+        self.study = study
+        self.cells: dict[Cell, list[tuple[float, float]]] = {}
+        for point in study.points:
+            self.cells.setdefault(cell_of(*point), []).append(point)
+
+    def within(self, circle: NearCriteria) -> bool:
+        """Whether a site lies in the circle.
+
+        Looked for among the sites of the circle's latitude band, or, when
+        the band holds many (a study with sites across a continent), among
+        those of the cells its box covers, if fewer.
+        """
+        study = self.study
+        start = bisect_left(study.latitudes, circle.lat - circle.lat_reach)
+        stop = bisect_right(study.latitudes, circle.lat + circle.lat_reach)
+        if stop - start > BAND_SCAN_LIMIT:
+            cells = _cells_of(circle)
+            if cells is not None and len(cells) < stop - start:
+                found = self.cells
+                return any(site_within(p, circle) for cell in cells for p in found.get(cell, ()))
+        return any(site_within(point, circle) for point in study.points[start:stop])
+
+    def takes(self, age: int | None) -> bool:
+        return age is None or takes_age(self.study.eligibility, age)
 
 
 def _circles_reached(
-    grid: Mapping[Cell, tuple[NearCriteria, ...]],
-    site_cells: Mapping[Cell, list[tuple[float, float]]],
-) -> Iterable[NearCriteria]:
-    """The grid's circles holding a site, looked up from the cells with sites (each once)."""
-    found: dict[int, NearCriteria] = {}
-    for cell, points in site_cells.items():
+    grid: Mapping[Cell, tuple[NearCriteria, ...]], sites: _Sites, passes: Callable[[int], bool]
+) -> list[int]:
+    """Ids of the grid's circles passing their other filters and holding a site, each once.
+
+    Looked up from the cells with sites; a circle whose other filters fail is
+    set aside at its first cell.
+    """
+    decided: set[int] = set()  # found, or failing its other filters
+    found: list[int] = []
+    for cell, points in sites.cells.items():
         for circle in grid.get(cell, ()):
-            if circle.id not in found and any(site_within(point, circle) for point in points):
-                found[circle.id] = circle
-    return found.values()
+            key = circle.id
+            if key in decided:
+                continue
+            if not (passes(circle.filter_set) and sites.takes(circle.age)):
+                decided.add(key)
+            elif any(site_within(point, circle) for point in points):
+                decided.add(key)
+                found.append(key)
+    return found
 
 
 def _circles_with_a_site(
-    entries: Sequence[NearCriteria], study: StudyConcepts
-) -> Iterable[NearCriteria]:
-    """Each circle looks up the sites in its latitude band (few circles, many sites)."""
-    return (entry for entry in entries if any_site_within(study, entry))
+    entries: Sequence[NearCriteria], sites: _Sites, passes: Callable[[int], bool]
+) -> list[int]:
+    """Ids of the circles passing their other filters with a site (few circles, many sites)."""
+    return [
+        entry.id
+        for entry in entries
+        if passes(entry.filter_set) and sites.takes(entry.age) and sites.within(entry)
+    ]
 
 
 def criteria_index_of(runtime: Runtime) -> CriteriaIndex:

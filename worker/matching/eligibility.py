@@ -28,12 +28,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 SEXES = ("female", "male")  # what a subscriber may say
 PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 STUDY_TYPES = ("INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS")
 MAX_AGE_YEARS = 120
+NO_UPPER_AGE = 1_000_000  # whole years: the oldest age a study without a maximum takes
 NO_PHASE = "NA"
 
 _MINUTES_PER_DAY = 1440
@@ -55,18 +57,30 @@ class AgeSpan(NamedTuple):
     end: float
 
 
+def _age_minutes(text: object) -> tuple[int, int] | None:
+    """The span a registry age names, in whole minutes: exact, whatever the unit."""
+    return _text_age_minutes(text) if isinstance(text, str) else None
+
+
+@lru_cache(maxsize=1024)
+def _text_age_minutes(text: str) -> tuple[int, int] | None:
+    """Cached: registry ages are a few hundred texts ("18 Years"), read for every study."""
+    found = _AGE.fullmatch(text)
+    if found is None:
+        return None
+    number, minutes = int(found.group(1)), _MINUTES[found.group(2).lower()]
+    return number * minutes, (number + 1) * minutes
+
+
 def parse_age(text: object) -> AgeSpan | None:
     """The span a registry age names ("17 Years": 17 years up to 18), or None when not stated.
 
     "N/A", empty, absent and anything unreadable are not stated.
     """
-    if not isinstance(text, str):
+    span = _age_minutes(text)
+    if span is None:
         return None
-    found = _AGE.fullmatch(text)
-    if found is None:
-        return None
-    number, minutes = int(found.group(1)), _MINUTES[found.group(2).lower()]
-    return AgeSpan(number * minutes / _MINUTES_PER_DAY, (number + 1) * minutes / _MINUTES_PER_DAY)
+    return AgeSpan(span[0] / _MINUTES_PER_DAY, span[1] / _MINUTES_PER_DAY)
 
 
 def years_span(age: int) -> AgeSpan:
@@ -77,14 +91,30 @@ def years_span(age: int) -> AgeSpan:
 
 @dataclass(frozen=True, slots=True)
 class StudyEligibility:
-    """What the filters read of one study, parsed once; None: the study does not say."""
+    """What the filters read of one study, parsed once; None: the study does not say.
+
+    `youngest` and `oldest` are the whole-year ages whose year overlaps the
+    study's age range (the module's rule), worked out once so that the check
+    per subscription is two integer comparisons (0 and NO_UPPER_AGE when the
+    study states no bound).
+    """
 
     min_days: float | None
     max_end_days: float | None  # the first age (days) past maximumAge
+    youngest: int
+    oldest: int
     sexes: frozenset[str] | None  # lower-case sexes the study takes
     healthy_volunteers: bool | None
     phases: frozenset[str] | None
     study_type: str | None
+
+
+# The registry's eligibility sex → the sexes a study takes (anything else: not stated).
+_SEXES_TAKEN = {
+    "ALL": frozenset(SEXES),
+    "FEMALE": frozenset({"female"}),
+    "MALE": frozenset({"male"}),
+}
 
 
 def _text(value: Any) -> str:
@@ -95,16 +125,21 @@ def study_eligibility(summary: Mapping[str, Any]) -> StudyEligibility:
     """The study's eligibility and design, as the filters compare them."""
     eligibility = summary.get("eligibility")
     eligibility = eligibility if isinstance(eligibility, Mapping) else {}
-    low, high = parse_age(eligibility.get("minimumAge")), parse_age(eligibility.get("maximumAge"))
-    sex = _text(eligibility.get("sex"))
-    sexes = frozenset(SEXES) if sex == "ALL" else frozenset({sex.lower()}) & frozenset(SEXES)
+    low = _age_minutes(eligibility.get("minimumAge"))
+    high = _age_minutes(eligibility.get("maximumAge"))
+    year = _MINUTES["year"]
     healthy = eligibility.get("healthyVolunteers")
     phases = summary.get("phases")
     listed = frozenset(map(_text, phases)) - {""} if isinstance(phases, list) else None
     return StudyEligibility(
-        min_days=low.start if low else None,
-        max_end_days=high.end if high else None,
-        sexes=sexes or None,
+        min_days=low[0] / _MINUTES_PER_DAY if low else None,
+        max_end_days=high[1] / _MINUTES_PER_DAY if high else None,
+        # A person of age A spans [A, A + 1) years: the first A whose year ends
+        # after the minimum starts, and the last A whose year starts before the
+        # maximum's unit ends.
+        youngest=low[0] // year if low else 0,
+        oldest=(high[1] - 1) // year if high else NO_UPPER_AGE,
+        sexes=_SEXES_TAKEN.get(_text(eligibility.get("sex"))),
         healthy_volunteers=healthy if isinstance(healthy, bool) else None,
         phases=None if listed is None else listed or frozenset({NO_PHASE}),
         study_type=_text(summary.get("study_type")) or None,
@@ -137,13 +172,13 @@ class EligibilityAsk(Protocol):
     def study_types(self) -> Collection[str]: ...
 
 
+def takes_age(study: StudyEligibility, age: int | None) -> bool:
+    """Whether the study takes a person of `age` whole years (None: no age asked)."""
+    return age is None or study.youngest <= age <= study.oldest
+
+
 def _age_ok(ask: EligibilityAsk, study: StudyEligibility) -> bool:
-    if ask.age is None:
-        return True
-    person = years_span(ask.age)
-    return (study.min_days is None or study.min_days < person.end) and (
-        study.max_end_days is None or person.start < study.max_end_days
-    )
+    return takes_age(study, ask.age)
 
 
 def _sex_ok(ask: EligibilityAsk, study: StudyEligibility) -> bool:
@@ -173,8 +208,17 @@ CHECKS: tuple[tuple[str, Callable[[EligibilityAsk, StudyEligibility], bool]], ..
 
 
 def accepts(ask: EligibilityAsk, study: StudyEligibility) -> bool:
-    """Whether every eligibility and design filter the subscription sets holds for the study."""
-    return all(check(ask, study) for _, check in CHECKS)
+    """Whether every eligibility and design filter the subscription sets holds for the study.
+
+    The checks of CHECKS, in its order, written out: this is the hot path.
+    """
+    return (
+        _sex_ok(ask, study)
+        and _age_ok(ask, study)
+        and _healthy_ok(ask, study)
+        and _study_type_ok(ask, study)
+        and _phases_ok(ask, study)
+    )
 
 
 def refused_by(ask: EligibilityAsk, study: StudyEligibility) -> list[str]:

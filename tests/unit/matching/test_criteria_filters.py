@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from tests.support import record
 from worker.ingest.studies import summarize
-from worker.matching.conditions import Filters, filters_pass, study_concepts
+from worker.matching.conditions import (
+    Filters,
+    filters_pass,
+    haversine_km,
+    near_reach,
+    study_concepts,
+)
 from worker.matching.criteria import CriteriaSpec, criteria_for
+from worker.matching.criteria_index import NearCriteria, _Sites
 from worker.subscriptions.rows import parse_row
 
 
@@ -68,3 +76,20 @@ def test_a_study_parses_its_eligibility_once_and_only_when_asked() -> None:
     first = study.__dict__["eligibility"]
     filters_pass(Filters(age=70), study)
     assert study.eligibility is first
+
+
+def test_a_site_within_a_circle_is_found_by_band_or_by_cells_alike() -> None:
+    """A study with sites across a continent looks in the circle's cells, not its whole band."""
+    study = study_concepts(summarize(record("NCT04267848")))  # 1,148 sites
+    sites = _Sites(study)
+    rng = random.Random(3)
+    centres = [*study.points[::40], (41.9, -40.0), (61.2, -149.9)]
+    for lat, lon in centres:
+        for km in (1.0, 25.0, 80.0, 400.0):
+            lat_jitter, lon_jitter = rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)
+            centre = (lat + lat_jitter, lon + lon_jitter)
+            circle = NearCriteria(*centre, km, *near_reach(centre[0], km), filter_set=0, id=1)
+            brute = any(
+                haversine_km(circle.lat, circle.lon, *point) <= km for point in study.points
+            )
+            assert sites.within(circle) == brute, (lat, lon, km)

@@ -269,3 +269,51 @@ def test_eligibility_is_not_stated_without_data() -> None:
     assert not eligibility_stated(study("N/A", "N/A"))
     assert eligibility_stated(study(maximum="65 Years"))
     assert eligibility_stated(study(healthy=False))
+
+
+AGE_TEXTS = st.builds(
+    lambda number, unit: f"{number} {unit}s",
+    st.integers(0, 1600),
+    st.sampled_from(sorted(UNIT_DAYS)),
+)
+
+
+@given(
+    age=st.integers(0, 120),
+    minimum=st.none() | AGE_TEXTS,
+    maximum=st.none() | AGE_TEXTS,
+)
+def test_the_whole_year_check_is_the_overlap_of_the_spans_in_days(
+    age: int, minimum: str | None, maximum: str | None
+) -> None:
+    person, low, high = years_span(age), parse_age(minimum), parse_age(maximum)
+    overlaps = (low is None or low.start < person.end) and (high is None or person.start < high.end)
+    assert passes(Ask(age=age), study(minimum, maximum)) == overlaps
+
+
+@given(
+    ask=st.builds(
+        Ask,
+        age=st.none() | st.integers(0, 120),
+        sex=st.sampled_from([None, "female", "male"]),
+        healthy_volunteers=st.sampled_from([None, True]),
+        phases=st.frozensets(st.sampled_from(["PHASE1", "PHASE2", "PHASE3", "NA"]), max_size=2),
+        study_types=st.frozensets(st.sampled_from(["INTERVENTIONAL", "OBSERVATIONAL"]), max_size=1),
+    ),
+    minimum=st.none() | AGE_TEXTS,
+    sex=st.sampled_from([None, "ALL", "FEMALE", "MALE"]),
+    healthy=st.sampled_from([None, True, False]),
+    phases=st.none() | st.lists(st.sampled_from(["PHASE1", "PHASE2", "PHASE3"]), max_size=2),
+    study_type=st.sampled_from([None, "INTERVENTIONAL", "OBSERVATIONAL"]),
+)
+def test_accepts_is_refused_by_nothing(
+    ask: Ask,
+    minimum: str | None,
+    sex: str | None,
+    healthy: bool | None,
+    phases: list[str] | None,
+    study_type: str | None,
+) -> None:
+    design = {"study_type": study_type} | ({} if phases is None else {"phases": phases})
+    parsed = study_eligibility(study(minimum, None, sex, healthy, **design))
+    assert accepts(ask, parsed) == (refused_by(ask, parsed) == [])

@@ -19,7 +19,7 @@ from operator import attrgetter
 from typing import Any
 from urllib.parse import quote
 
-from worker.digests.facts import opened_note, phase_words, site_line, who_can_join
+from worker.digests.facts import opened_note, site_line, study_lines
 from worker.digests.labels import (  # change_lines and status_label are part of this API
     KIND_ORDER,
     SITE_KINDS,
@@ -310,7 +310,7 @@ def _facts(study: _Study) -> tuple[tuple[str, ...], str | None]:
     the nearest any of its notifications noted.
     """
     facts = next((n.facts for n in reversed(study.notifications) if n.facts is not None), None)
-    lines = [phase_words(facts), who_can_join(facts)] if isinstance(facts, Mapping) else []
+    lines = list(study_lines(facts)) if isinstance(facts, Mapping) else []
     nearest = [
         note
         for n in study.notifications

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from worker.digests.labels import clean_text
@@ -101,6 +102,45 @@ def who_can_join(facts: Mapping[str, Any]) -> str:
     return "Who can join: " + " · ".join(parts)
 
 
+_ELIGIBILITY_KEYS = ("minimumAge", "maximumAge", "sex", "healthyVolunteers")
+_PLAIN = (str, bool, type(None))  # JSON scalars that compare equal only to themselves
+
+
+def study_lines(facts: Mapping[str, Any]) -> tuple[str, str]:
+    """(`phase_words`, `who_can_join`) of a study's facts.
+
+    The same studies recur in many digests of a run, so the two lines are
+    kept per distinct value of what they read: the phases, the study type,
+    and the eligibility's ages, sex and healthy volunteers (a test holds the
+    kept lines equal to fresh ones for every real record).  Facts holding
+    anything but strings, booleans and None there are worded afresh (1 == True
+    would share an entry).
+    """
+    phases = facts.get("phases")
+    phases = tuple(phases) if isinstance(phases, list) else None
+    study_type = facts.get("study_type")
+    eligibility = facts.get("eligibility")
+    asked = (
+        tuple(map(eligibility.get, _ELIGIBILITY_KEYS)) if isinstance(eligibility, Mapping) else None
+    )
+    if all(type(value) in _PLAIN for value in (*(phases or ()), *(asked or ()))):
+        return _lines_of(phases, study_type if isinstance(study_type, str) else None, asked)
+    return phase_words(facts), who_can_join(facts)
+
+
+@lru_cache(maxsize=4096)
+def _lines_of(
+    phases: tuple[str, ...] | None, study_type: str | None, asked: tuple[Any, ...] | None
+) -> tuple[str, str]:
+    """The lines of the facts that `study_lines` keyed, rebuilt from the key."""
+    facts = {
+        "phases": None if phases is None else list(phases),
+        "study_type": study_type,
+        "eligibility": None if asked is None else dict(zip(_ELIGIBILITY_KEYS, asked, strict=True)),
+    }
+    return phase_words(facts), who_can_join(facts)
+
+
 def months_since(verified: Any, today: date) -> int | None:
     """Whole months from a registry date ("2024-03" or "2024-03-15") to today; None if unreadable.
 
@@ -120,6 +160,11 @@ def months_since(verified: Any, today: date) -> int | None:
 
 def stale_status(verified: Any, today: date) -> str:
     """ "Status last verified 26 months ago: it may not be current", or "" when fresh or unknown."""
+    return _stale_status(verified, today) if isinstance(verified, str) else ""
+
+
+@lru_cache(maxsize=1024)  # a run's digests share one day and a few hundred verified dates
+def _stale_status(verified: str, today: date) -> str:
     months = months_since(verified, today)
     if months is None or months <= STALE_AFTER_MONTHS:
         return ""

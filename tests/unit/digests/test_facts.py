@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from worker.digests.facts import (
     phase_words,
     site_line,
     stale_status,
+    study_lines,
     who_can_join,
 )
 from worker.ingest.studies import summarize
@@ -125,6 +126,35 @@ def test_every_real_record_reads_as_a_phase_and_who_can_join() -> None:
 
 
 @pytest.mark.parametrize(
+    "facts",
+    [
+        *({"phases": phases, "study_type": kind} for phases in (["PHASE2"], [], None, "PHASE2")
+          for kind in ("OBSERVATIONAL", None, 7)),
+        {"eligibility": {"minimumAge": "18 Years", "sex": "FEMALE", "healthyVolunteers": True}},
+        {"eligibility": {"minimumAge": "18 Years", "sex": "FEMALE", "healthyVolunteers": 1}},
+        {"eligibility": {"minimumAge": "18 Years", "healthyVolunteers": "true"}},
+        {"eligibility": {"maximumAge": 17, "sex": ["ALL"]}},
+        {"eligibility": {"minimumAge": "18 Years"}, "phases": [1, True]},
+        {"eligibility": {"minimumAge": "18 Years"}, "phases": [True]},
+        {"eligibility": "odd", "phases": [["PHASE1"]]},
+        {"eligibility": {}},
+        {},
+    ],
+)  # fmt: skip
+def test_a_studys_lines_are_the_same_however_often_they_are_asked(facts: dict[str, Any]) -> None:
+    """study_lines keeps lines per value: equal values of another type must not share them."""
+    for _ in range(2):
+        assert study_lines(facts) == (phase_words(facts), who_can_join(facts))
+
+
+def test_every_real_records_lines_are_kept_as_worded() -> None:
+    for name in real_record_names():
+        summary = summarize(record(name))
+        assert study_lines(summary) == (phase_words(summary), who_can_join(summary))
+        assert study_lines(summary) == study_lines(dict(summary))
+
+
+@pytest.mark.parametrize(
     ("verified", "today", "months"),
     [
         ("2025-06", date(2026, 6, 1), 12),
@@ -157,6 +187,9 @@ def test_a_status_is_called_stale_only_past_twelve_months() -> None:
         "Status last verified 13 months ago: it may not be current"
     )
     assert stale_status(None, date(2026, 6, 1)) == ""
+    assert stale_status(202001, date(2026, 6, 1)) == ""
+    at_eight = datetime(2026, 6, 1, 8)
+    assert stale_status("2025-05", at_eight) == stale_status("2025-05", date(2026, 6, 1))
 
 
 def test_distances_in_kilometres_and_miles() -> None:

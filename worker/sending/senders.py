@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import threading
+
 from worker.core.config import ConfigError, Settings
 from worker.core.runtime import Runtime
 from worker.sending.outbox import FileOutbox, Sender
 from worker.sending.ses_options import SesOptions, ses_options
 
+_FIRST_USE = threading.Lock()
+
 
 def sender_of(runtime: Runtime) -> Sender:
-    """The process's sender, built once on first use."""
-    return runtime.part("sender", lambda: make_sender(runtime.settings))
+    """The process's sender, built once on first use.
+
+    By one thread: a worker's threads all ask at their first message, and
+    each would otherwise build SES clients of its own (about 0.1 s of CPU
+    each, eight at once on a fresh worker) and a gate of its own.
+    """
+    with _FIRST_USE:
+        return runtime.part("sender", lambda: make_sender(runtime.settings))
 
 
 def make_sender(settings: Settings, options: SesOptions | None = None) -> Sender:

@@ -24,15 +24,19 @@ def _connection_lost(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
+# Built once: one write per message, and building a Retrying costs more than
+# running it.  Tenacity keeps each call's state per thread.
+_AGAIN_ON_A_LIVE_CONNECTION = Retrying(
+    stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.05, max=1.0),
+    retry=retry_if_exception(_connection_lost),
+    reraise=True,
+)
+
+
 def on_a_live_connection(write: Callable[[], T]) -> T:
     """Run a short write again when the database dropped the connection under it."""
-    retrying = Retrying(
-        stop=stop_after_attempt(4),
-        wait=wait_exponential(multiplier=0.05, max=1.0),
-        retry=retry_if_exception(_connection_lost),
-        reraise=True,
-    )
-    return retrying(write)
+    return _AGAIN_ON_A_LIVE_CONNECTION(write)
 
 
 class Writer:

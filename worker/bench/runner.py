@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter
 
+from worker.bench.admin_search import admin_search_rows
 from worker.bench.digests import digest_rows
 from worker.bench.end_to_end import end_to_end_rows
 from worker.bench.fault_runs import fault_rows
@@ -62,6 +63,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         "poll",
         poll_rows,
         "ClinicalTrials.gov pages from a fake registry vs plain GET + parse; publish + ingest",
+    ),
+    Scenario(
+        "admin-search",
+        admin_search_rows,
+        "console subscriber search on 1M subscriptions (PostgreSQL) vs the same without indexes",
     ),
     Scenario(
         "ses",

@@ -50,6 +50,9 @@ NO_ELIGIBILITY: Eligibility = (None, None, None, (), ())
 ELIGIBILITY_NAMES = ("age", "sex", "healthy_volunteers", "phases", "study_types")
 
 
+NO_MEANINGFUL_WORDS = "no meaningful words (only stop words such as 'the', 'and', 'of')"
+
+
 @dataclass(frozen=True)
 class CriteriaSpec:
     """A criteria row before it has an id: what matching needs, nothing more.
@@ -141,10 +144,7 @@ def _criteria(
     """Cached: many subscribers ask the same thing, and a big import repeats it."""
     words = normalize_term(condition)
     if not words:
-        raise ValueError(
-            f"condition {show_value(condition)}: no meaningful words "
-            "(only stop words such as 'the', 'and', 'of')"
-        )
+        raise ValueError(f"condition {show_value(condition)}: {NO_MEANINGFUL_WORDS}")
     filters = Filters(statuses=frozenset(statuses), countries=frozenset(countries))
     spec = CriteriaSpec(
         signature="",

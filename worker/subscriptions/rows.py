@@ -20,6 +20,8 @@ import email_validator
 
 from worker.core.cadence import DEFAULT_FREQUENCY, DEFAULT_TIMEZONE, FREQUENCIES
 from worker.core.quoting import json_type, show_value
+from worker.matching.concepts import normalize_term
+from worker.matching.criteria import NO_MEANINGFUL_WORDS
 from worker.matching.eligibility import MAX_AGE_YEARS, PHASES, SEXES, STUDY_TYPES
 from worker.subscriptions.free_text import disease_name, has_invisible
 from worker.subscriptions.places import Near, parse_near, point_near
@@ -134,6 +136,27 @@ class SubscriptionRow:
         return identity
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a row: the field it is about (None: the row's) and why."""
+
+    field: str | None
+    reason: str
+    shown: str | None = None  # what the message leads with, e.g. "age '200'" (None: the field)
+
+    def __str__(self) -> str:
+        head = self.field if self.shown is None else self.shown
+        return f"{head}: {self.reason}" if head else self.reason
+
+
+class RowRejected(ValueError):
+    """parse_row's refusal: every problem, so a form can show each beside its input."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(map(str, problems)))
+        self.problems = tuple(problems)
+
+
 def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
     """Validate one subscription; raise ValueError naming every bad field.
 
@@ -142,7 +165,7 @@ def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
     ignored, so a typo such as "frequncy" cannot silently fall back to the
     default: callers with extra keys (a web form's token) pass only the fields.
     """
-    errors: list[str] = []
+    errors: list[Problem] = []
     given = _given_fields(fields, errors)
 
     def field(name: str, parse: Callable[[object], Any], default: Any = None) -> Any:
@@ -152,12 +175,12 @@ def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
         try:
             return parse(raw)
         except ValueError as exc:
-            errors.append(f"{name} {show_value(raw)}: {exc}")
+            errors.append(Problem(name, str(exc), f"{name} {show_value(raw)}"))
             return default
 
     for name in REQUIRED_COLUMNS:
         if name not in given:
-            errors.append(f"{name}: required")
+            errors.append(Problem(name, "required"))
     email = field("email", _email)
     kind = field("kind", lambda raw: _choice(raw, KINDS))
     condition: str | None = None
@@ -177,7 +200,7 @@ def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
     countries = field("countries", _countries, ())
     near_given: Near | None = field("near", _near)
     near = None if near_given is None else (near_given.lat, near_given.lon, near_given.km)
-    timezone = field("timezone", _timezone, DEFAULT_TIMEZONE)
+    timezone = field("timezone", timezone_name, DEFAULT_TIMEZONE)
     age = field("age", _age)
     sex = field("sex", lambda raw: _choice(raw, SEXES))
     healthy_volunteers = field("healthy_volunteers", _healthy_volunteers)
@@ -186,7 +209,7 @@ def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
         "study_types", lambda raw: _registry_values(raw, "study type", STUDY_TYPES), ()
     )
     if errors:
-        raise ValueError("; ".join(errors))
+        raise RowRejected(errors)
     return SubscriptionRow(
         email,
         kind,
@@ -209,30 +232,32 @@ def parse_row(fields: Mapping[str, object]) -> SubscriptionRow:
 # -- fields ------------------------------------------------------------------
 
 
-def _given_fields(fields: Mapping[str, object], errors: list[str]) -> dict[str, object]:
+def _given_fields(fields: Mapping[str, object], errors: list[Problem]) -> dict[str, object]:
     """The fields actually given, by normalized name; bad names go to errors."""
     given: dict[str, object] = {}
     seen: set[str] = set()
     for key, value in fields.items():
         name = str(key).strip().lower()
         if name not in FIELDS:
-            errors.append(f"unknown field {show_value(key)}; expected some of {', '.join(FIELDS)}")
+            unknown = f"unknown field {show_value(key)}; expected some of {', '.join(FIELDS)}"
+            errors.append(Problem(None, unknown))
         elif name in seen:
-            errors.append(f"field {name!r} given twice")
+            errors.append(Problem(name, f"field {name!r} given twice", shown=""))
         elif value is not None and not (isinstance(value, str) and not value.strip()):
             given[name] = value
         seen.add(name)
     return given
 
 
-def _require(given: Mapping[str, object], errors: list[str], name: str, kind: object) -> None:
+def _require(given: Mapping[str, object], errors: list[Problem], name: str, kind: object) -> None:
     if name not in given:
-        errors.append(f"{name}: required for kind {kind!r}")
+        errors.append(Problem(name, f"required for kind {kind!r}"))
 
 
-def _forbid(given: Mapping[str, object], errors: list[str], name: str, kind: object) -> None:
+def _forbid(given: Mapping[str, object], errors: list[Problem], name: str, kind: object) -> None:
     if name in given and given[name] != []:  # JSONL exports write empty lists as []
-        errors.append(f"{name} {show_value(given[name])}: must be empty for kind {kind!r}")
+        shown = f"{name} {show_value(given[name])}"
+        errors.append(Problem(name, f"must be empty for kind {kind!r}", shown))
 
 
 def _text(raw: object) -> str:
@@ -282,7 +307,11 @@ def _validated_email(address: str) -> tuple[str, str]:
 
 
 def _condition(raw: object) -> str:
-    return disease_name(_text(raw))
+    """A disease name that matching can use: some word of it is more than a stop word."""
+    name = disease_name(_text(raw))
+    if not normalize_term(name):
+        raise ValueError(NO_MEANINGFUL_WORDS)
+    return name
 
 
 def _nct_id(raw: object) -> str:
@@ -389,7 +418,8 @@ def _number(raw: object) -> float:
         raise ValueError("number too large") from None
 
 
-def _timezone(raw: object) -> str:
+def timezone_name(raw: object) -> str:
+    """The IANA time zone `raw` names, in its proper spelling; ValueError otherwise."""
     name = _zone_names().get(_text(raw).casefold())
     if name is None:
         raise ValueError("not an IANA time zone name, e.g. Europe/Rome or UTC")

@@ -18,10 +18,9 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from worker.core.cadence import FREQUENCIES
-from worker.core.quoting import show_value
 from worker.matching.eligibility import PHASES, STUDY_TYPES
 from worker.subscriptions.places import DISTANCE_UNITS, Near, format_near, km_from
-from worker.subscriptions.rows import FIELDS, SubscriptionRow
+from worker.subscriptions.rows import Problem, RowRejected, SubscriptionRow
 from worker.subscriptions.views import (
     FREQUENCY_LABELS,
     PHASE_LABELS,
@@ -100,7 +99,7 @@ def row_fields(values: Mapping[str, Any]) -> tuple[dict[str, object], dict[str, 
         try:
             km = km_from(distance, values.get("unit") or "km")
         except ValueError as exc:
-            errors["distance"] = _sentence(str(exc))
+            errors["distance"] = sentence(str(exc))
         else:
             point = _POINT.fullmatch(place)
             if point is not None:
@@ -110,26 +109,20 @@ def row_fields(values: Mapping[str, Any]) -> tuple[dict[str, object], dict[str, 
     return fields, errors
 
 
-def input_errors(message: str, fields: Mapping[str, object]) -> dict[str, str]:
-    """parse_row's message about `fields` (and the sign-up's) as one sentence per input.
+def input_errors(error: ValueError) -> dict[str, str]:
+    """A refusal as one sentence per input: parse_row's problems beside their fields.
 
-    Each of its parts begins with the field it is about, "age '200': …" or
-    "email: required", and ends where the next begins; `near` is the place
-    unless the part is about the distance. A part naming no field (the
-    sign-up's "give either a condition or an NCT id") is the form's.
+    `near` is the place unless the problem is about the distance; a problem
+    naming no field (the sign-up's "give either a condition or an NCT id")
+    and any other refusal are the form's.
     """
-    heads = {f"{name}: ": name for name in FIELDS}
-    heads.update({f"{name} {show_value(raw)}: ": name for name, raw in fields.items()})
-    boundary = "|".join(re.escape(head) for head in sorted(heads, key=len, reverse=True))
+    problems = error.problems if isinstance(error, RowRejected) else (Problem(None, str(error)),)
     errors: dict[str, str] = {}
-    for found in re.finditer(rf"(?:^|; )({boundary})?(.*?)(?=; (?:{boundary})|$)", message):
-        head, reason = found.group(1), found.group(2)
-        if not head and not reason:
-            continue
-        name = heads[head] if head else "form"
+    for problem in problems:
+        name = problem.field or "form"
         if name == "near":
-            name = "distance" if reason.startswith("distance ") else "place"
-        errors[name] = " ".join(filter(None, (errors.get(name), _sentence(reason))))
+            name = "distance" if problem.reason.startswith("distance ") else "place"
+        errors[name] = " ".join(filter(None, (errors.get(name), sentence(problem.reason))))
     return errors
 
 
@@ -157,7 +150,7 @@ def stored_values(row: SubscriptionRow) -> dict[str, Any]:
     }
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return text

@@ -31,7 +31,7 @@ from worker.subscriptions.preferences import (
     stop_everything,
     stop_subscription,
 )
-from worker.subscriptions.rows import parse_row
+from worker.subscriptions.rows import parse_row, timezone_name
 from worker.subscriptions.unsubscribe import NothingToStop
 from worker.subscriptions.views import (
     SubscriberView,
@@ -39,7 +39,14 @@ from worker.subscriptions.views import (
     subscriber_view,
     subscription_views,
 )
-from worker.web.alert_form import Choices, form_values, input_errors, row_fields, stored_values
+from worker.web.alert_form import (
+    Choices,
+    form_values,
+    input_errors,
+    row_fields,
+    sentence,
+    stored_values,
+)
 from worker.web.security import form_token, form_token_ok, same_origin
 from worker.web.support import current_runtime, database, page
 
@@ -204,7 +211,7 @@ def _save(
     try:
         row = parse_row(given)
     except ValueError as error:
-        errors = input_errors(str(error), given) | errors
+        errors = input_errors(error) | errors
     if errors:
         return Rejected("alert", values, errors, subscription_id)
     try:
@@ -232,12 +239,10 @@ def _schedule(session: Session, subscriber: SubscriberView) -> bool | Rejected:
         "send_hour": (request.form.get("send_hour") or "").strip(),
     }
     errors: dict[str, str] = {}
-    # parse_row knows time zones; a followed study is the smallest row that carries one.
-    probe = {"email": subscriber.email, "kind": "study", "nct_id": "NCT00000000"}
     try:
-        timezone = parse_row({**probe, "timezone": values["timezone"] or "UTC"}).timezone
+        timezone = timezone_name(values["timezone"] or "UTC")
     except ValueError as error:
-        errors |= input_errors(str(error), {"timezone": values["timezone"]})
+        errors["timezone"] = sentence(str(error))
     hour = values["send_hour"]
     if not hour.isdigit() or not 0 <= int(hour) <= 23:
         errors["send_hour"] = "Choose an hour from 00:00 to 23:00."

@@ -69,7 +69,7 @@ def submit() -> Response:
         try:
             parse_signup(fields)
         except ValueError as error:
-            errors = input_errors(str(error), fields) | errors
+            errors = input_errors(error) | errors
         if errors:
             return _form_page(values, errors, 400)
     proxies = current_app.config["TRUSTED_PROXIES"]
@@ -81,7 +81,7 @@ def submit() -> Response:
     except ValueError as error:
         if as_json:
             return _json_error(str(error), 400)
-        return _form_page(values, input_errors(str(error), fields), 400)
+        return _form_page(values, input_errors(error), 400)
     if as_json:
         return _json({"status": "check-your-inbox", "message": CHECK_INBOX}, 202)
     return redirect(url_for("signup.sent"), code=303)  # type: ignore[return-value]

@@ -51,8 +51,15 @@ CID_FILTERED = {
 
 
 def items(*rows: dict[str, Any]) -> list[tuple[int, SubscriptionRow | RowError]]:
-    """(line, row) pairs as a CSV reader yields them: data starts on line 2."""
-    return [(line, parse_row(fields)) for line, fields in enumerate(rows, start=2)]
+    """(line, row or its line error) pairs as a CSV reader yields them: data starts on line 2."""
+    return [(line, _row_or_error(line, fields)) for line, fields in enumerate(rows, start=2)]
+
+
+def _row_or_error(line: int, fields: dict[str, Any]) -> SubscriptionRow | RowError:
+    try:
+        return parse_row(fields)
+    except ValueError as rejection:
+        return RowError(line, str(rejection))
 
 
 def run_import(runtime: Runtime, pairs: Any, now: datetime = NOW, **options: Any) -> ImportReport:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import CTGOV
+from worker.matching.concepts import normalize_term
 from worker.matching.eligibility import PHASES, STUDY_TYPES
 from worker.subscriptions.files import (
     ImportFileError,
@@ -900,8 +901,9 @@ DOMAINS = st.sampled_from(["example.com", "Mail.Example.ORG", "exämple.de", "su
 
 
 def _is_disease_name(text: str) -> bool:
+    """A condition parse_row takes: a disease name with a word beyond stop words."""
     try:
-        return bool(disease_name(text))
+        return bool(disease_name(text)) and bool(normalize_term(text))
     except ValueError:
         return False
 

@@ -8,7 +8,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from worker.core.cadence import FREQUENCIES
-from worker.subscriptions.rows import parse_row
+from worker.subscriptions.rows import Problem, RowRejected, parse_row
 from worker.web.alert_form import Choices, form_values, input_errors, row_fields, stored_values
 
 CLEAR = "(or clear the distance)."
@@ -94,7 +94,7 @@ def verdict(**fields: object) -> dict[str, str]:
     given = {**BASE, **fields}
     with pytest.raises(ValueError) as raised:
         parse_row(given)
-    return input_errors(str(raised.value), given)
+    return input_errors(raised.value)
 
 
 def test_parse_rows_verdict_is_one_sentence_per_input() -> None:
@@ -106,8 +106,9 @@ def test_parse_rows_verdict_is_one_sentence_per_input() -> None:
 
 
 def test_a_required_field_and_a_message_naming_no_field() -> None:
-    assert input_errors("email: required", {}) == {"email": "Required."}
-    assert input_errors("give either a condition or an NCT id (one of the two)", {}) == {
+    assert input_errors(RowRejected([Problem("email", "required")])) == {"email": "Required."}
+    refusal = ValueError("give either a condition or an NCT id (one of the two)")
+    assert input_errors(refusal) == {
         "form": "Give either a condition or an NCT id (one of the two)"
     }
 

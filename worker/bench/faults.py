@@ -105,7 +105,7 @@ class Deployment:
         self.ses.on_send = self.send_events.on_send
         self.ses.start()
         self.workers: list[subprocess.Popen[bytes]] = []
-        self.interrupted: Counter[str] = Counter()  # delivery id -> times in flight at a kill
+        self._in_flight_at_kills: set[tuple[str, int]] = set()  # (delivery id, attempt)
         self.log = (tmp_path / "workers.log").open("ab")
         settings = replace(runtime.settings, broker_url=broker_url, metrics_port=0)
         self.broker = install(make_broker(settings))
@@ -152,7 +152,8 @@ class Deployment:
         """SIGKILL every worker process (master and children): nothing gets to clean up.
 
         The deliveries then left in flight (marked right before their SES call)
-        are counted as interrupted sends.
+        are the interrupted sends; one still stranded at the next kill is the
+        same attempt, not a second interruption.
         """
         for worker in self.workers:
             if worker.poll() is None:
@@ -160,13 +161,18 @@ class Deployment:
                 worker.wait(timeout=30)
         self.workers.clear()
         with self.runtime.sessions() as session:
-            in_flight = session.scalars(
-                select(Delivery.id).where(
+            in_flight = session.execute(
+                select(Delivery.id, Delivery.attempts).where(
                     Delivery.state == State.SENDING,
                     Delivery.last_error.in_((IN_FLIGHT, IN_FLIGHT_AGAIN)),
                 )
             )
-            self.interrupted.update(str(delivery) for delivery in in_flight)
+            self._in_flight_at_kills.update((str(pk), attempt) for pk, attempt in in_flight)
+
+    @property
+    def interrupted(self) -> Counter[str]:
+        """Delivery id -> its sends interrupted by a SIGKILL (attempts in flight at a kill)."""
+        return Counter(delivery for delivery, _ in self._in_flight_at_kills)
 
     def stop(self) -> None:
         for worker in self.workers:

@@ -22,9 +22,12 @@ Keys are given newest first (as in `Settings.secret_keys`): new tokens are
 signed with the newest key and tokens signed with any listed key still verify,
 which is how a key is rotated.
 
-Signing is itsdangerous and nothing else (sha256, the purpose as salt), so a
-token's format is the library's: only the serializers are cached, because
-building one costs more than signing with it.
+Signing is itsdangerous (sha256, the purpose as salt), so a token's format is
+the library's.  A digest signs several links, so untimed tokens skip what
+`dumps` redoes per call (a new Signer, the key derivation, a new HMAC): the
+payload is still the library's `dump_payload` and the signature the HMAC of
+its derived key, kept per keys and purpose (`_Minter`); a test holds them
+equal to `dumps` for every purpose, payload shape and key list.
 """
 
 from __future__ import annotations
@@ -120,6 +123,27 @@ def _new_serializer(
 _serializer = lru_cache(maxsize=64)(_new_serializer)
 
 
+class _Minter:
+    """`serializer.dumps` of an untimed purpose, with its signer's key derived once."""
+
+    def __init__(self, serializer: _AnySerializer) -> None:
+        signer = serializer.make_signer()
+        self._payload = serializer.dump_payload
+        self._separator = signer.sep
+        self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
+
+    def dumps(self, payload: dict[str, Any]) -> str:
+        value = self._payload(payload)
+        mac = self._mac.copy()
+        mac.update(value)
+        return (value + self._separator + base64_encode(mac.digest())).decode("utf-8")
+
+
+@lru_cache(maxsize=64)
+def _minter(keys: tuple[str, ...], purpose: str) -> _Minter:
+    return _Minter(_serializer(keys, purpose))
+
+
 @lru_cache(maxsize=8)
 def _form_signer(keys: tuple[str, ...]) -> Signer:
     return Signer(_oldest_first(keys), salt="form", **_SIGNER_OPTIONS)
@@ -181,7 +205,9 @@ def make_token(
     spec = _purpose(purpose)
     if not _well_formed(spec, payload):
         raise ValueError(f"payload {payload!r} does not fit purpose {purpose!r}")
-    if spec.timed and now is not None:
+    if not spec.timed:
+        return _minter(tuple(keys), purpose).dumps(payload)
+    if now is not None:
         serializer = _new_serializer(tuple(keys), purpose, stamp=int(now.timestamp()))
     else:
         serializer = _serializer(tuple(keys), purpose)

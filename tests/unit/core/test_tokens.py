@@ -334,3 +334,25 @@ def test_every_untimed_token_matches_itsdangerous(purpose: str) -> None:
         [OLD_KEY, NEW_KEY], salt=purpose, signer_kwargs={"digest_method": hashlib.sha256}
     )
     assert make_token(KEYS, purpose, PAYLOADS[purpose]) == reference.dumps(PAYLOADS[purpose])
+
+
+@pytest.mark.parametrize(
+    "purpose", ["unsubscribe-stream", "unsubscribe-subscription", "unsubscribe-all", "preferences"]
+)
+@pytest.mark.parametrize("keys", [(NEW_KEY,), KEYS, ("newest-key-0123456789abcdef", *KEYS)])
+@pytest.mark.parametrize(
+    "link_key",
+    [LINK, "a" * 64, "clé-ñ-リンク", "x"],  # a long repeated key compresses: a "." token
+)
+def test_tokens_match_itsdangerous_whatever_the_payload_and_keys(
+    purpose: str, keys: tuple[str, ...], link_key: str
+) -> None:
+    reference = URLSafeSerializer(
+        list(reversed(keys)), salt=purpose, signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    for subscriber in (0, 7, 2**40):
+        payload = {**PAYLOADS[purpose], "s": subscriber, "k": link_key}
+        token = make_token(keys, purpose, payload)
+        assert token == reference.dumps(payload)
+        assert read_token(keys, purpose, token) == payload
+    assert make_token(keys, purpose, {**PAYLOADS[purpose], "k": "a" * 64}).startswith(".")

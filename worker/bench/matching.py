@@ -7,6 +7,8 @@ out (the matching decision alone: its time per event and the memory matching
 needs), one on the original with everything (output timed apart, writes
 compared with COPY, peak RSS).  Anchors: the smallest size's time per event,
 COPY of the same notification rows, and the same size's peak RSS without output.
+At the smallest size, a mix with eligibility and place filters is matched
+against the plain one (worker/bench/matching_mix.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worker.bench.databases import database_name, throwaway_postgres
+from worker.bench.matching_mix import filtered_mix_rows
 from worker.bench.matching_run import MatchFigures, run_matching
 from worker.bench.matching_setup import NEW_SHARE, MatchingSetup, build
 from worker.bench.rows import (
@@ -138,4 +141,5 @@ def matching_rows(scale: Scale) -> list[BenchRow]:
         if size == sizes[0]:
             base = result
         rows += size_rows(result, base, sizes[0])
+    rows += filtered_mix_rows(sizes[0], events, scale, size_label(sizes[0]))
     return rows  # with --quick, no 1M rows: worker.bench.report says so under the table

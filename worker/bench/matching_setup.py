@@ -114,8 +114,12 @@ def no_notifications(*_args: Any) -> list[dict[str, Any]]:
     return []
 
 
-def build(url: str, subscriptions: int, events: int) -> MatchingSetup:
-    """Fill the empty database at `url`; `events` events then wait for matching."""
+def build(url: str, subscriptions: int, events: int, filtered_share: float = 0.0) -> MatchingSetup:
+    """Fill the empty database at `url`; `events` events then wait for matching.
+
+    `filtered_share`: of the condition subscriptions, those that also carry
+    eligibility filters and a place (worker.bench.subscribers.synthetic_rows).
+    """
     start = perf_counter()
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
@@ -124,7 +128,9 @@ def build(url: str, subscriptions: int, events: int) -> MatchingSetup:
         known = events - new
         studies = _studies(known, new)
         people, criteria, written = bulk_load(
-            engine, synthetic_rows(subscriptions, known + new), KNOWN_AT
+            engine,
+            synthetic_rows(subscriptions, known + new, filtered_share=filtered_share),
+            KNOWN_AT,
         )
         history = [study.line(CREATED, KNOWN_AT, None, None) for study in studies[:known]]
         changed = ingest_batches(sessions, publish_lines(sessions, history, KNOWN_AT), KNOWN_AT)

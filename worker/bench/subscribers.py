@@ -2,15 +2,20 @@
 
 Terms are Zipf-distributed over the bench vocabulary (real condition and MeSH
 terms, most wanted first); filters, frequencies and time zones follow a plausible
-mix.  `bulk_load` writes exactly the rows `import_subscriptions` writes for the
-same rows (subscribers, shared criteria, subscriptions), but with PostgreSQL
-COPY, so a million subscriptions load in a minute rather than in many.
+mix.  A filtered mix gives a share of the condition subscriptions, on top, the
+eligibility filters and a place (issue 13's 30 % variant): the same rows
+otherwise, so the two mixes compare like for like.
+
+`bulk_load` writes exactly the rows `import_subscriptions` writes for the same
+rows (subscribers, shared criteria, subscriptions), but with PostgreSQL COPY,
+so a million subscriptions load in a minute rather than in many.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +25,7 @@ from sqlalchemy import Engine, text
 from worker.bench.corpus import nct_id, site_places, vocabulary, zipf_weights
 from worker.core.cadence import DEFAULT_SEND_HOUR
 from worker.core.models import new_link_key
-from worker.matching.criteria import CriteriaSpec, criteria_for
+from worker.matching.criteria import ELIGIBILITY_NAMES, CriteriaSpec, criteria_for
 from worker.subscriptions.imports import subscription_identity
 from worker.subscriptions.rows import SubscriptionRow
 
@@ -33,14 +38,26 @@ OPEN_SHARE = 0.10  # statuses=NOT_YET_RECRUITING;RECRUITING
 COUNTRY_SHARE = 0.15
 NEAR_SHARE = 0.05
 NEAR_KM = (25.0, 50.0, 100.0, 250.0)
+FILTERED_SHARE = 0.30  # of the condition subscriptions, in the filtered mix
+# Within the filtered share: age always, a place always, and these others.
+SEX_SHARE = 0.5
+PHASES_SHARE = 0.4
+PHASE_CHOICES = (("PHASE2", "PHASE3"), ("PHASE3",), ("PHASE1", "PHASE2"), ("PHASE2",))
+INTERVENTIONAL_SHARE = 0.3
+HEALTHY_SHARE = 0.05
 
 
-def synthetic_rows(count: int, followable: int, seed: int = 11) -> Iterator[SubscriptionRow]:
+def synthetic_rows(
+    count: int, followable: int, seed: int = 11, filtered_share: float = 0.0
+) -> Iterator[SubscriptionRow]:
     """`count` subscriptions in normal form (as `parse_row` returns them), the same every run.
 
     Study follows pick one of the bench studies 0..followable-1 (none when 0).
+    `filtered_share` of the condition subscriptions also get the eligibility
+    filters and a place (`_with_filters`), drawn apart so the rest is unchanged.
     """
     rng = random.Random(seed)
+    filter_rng = random.Random(f"{seed}-filters")
     terms = vocabulary()
     term_weights = zipf_weights(len(terms))
     country_counts, points = site_places()
@@ -79,15 +96,49 @@ def synthetic_rows(count: int, followable: int, seed: int = 11) -> Iterator[Subs
                 row = SubscriptionRow(
                     email, "condition", term, None, frequency, statuses, where, near, zone
                 )
-            if row.identity() not in identities:
+            if row.identity() not in identities:  # as in the plain mix, whatever the filters
                 identities.add(row.identity())
                 made += 1
+                if row.kind == "condition" and points and filter_rng.random() < filtered_share:
+                    row = _with_filters(row, filter_rng, points)
                 yield row
         subscriber += 1
 
 
+def _with_filters(
+    row: SubscriptionRow, rng: random.Random, points: Sequence[tuple[float, float]]
+) -> SubscriptionRow:
+    """The row with a patient's filters: an age, a place (a site's city) and some others."""
+    lat, lon = rng.choice(points)
+    return replace(
+        row,
+        near=(lat, lon, rng.choice(NEAR_KM)),
+        age=rng.randint(2, 17) if rng.random() < 0.1 else rng.randint(18, 85),
+        sex=rng.choice(("female", "male")) if rng.random() < SEX_SHARE else None,
+        healthy_volunteers=True if rng.random() < HEALTHY_SHARE else None,
+        phases=rng.choice(PHASE_CHOICES) if rng.random() < PHASES_SHARE else (),
+        study_types=("INTERVENTIONAL",) if rng.random() < INTERVENTIONAL_SHARE else (),
+    )
+
+
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _json_list(values: Sequence[str]) -> str | None:
+    """A list column as the importer writes it: JSON, or NULL when empty."""
+    return _json(list(values)) if values else None
+
+
+def _eligibility(row: SubscriptionRow) -> tuple[Any, ...]:
+    """The row's eligibility columns, in ELIGIBILITY_NAMES order, as the importer writes them."""
+    return (
+        row.age,
+        row.sex,
+        row.healthy_volunteers,
+        _json_list(row.phases),
+        _json_list(row.study_types),
+    )
 
 
 def _copy(connection: Any, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
@@ -160,7 +211,7 @@ def _load_batch(
     for row in batch:
         criteria_id = None
         if row.kind == "condition":
-            key = (row.condition, row.statuses, row.countries, row.near)
+            key = (row.condition, row.statuses, row.countries, row.near, *_eligibility(row))
             spec = specs.get(key)
             if spec is None:
                 spec = specs[key] = criteria_for(row)
@@ -169,21 +220,24 @@ def _load_batch(
             if criteria_id is None:
                 criteria_id = criteria_ids[signature] = len(criteria_ids) + 1
                 lat, lon, km = spec.near if spec.near is not None else (None, None, None)
+                age, sex, healthy, phases, study_types = spec.eligibility
                 new_criteria.append(
                     (criteria_id, signature, spec.words, spec.match_key,
-                     _json(list(spec.statuses)), _json(list(spec.countries)), lat, lon, km, now)
+                     _json(list(spec.statuses)), _json(list(spec.countries)), lat, lon, km, now,
+                     age, sex, healthy, _json_list(phases), _json_list(study_types))
                 )  # fmt: skip
         lat, lon, km = row.near if row.near is not None else (None, None, None)
         subscriptions.append(
             (subscriber_ids[row.email], subscription_identity(row), row.kind, row.condition,
              row.nct_id, criteria_id, row.frequency, _json(list(row.statuses)),
-             _json(list(row.countries)), lat, lon, km, True, True, now, now)
+             _json(list(row.countries)), lat, lon, km, True, True, now, now,
+             row.near_place, *_eligibility(row))
         )  # fmt: skip
     _copy(
         connection,
         "criteria",
         ("id", "signature", "words", "match_key", "statuses", "countries")
-        + ("near_lat", "near_lon", "near_km", "created_at"),
+        + ("near_lat", "near_lon", "near_km", "created_at", *ELIGIBILITY_NAMES),
         new_criteria,
     )
     _copy(
@@ -191,7 +245,7 @@ def _load_batch(
         "subscriptions",
         ("subscriber_id", "identity", "kind", "condition", "nct_id", "criteria_id", "frequency")
         + ("statuses", "countries", "near_lat", "near_lon", "near_km", "active", "confirmed")
-        + ("created_at", "updated_at"),
+        + ("created_at", "updated_at", "near_place", *ELIGIBILITY_NAMES),
         subscriptions,
     )
     return len(batch)

@@ -45,6 +45,9 @@ def test_each_scenario_reports_positive_figures_and_the_json_keeps_every_row(
     for size in ("200", "1k"):
         for figure in ("events matched", "time per event", "notification writes", "peak RSS"):
             assert any(row.scenario == f"matching {size} subscriptions: {figure}" for row in rows)
+    [filtered] = [row for row in rows if "with eligibility and place filters" in row.scenario]
+    assert filtered.scenario.startswith("matching 200 subscriptions, 30% with")
+    assert filtered.anchor and filtered.anchor > 0 and filtered.met is not None
     assert any(row.scenario == "digests: send-ready" for row in rows)
     assert [row for row in rows if row.failure] == []
     assert all(row.figure and row.figure > 0 for row in rows), [row for row in rows]

@@ -331,6 +331,8 @@ class _Sites:
         those of the cells its box covers, if fewer.
         """
         study = self.study
+        if len(study.points) <= BAND_SCAN_LIMIT:
+            return any(site_within(point, circle) for point in study.points)
         start = bisect_left(study.latitudes, circle.lat - circle.lat_reach)
         stop = bisect_right(study.latitudes, circle.lat + circle.lat_reach)
         if stop - start > BAND_SCAN_LIMIT:

@@ -60,3 +60,46 @@ def test_an_unknown_study_is_exit_1_and_an_empty_term_exit_2(stored: Path) -> No
     assert unknown.returncode == 1 and "no study NCT00000000" in unknown.stderr
     empty = trialalerts("match", "explain", "the and of", "NCT04267848", cwd=stored)
     assert empty.returncode == 2
+
+
+def test_explain_says_which_filter_refuses_the_study_given_or_stored(stored: Path) -> None:
+    done = trialalerts(
+        "match",
+        "explain",
+        "lung cancer",
+        "NCT04267848",
+        "--age",
+        "17",
+        "--phases",
+        "phase 3",
+        "--near",
+        "Anchorage, United States;50",
+        cwd=stored,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "  age                17; study: minimum 18 Years, maximum not stated  [REFUSES]" in out
+    assert "  phases             PHASE3; study: PHASE3  [pass]" in out
+    assert "  near               within 50 km of 61.2181, -149.9; study: nearest site" in out
+    assert "no match: the term matches, but the study fails the filters age" in out
+    adult = trialalerts("match", "explain", "lung cancer", "NCT04267848", "--age", "30", cwd=stored)
+    assert "matches: " in adult.stdout and "[REFUSES]" not in adult.stdout
+
+    # A stored subscription's filters (one run for both cases: the fixture is slow).
+    subscriptions = stored / "subs.csv"
+    subscriptions.write_text(
+        "email,kind,condition,sex,study_types\n"
+        "ada@example.org,condition,lung cancer,female,OBSERVATIONAL\n"
+    )
+    assert trialalerts("subscribers", "import", str(subscriptions), cwd=stored).returncode == 0
+    done = trialalerts(
+        "match", "explain", "lung cancer", "NCT04267848", "--subscription", "1", cwd=stored
+    )
+    assert "  study_types        OBSERVATIONAL; study: INTERVENTIONAL  [REFUSES]" in done.stdout
+    assert "  sex                female; study: ALL  [pass]" in done.stdout
+    unknown = trialalerts(
+        "match", "explain", "lung cancer", "NCT04267848", "--subscription", "9", cwd=stored
+    )
+    assert unknown.returncode == 1 and "no condition subscription 9" in unknown.stderr
+    bad = trialalerts("match", "explain", "lung cancer", "NCT04267848", "--age", "200", cwd=stored)
+    assert bad.returncode == 2 and "age '200': expected whole years" in bad.stderr

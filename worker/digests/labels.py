@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
+
+from worker.subscriptions.views import PHASE_LABELS, STUDY_TYPE_LABELS
 
 ARROW = "→"
 VALUE_LIMIT = 160
@@ -180,6 +183,19 @@ def _codes(value: Any) -> str:
     return _code_label(value)
 
 
+def _design(field: Any, before: Any, after: Any) -> list[str]:
+    """Phases or study type: "Phase: Phase 2 -> Phase 3" (the phase's name, not its question)."""
+    labels = PHASE_LABELS if field == "phases" else STUDY_TYPE_LABELS
+    label = "Phase" if field == "phases" else "Study type"
+
+    def named(value: Any) -> str:
+        items = value if isinstance(value, _SEQUENCES) else [] if value in (None, "") else [value]
+        names = [labels.get(item, _code_label(item)).partition(":")[0] for item in items]
+        return clean_text(", ".join(names)) if names else NOT_SET
+
+    return [f"{label}: {named(before)} {ARROW} {named(after)}"]
+
+
 def _enrollment(field: Any, before: Any, after: Any) -> list[str]:
     if field == "type":
         return [f"Enrollment type: {_codes(before)} {ARROW} {_codes(after)}"]
@@ -243,6 +259,7 @@ FORMATTERS: dict[str, _Formatter] = {
     "status": _status,
     "title": _title,
     "eligibility": _eligibility,
+    "design": _design,
     "enrollment": _enrollment,
     "dates": _dates,
     "conditions": _conditions,
@@ -264,6 +281,7 @@ _GENERIC_LINES = {
     "title": "Title changed",
     "results_posted": "Results posted",
     "eligibility": "Eligibility criteria changed",
+    "design": "Phase or study type changed",
     "enrollment": "Enrollment changed",
     "dates": "Key dates changed",
     "conditions": "Conditions changed",
@@ -284,8 +302,28 @@ def generic_line(kind: Any, field: Any) -> str:
     return f"{_humanize(name)} changed"
 
 
+# Values whose equal ones of one type read alike (not floats: -0.0 == 0.0).
+_KEPT_TYPES = frozenset({str, int, bool, type(None)})
+
+
 def change_lines(kind: Any, field: Any, before: Any, after: Any) -> list[str]:
-    """Human lines for one change; never raises, whatever the values."""
+    """Human lines for one change; never raises, whatever the values.
+
+    One change reaches every subscriber it matched, so the lines of a change
+    made of plain values are kept (per value and type: 1 == True); one with
+    lists or mappings (dates, conditions) is worded afresh.
+    """
+    if _KEPT_TYPES.issuperset((type(kind), type(field), type(before), type(after))):
+        return list(_kept_lines(kind, field, before, after))
+    return _lines(kind, field, before, after)
+
+
+@lru_cache(maxsize=16384, typed=True)
+def _kept_lines(kind: Any, field: Any, before: Any, after: Any) -> tuple[str, ...]:
+    return tuple(_lines(kind, field, before, after))
+
+
+def _lines(kind: Any, field: Any, before: Any, after: Any) -> list[str]:
     formatter = FORMATTERS.get(kind) if isinstance(kind, str) else None
     if formatter is None:
         return [generic_line(kind, field)]

@@ -59,6 +59,7 @@ KIND_PRIORITY = (
     "site_status",
     "conditions",
     "eligibility",
+    "design",
     "dates",
     "enrollment",
     "results_posted",

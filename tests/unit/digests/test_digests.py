@@ -287,6 +287,22 @@ def test_odd_change_data_gives_a_line_never_an_error(
     assert all("\n" not in line for line in lines)
 
 
+def test_kept_change_lines_tell_equal_values_of_other_types_apart() -> None:
+    """Lines are kept per change: True and 1 (equal in Python) still read as themselves."""
+    field = "healthyVolunteers"
+    assert change_lines("eligibility", field, True, False) == [
+        "Accepts healthy volunteers: Yes → No"
+    ]
+    assert change_lines("eligibility", field, 1, 0) == ["Accepts healthy volunteers: 1 → 0"]
+    assert change_lines("enrollment", "count", 0.0, 1) == ["Enrollment: 0.0 → 1"]
+    assert change_lines("enrollment", "count", -0.0, 1) == ["Enrollment: -0.0 → 1"]
+    lines = change_lines("status", "overallStatus", "RECRUITING", "COMPLETED")
+    lines.append("changed by a caller")
+    assert change_lines("status", "overallStatus", "RECRUITING", "COMPLETED") == [
+        "Status: Recruiting → Completed"
+    ]
+
+
 def test_unknown_kinds_read_as_a_generic_change() -> None:
     assert change_lines("lastUpdate", "lastUpdateSubmitDate", 1, 2) == [
         "Last update submit date changed"

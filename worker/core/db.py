@@ -54,6 +54,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: Any) -> Any:
+    """lower() for every letter, as PostgreSQL's: SQLite's own folds A-Z only (É stays É)."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:

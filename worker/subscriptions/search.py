@@ -4,7 +4,10 @@ Both searches match a prefix, case-insensitively, because a prefix is what a
 B-tree answers: on PostgreSQL the two text_pattern_ops indexes (addresses,
 stored lower-cased, and lower(condition)) serve `LIKE 'text%'` whatever the
 database collation, so a search stays fast on millions of rows.  A substring
-search could not use them.
+search could not use them.  A condition query is lowered by the database's
+own lower(), the one that lowered the conditions: Python's folds some
+letters otherwise (İ), and SQLite's folds ASCII only unless worker.core.db
+replaced it.
 
 Pages follow keyset pagination (never OFFSET): a page ends with a cursor, the
 last address or subscription id shown, and the next page starts after it.
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, Table, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from worker.core.models import Subscriber, Subscription, Suppression
@@ -141,7 +144,7 @@ def search_conditions(
 def _condition_starts(text: str) -> ColumnElement[bool]:
     # lower(condition), exactly the expression the PostgreSQL index holds.
     lowered = func.lower(SUBSCRIPTIONS.c.condition)
-    return lowered.like(_prefix_pattern(text.lower()), escape=_ESCAPE)
+    return lowered.like(func.lower(literal(_prefix_pattern(text))), escape=_ESCAPE)
 
 
 def _prefix_pattern(text: str) -> str:

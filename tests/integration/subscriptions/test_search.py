@@ -83,6 +83,25 @@ def test_like_wildcards_and_nul_in_the_query_are_plain_characters(
     assert search_conditions(session, "%").hits == []
 
 
+def test_conditions_starting_with_a_capital_outside_ascii_are_found(
+    runtime: Runtime, session: Session
+) -> None:
+    """SQLite's own lower() folds ASCII only, and Python folds İ unlike PostgreSQL."""
+    subscribe(
+        runtime,
+        condition("ada@example.com", "Épilepsie du lobe temporal"),
+        condition("bob@example.com", "İstanbul fever"),
+        condition("cid@example.com", "Ödem"),
+    )
+
+    def found(text: str) -> list[str]:
+        return [hit.email for hit in search_conditions(session, text).hits]
+
+    assert found("Épilepsie") == found("épi") == found("ÉPI") == ["ada@example.com"]
+    assert found("İstanbul") == ["bob@example.com"]
+    assert found("ödem") == found("ÖDEM") == ["cid@example.com"]
+
+
 def test_address_pages_follow_each_other_without_gaps_or_repeats(
     runtime: Runtime, session: Session
 ) -> None:

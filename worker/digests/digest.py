@@ -12,11 +12,11 @@ templates, built deterministically from the input whatever its order.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from worker.digests.facts import opened_note, site_line, study_lines
@@ -65,8 +65,14 @@ class PendingNotification:
     near_site: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class DigestItem:
+class DigestItem(NamedTuple):
+    """One study of a digest, as the templates show it.
+
+    A NamedTuple rather than a frozen dataclass: a digest builds one per
+    study (and render one more per study with a stale status), and a
+    NamedTuple is built in a third of the time.
+    """
+
     nct_id: str
     title: str
     status: str  # human label, e.g. "Recruiting"
@@ -107,6 +113,13 @@ class _Study:
     refs: list[SubscriptionRef]  # condition refs first, each kind by id
     is_new: bool
     matched_by: tuple[str, ...]  # labels of `refs`, cleaned and deduped
+    # A site opened near the subscriber is among the changes of a study they knew.
+    site_opened: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.site_opened = not self.is_new and any(
+            opened_note(n.near_site) for n in self.notifications
+        )
 
     @property
     def home(self) -> SubscriptionRef | None:
@@ -309,17 +322,24 @@ def _facts(study: _Study) -> tuple[tuple[str, ...], str | None]:
     The newest notification's facts speak for the study; the nearest site is
     the nearest any of its notifications noted.
     """
-    facts = next((n.facts for n in reversed(study.notifications) if n.facts is not None), None)
-    lines = list(study_lines(facts)) if isinstance(facts, Mapping) else []
+    facts = None
+    for notification in reversed(study.notifications):
+        if notification.facts is not None:
+            facts = notification.facts
+            break
+    lines: list[str] = []
+    verified = None
+    if isinstance(facts, Mapping):
+        lines.extend(study_lines(facts))
+        verified = facts.get("status_verified")
     nearest = [
         note
         for n in study.notifications
-        if isinstance(note := n.near_site, Mapping) and not opened_note(note)
+        if (note := n.near_site) is not None and isinstance(note, Mapping) and not opened_note(note)
     ]
     if nearest:
         lines.append(site_line(min(nearest, key=_km)))
-    verified = facts.get("status_verified") if isinstance(facts, Mapping) else None
-    return tuple(line for line in lines if line), verified if isinstance(verified, str) else None
+    return tuple(filter(None, lines)), verified if isinstance(verified, str) else None
 
 
 def _km(note: Mapping[str, Any]) -> float:
@@ -340,7 +360,7 @@ def _item(study: _Study) -> DigestItem:
         matched_by=study.matched_by,
         status_note=status_note(status),
         facts=facts,
-        site_opened=_site_opened(study),
+        site_opened=study.site_opened,
         status_verified=verified,
     )
 
@@ -365,16 +385,12 @@ def _section_plan(studies: list[_Study]) -> list[tuple[SubscriptionRef | None, l
 
 def _condition_heading(label: str, members: list[_Study]) -> str:
     """ "New studies for lung cancer", or new sites near you when that is what some are."""
-    opened = sum(1 for study in members if _site_opened(study))
+    opened = sum(1 for study in members if study.site_opened)
     if not opened:
         return f"New studies for {label}"
     if opened == len(members):
         return f"New sites near you for {label}"
     return f"New studies and sites near you for {label}"
-
-
-def _site_opened(study: _Study) -> bool:
-    return not study.is_new and any(opened_note(n.near_site) for n in study.notifications)
 
 
 def build_digest(

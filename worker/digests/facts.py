@@ -103,7 +103,7 @@ def who_can_join(facts: Mapping[str, Any]) -> str:
 
 
 _ELIGIBILITY_KEYS = ("minimumAge", "maximumAge", "sex", "healthyVolunteers")
-_PLAIN = (str, bool, type(None))  # JSON scalars that compare equal only to themselves
+_PLAIN = frozenset({str, bool, type(None)})  # JSON scalars equal only to themselves
 
 
 def study_lines(facts: Mapping[str, Any]) -> tuple[str, str]:
@@ -123,7 +123,7 @@ def study_lines(facts: Mapping[str, Any]) -> tuple[str, str]:
     asked = (
         tuple(map(eligibility.get, _ELIGIBILITY_KEYS)) if isinstance(eligibility, Mapping) else None
     )
-    if all(type(value) in _PLAIN for value in (*(phases or ()), *(asked or ()))):
+    if _PLAIN.issuperset(map(type, (*(phases or ()), *(asked or ())))):
         return _lines_of(phases, study_type if isinstance(study_type, str) else None, asked)
     return phase_words(facts), who_can_join(facts)
 
@@ -190,6 +190,7 @@ _NOTE_WORDS = {
     NEAREST: "Nearest site",
 }
 SITE_LINE_STARTS = tuple(f"{words}: " for words in _NOTE_WORDS.values())
+_OPENINGS = frozenset({OPENED, RECRUITING})
 
 
 def site_line(note: Any) -> str:
@@ -205,4 +206,5 @@ def site_line(note: Any) -> str:
 
 def opened_note(note: Any) -> bool:
     """Whether a notification's site note is "a site opened near you" (rather than the nearest)."""
-    return isinstance(note, Mapping) and note.get("why") in (OPENED, RECRUITING)
+    # Most notifications have no note: None is answered before the (slower) Mapping check.
+    return note is not None and isinstance(note, Mapping) and note.get("why") in _OPENINGS

@@ -61,7 +61,9 @@ _OWN_HEADERS = frozenset(
 
 def _clean(value: str) -> str:
     """One line, single spaces: no control character survives into a header."""
-    return " ".join(value.translate(_CONTROLS).split())
+    if not value.isprintable():  # every one of _CONTROLS is unprintable: skip the slow translate
+        value = value.translate(_CONTROLS)
+    return " ".join(value.split())
 
 
 def _encoded_words(value: str) -> list[str]:

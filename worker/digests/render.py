@@ -11,7 +11,7 @@ another header.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache, lru_cache
 from typing import Any
@@ -80,7 +80,9 @@ def _template(name: str) -> Template:
 
 def one_line(text: str, limit: int = SUBJECT_LIMIT) -> str:
     """Collapse any whitespace or control character to single spaces and cap the length."""
-    line = " ".join(text.translate(_CONTROLS).split())
+    if not text.isprintable():  # every one of _CONTROLS is unprintable: skip the slow translate
+        text = text.translate(_CONTROLS)
+    line = " ".join(text.split())
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + "…"
     return line
@@ -171,7 +173,7 @@ class SectionView:
 def _dated(item: DigestItem, today: date) -> DigestItem:
     """The item, saying so when its status was last verified long before the email's day."""
     note = stale_status(item.status_verified, today) if item.status_verified else ""
-    return replace(item, facts=(*item.facts, note)) if note else item
+    return item._replace(facts=(*item.facts, note)) if note else item
 
 
 def _stop_link(

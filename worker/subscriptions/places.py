@@ -32,6 +32,9 @@ MAX_NEAR_KM = 20_000.0
 KM_PER_MILE = 1.609344
 DISTANCE_UNITS = ("km", "mi")
 MAX_CANDIDATES = 5
+# The longest label is 70 characters; a longer text is no place, and reading
+# one of many commas costs time that grows with the square of its length.
+MAX_PLACE_CHARS = 200
 MIN_CITY_POPULATION = 15_000
 US = "US"
 
@@ -163,6 +166,11 @@ def resolve_place(text: str) -> Place:
     text = text.strip()
     if not text:
         raise ValueError("no place given: a city with its country, e.g. Milan, Italy, or a US ZIP")
+    if len(text) > MAX_PLACE_CHARS:
+        raise ValueError(
+            f"a place is at most {MAX_PLACE_CHARS} characters: a city with its country, "
+            "e.g. Milan, Italy, or a US ZIP"
+        )
     zip_match = _ZIP.fullmatch(text)
     if zip_match:
         return _zip_place(zip_match.group(1))

@@ -112,6 +112,7 @@ def test_a_sign_up_with_a_place_and_an_age_is_recorded_in_km(
             '"Springfield, Illinois, United States"',
         ),
         ({"place": "Atlantis, Greece", "distance": "20", "unit": "km"}, "place", "No city"),
+        ({"place": "a, " * 300 + "Italy", "distance": "20"}, "place", "at most 200 characters"),
         ({"place": "Milan, Italy", "distance": "50000", "unit": "km"}, "distance", "20,000 km"),
         ({"place": "Milan, Italy", "distance": "20000", "unit": "mi"}, "distance", "12,427 mi"),
         ({"place": "Milan, Italy", "distance": "0", "unit": "km"}, "distance", "above 0"),

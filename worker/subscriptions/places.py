@@ -356,7 +356,9 @@ def _gazetteer() -> _Gazetteer:
     gazetteer = _Gazetteer([], [], {}, {}, {}, {}, countries, country_names, states, state_names)
     first_label: dict[tuple[str, str, str], Label] = {}
     for row in cache.get_cities().values():
-        country, name = row["countrycode"], row["name"]
+        # A few names hold commas ("Misato, Saitama"), which a label cannot:
+        # typed back, the words after them would be read as a country or state.
+        country, name = row["countrycode"], row["name"].replace(",", "")
         state = row["admin1code"] if country == US and row["admin1code"] in state_names else ""
         key = _fold(name)
         where = [state_names[state]] if state else []

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlparse
 
 import dramatiq
 from dramatiq import Broker, Message
 from dramatiq.brokers.stub import StubBroker
 
-from worker.core.config import Settings
+from worker.core.config import RABBITMQ_SCHEMES, Settings
 from worker.queue.log_context import LogContext
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,25 @@ def make_broker(settings: Settings, in_process: bool = False) -> Broker:
     if settings.metrics_port:
         _add_prometheus(broker, settings.metrics_port)
     return broker
+
+
+def ping(url: str, timeout: float) -> None:
+    """Raise unless the broker (or Redis) at `url` answers within `timeout` seconds."""
+    if urlparse(url).scheme in RABBITMQ_SCHEMES:
+        import pika
+
+        parameters = pika.URLParameters(url)
+        parameters.connection_attempts = 1
+        parameters.socket_timeout = parameters.stack_timeout = timeout
+        pika.BlockingConnection(parameters).close()
+        return
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def _add_prometheus(broker: Broker, port: int) -> None:

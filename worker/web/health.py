@@ -1,21 +1,23 @@
-"""`GET /healthz`: can this process reach its database and its broker?
+"""`GET /healthz`: can this process reach its database, its broker and the shared Redis?
 
-200 with each part "ok" when both answer; 503 naming the part that does not
+200 with each part "ok" when all answer; 503 naming the part that does not
 ("unreachable"), or the configuration error that keeps the app from
 starting. Without a broker URL the broker is the in-process one, "ok"
-by definition; with one, Redis must answer PING.
+by definition; with one, Redis must answer PING or RabbitMQ take a
+connection. A Redis apart from the broker (TRIALALERTS_REDIS_URL: always
+beside RabbitMQ) is a part of its own, "redis".
 """
 
 from __future__ import annotations
 
 import logging
 
-import redis
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from worker.core.config import ConfigError
 from worker.core.runtime import Runtime
+from worker.queue.broker import ping
 from worker.web.support import current_runtime
 
 log = logging.getLogger(__name__)
@@ -34,20 +36,14 @@ def database_status(runtime: Runtime) -> str:
     return "ok"
 
 
-def broker_status(runtime: Runtime) -> str:
-    url = runtime.settings.broker_url
+def reachable(url: str | None, part: str) -> str:
     if url is None:
         return "ok"
-    client = redis.Redis.from_url(
-        url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
-    )
     try:
-        client.ping()
-    except redis.RedisError as error:
-        log.warning("health: broker unreachable: %s", error)
+        ping(url, TIMEOUT_SECONDS)
+    except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
+        log.warning("health: %s unreachable: %s", part, error)
         return "unreachable"
-    finally:
-        client.close()
     return "ok"
 
 
@@ -61,7 +57,13 @@ def healthz() -> Response:
     except Exception:  # noqa: BLE001 - a runtime that cannot be built is unhealthy
         log.exception("health: the runtime could not be built")
         return _unknown("start-up failed")
-    body = {"database": database_status(runtime), "broker": broker_status(runtime)}
+    settings = runtime.settings
+    body = {
+        "database": database_status(runtime),
+        "broker": reachable(settings.broker_url, "broker"),
+    }
+    if settings.redis_url not in (None, settings.broker_url):
+        body["redis"] = reachable(settings.redis_url, "redis")
     healthy = all(state == "ok" for state in body.values())
     response = jsonify(body)
     response.status_code = 200 if healthy else 503

@@ -1,7 +1,8 @@
 """`GET /healthz` against real services, and an app that opens nothing until asked.
 
-Healthy means the database answers `SELECT 1` and, with a Redis broker, Redis
-answers PING; otherwise 503 names the part that failed.
+Healthy means the database answers `SELECT 1` and, with a broker, Redis answers
+PING or RabbitMQ takes a connection (and its Redis answers); otherwise 503 names
+the part that failed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from worker.core.runtime import Runtime
 from worker.web.app import create_app
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
+CLOSED_PORT_RABBITMQ = "amqp://guest:guest@127.0.0.1:1/"
 CLOSED_PORT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
 
 
@@ -29,6 +31,29 @@ def test_healthy_with_redis(pg_url: str, redis_url: str, tmp_path: Path) -> None
     answer = create_app(runtime).test_client().get("/healthz")
     runtime.close()
     assert (answer.status_code, answer.json) == (200, {"database": "ok", "broker": "ok"})
+
+
+def test_healthy_with_rabbitmq_and_its_redis(
+    sqlite_url: str, amqp_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    runtime = make_runtime(sqlite_url, tmp_path, broker_url=amqp_url, redis_url=redis_url)
+    answer = create_app(runtime).test_client().get("/healthz")
+    runtime.close()
+    assert answer.status_code == 200
+    assert answer.json == {"database": "ok", "broker": "ok", "redis": "ok"}
+
+
+def test_an_unreachable_rabbitmq_or_redis_beside_it_is_named(
+    sqlite_url: str, amqp_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    for broker, shared, down in (
+        (CLOSED_PORT_RABBITMQ, redis_url, {"broker": "unreachable", "redis": "ok"}),
+        (amqp_url, CLOSED_PORT_REDIS, {"broker": "ok", "redis": "unreachable"}),
+    ):
+        runtime = make_runtime(sqlite_url, tmp_path, broker_url=broker, redis_url=shared)
+        answer = create_app(runtime).test_client().get("/healthz")
+        runtime.close()
+        assert (answer.status_code, answer.json) == (503, {"database": "ok", **down})
 
 
 def test_an_unreachable_broker_is_named(sqlite_url: str, tmp_path: Path) -> None:

@@ -209,7 +209,14 @@ def _count_lines(path: Path) -> int:
 
 
 def _write_atomically(path: Path, write: Callable[[TextIO], int]) -> int:
-    """Write to a temporary file beside `path`, then rename: no half-written export."""
+    """Write to a temporary file beside `path`, then rename: no half-written export.
+
+    Something there that is no regular file (/dev/stdout, a pipe, a device) is
+    written to directly: renaming over it would replace it with a file.
+    """
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8", newline="") as out:
+            return write(out)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         with temporary.open("w", encoding="utf-8", newline="") as out:

@@ -117,6 +117,23 @@ def test_a_missing_input_file_or_output_folder_exits_2(tmp_path: Path) -> None:
     assert not (tmp_path / "missing").exists()
 
 
+def test_an_export_to_a_pipe_or_device_writes_into_it_and_leaves_it_in_place(
+    tmp_path: Path,
+) -> None:
+    trialalerts("subscribers", "import", str(write(tmp_path / "in.csv", GOOD_CSV)), cwd=tmp_path)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text(encoding="utf-8")))
+    reader.start()
+    result = trialalerts("subscribers", "export", "-o", str(pipe), cwd=tmp_path)
+    reader.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert pipe.is_fifo()  # not renamed over by a regular file
+    assert received[0].splitlines()[0].startswith("email,kind,condition")
+    assert len(received[0].splitlines()) == 4
+
+
 def test_export_writes_what_import_reads_back_unchanged(tmp_path: Path) -> None:
     trialalerts("subscribers", "import", str(write(tmp_path / "in.csv", GOOD_CSV)), cwd=tmp_path)
     to_stdout = trialalerts("subscribers", "export", cwd=tmp_path)

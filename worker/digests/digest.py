@@ -12,7 +12,7 @@ templates, built deterministically from the input whatever its order.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from operator import attrgetter
@@ -113,13 +113,7 @@ class _Study:
     refs: list[SubscriptionRef]  # condition refs first, each kind by id
     is_new: bool
     matched_by: tuple[str, ...]  # labels of `refs`, cleaned and deduped
-    # A site opened near the subscriber is among the changes of a study they knew.
-    site_opened: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.site_opened = not self.is_new and any(
-            opened_note(n.near_site) for n in self.notifications
-        )
+    site_opened: bool  # a site opened near the subscriber: a change of a study they knew
 
     @property
     def home(self) -> SubscriptionRef | None:
@@ -189,12 +183,15 @@ def _group(notifications: Sequence[PendingNotification]) -> list[_Study]:
     memo: dict[tuple[int, ...], tuple[list[SubscriptionRef], tuple[str, ...]]] = {}
     studies = []
     for nct_id, group in by_nct.items():
-        key = _ref_ids(group[0])
+        first = group[0]
+        key = _ref_ids(first)
         if len(group) == 1:
-            is_new = group[0].kind == "new_study"
+            is_new = first.kind == "new_study"
+            site_opened = not is_new and opened_note(first.near_site)
         else:
             _by_id(group)
             is_new = any(n.kind == "new_study" for n in group)
+            site_opened = not is_new and any(opened_note(n.near_site) for n in group)
             if key is not None and any(_ref_ids(n) != key for n in group):
                 key = None  # the notifications disagree: merge their refs
         if key is None:
@@ -203,7 +200,7 @@ def _group(notifications: Sequence[PendingNotification]) -> list[_Study]:
             found = memo[key]
         else:
             found = memo[key] = _refs_and_labels(group)
-        studies.append(_Study(nct_id, group, found[0], is_new, found[1]))
+        studies.append(_Study(nct_id, group, found[0], is_new, found[1], site_opened))
     return studies
 
 

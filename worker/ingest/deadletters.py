@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from worker.core.models import DeadLetter
 from worker.core.sql import insert_ignoring_conflicts
@@ -40,18 +40,27 @@ def store_dead_letters(session: Session, rows: list[dict[str, Any]]) -> None:
     insert_ignoring_conflicts(session, DeadLetter.__table__, rows)
 
 
-def list_dead_letters(session: Session, include_replayed: bool = False) -> list[DeadLetter]:
+def list_dead_letters(
+    session: Session, include_replayed: bool = False, letter_id: int | None = None
+) -> list[DeadLetter]:
+    """Every letter (not replayed ones only, unless asked), or just the one `letter_id`."""
     query = select(DeadLetter).order_by(DeadLetter.id)
     if not include_replayed:
         query = query.where(DeadLetter.replayed_at.is_(None))
+    if letter_id is not None:
+        query = query.where(DeadLetter.id == letter_id)
     return list(session.scalars(query))
 
 
 def dead_letter_page(
     session: Session, after: int | None, size: int, include_replayed: bool = False
 ) -> list[DeadLetter]:
-    """Up to `size` dead letters after id `after`, oldest first: keyset pages for the console."""
-    query = select(DeadLetter).order_by(DeadLetter.id).limit(size)
+    """Up to `size` dead letters after id `after`, oldest first: keyset pages for the console.
+
+    Without their payloads (deferred): a page lists reasons, and a payload may be 10 MB.
+    """
+    query = select(DeadLetter).options(defer(DeadLetter.payload)).order_by(DeadLetter.id)
+    query = query.limit(size)
     if after is not None:
         query = query.where(DeadLetter.id > after)
     if not include_replayed:

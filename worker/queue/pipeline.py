@@ -182,9 +182,7 @@ def replay(
     """Re-publish dead letters (all not yet replayed, or one); returns (accepted, still bad)."""
     runtime = runtime or get_runtime()
     with runtime.sessions() as session, session.begin():
-        letters = list_dead_letters(session)
-        if letter_id is not None:
-            letters = [letter for letter in letters if letter.id == letter_id]
+        letters = list_dead_letters(session, letter_id=letter_id)
         new_ids, still_bad = replay_dead_letters(session, letters, runtime.now())
     if new_ids:
         _wake_ingest(runtime)(new_ids)

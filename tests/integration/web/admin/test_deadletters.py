@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import tracemalloc
+from collections.abc import Callable
 
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
@@ -90,3 +92,45 @@ def test_replaying_one_asks_first_ingests_what_is_valid_now_and_is_audited(
         (ADMIN_EMAIL, "deadletters.replay", "all dead letters",
          {"replayed": 0, "still_rejected": [hostile_id]}),
     ]  # fmt: skip
+
+
+def _big_letters(runtime: Runtime, count: int, size: int) -> None:
+    """Letters as POST /events keeps them: each payload up to its 10 MB body limit."""
+    with runtime.sessions() as session, session.begin():
+        for n in range(count):
+            payload = json.dumps({"specversion": "1.0", "id": f"big-{n}", "data": "A" * size})
+            row = dead_letter("POST /events", None, f"big-{n}", "no type", payload, runtime.now())
+            store_dead_letters(session, [row])
+
+
+def _peak_bytes(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_list_and_a_replay_of_one_leave_the_other_payloads_in_the_database(
+    console: Console, stub_broker: StubBroker
+) -> None:
+    """50 letters of 10 MB would take 500 MB to list, for reasons of 300 characters."""
+    runtime = console.runtime
+    hostile_id, _ = _letters(runtime, stub_broker)
+    size = 2 * 1024 * 1024
+    _big_letters(runtime, 4, size)
+    client = logged_in(console)
+
+    listed = _peak_bytes(lambda: client.get("/admin/deadletters"))
+    replayed = _peak_bytes(
+        lambda: post_form(
+            client, "/admin/deadletters/replay", {"letter": str(hostile_id), "confirmed": "yes"}
+        )
+    )
+
+    assert "big-3" in client.get("/admin/deadletters").text
+    assert listed < size, listed
+    assert replayed < size, replayed
+    audit = client.get("/admin/audit").text
+    assert f"dead letter {hostile_id}" in audit and "still_rejected" in audit

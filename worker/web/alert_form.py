@@ -80,14 +80,15 @@ def row_fields(values: Mapping[str, Any]) -> tuple[dict[str, object], dict[str, 
     """The parse_row fields the inputs give, and messages for inputs wrong on their own.
 
     Only the place and distance are judged here (a distance needs a place, a
-    distance in miles becomes km); everything else is left to parse_row.
+    distance in miles becomes km); everything else is left to parse_row, the
+    healthy volunteers box's "true" too ("false" asks nothing, as in a file).
     """
     fields: dict[str, object] = {}
     errors: dict[str, str] = {}
     for name in ELIGIBILITY_INPUTS + ("frequency",):
         value = values.get(name)
         if value:
-            fields[name] = "true" if name == "healthy_volunteers" else value
+            fields[name] = value
     place, distance = values.get("place") or "", values.get("distance") or ""
     if place and not distance:
         errors["distance"] = "Say how far from this place, for example 50."

@@ -105,6 +105,7 @@ def test_a_sign_up_with_a_place_and_an_age_is_recorded_in_km(
         ({"age": "200"}, "age", "whole years from 0 to 120"),
         ({"age": "forty"}, "age", "whole years"),
         ({"sex": "other"}, "sex", "female, male"),
+        ({"healthy_volunteers": "yes"}, "healthy_volunteers", "true or false"),
         ({"phases": "PHASE9"}, "phases", "Unknown phase 'PHASE9'"),
         (
             {"place": "Springfield, United States", "distance": "20", "unit": "km"},
@@ -138,6 +139,18 @@ def test_a_bad_filter_is_shown_beside_its_input_and_nothing_is_saved(
     assert 'aria-invalid="true"' in page
     assert snapshot(runtime) == before and _signups(runtime) == 0
     assert _nothing_mailed(runtime, stub_broker)
+
+
+def test_healthy_volunteers_is_asked_by_true_and_not_by_false(
+    runtime: Runtime, client: FlaskClient
+) -> None:
+    """The box sends "true"; a "false" sent by a script turned the filter on."""
+    for email, value in (("ada@example.org", "true"), ("bob@example.org", "false")):
+        data = {**SIGNUP, "email": email, "healthy_volunteers": value}
+        assert client.post("/signup", data=data).status_code == 303
+    with runtime.sessions() as session:
+        recorded = dict(session.execute(select(Signup.email, Signup.healthy_volunteers)).all())
+    assert recorded == {"ada@example.org": True, "bob@example.org": None}
 
 
 def test_every_bad_input_is_named_at_once_and_what_was_typed_stays(

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as AnyResponse
 
@@ -95,8 +96,11 @@ def too_large(_error: RequestEntityTooLarge) -> Response:
 
 
 def _upload(db: Any, import_id: str) -> AdminImport:
+    """The import's row without its file (deferred): up to 50 MB, read by each progress reload."""
     pk = parse_id(import_id)
-    upload = db.get(AdminImport, pk) if pk is not None else None
+    upload = (
+        db.get(AdminImport, pk, options=[defer(AdminImport.content)]) if pk is not None else None
+    )
     if upload is None:
         abort(404, "There is no import with that id.")
     return upload

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import time
+import tracemalloc
 from pathlib import Path
 
 from dramatiq import Message
@@ -171,6 +172,37 @@ def test_running_work_shows_its_progress_and_reloads_itself(console: Console) ->
     assert '<meta http-equiv="refresh" content="2">' in page.text
     assert "40,001 of 100,001 lines" in page.text
     assert '<progress max="100001" value="40001"' in page.text
+
+
+def test_the_page_that_reloads_itself_leaves_the_file_in_the_database(console: Console) -> None:
+    """It reloads every 2 s while a file of up to 50 MB is applied: it reads the row only."""
+    runtime = console.runtime
+    content = "email,kind,condition\n" + "p@example.org,condition,asthma\n" * 130_000
+    with runtime.sessions() as session, session.begin():
+        row = AdminImport(
+            created_by=ADMIN_EMAIL,
+            created_at=runtime.now(),
+            filename="big.csv",
+            format="csv",
+            content=content,
+            state="applying",
+            lines_total=130_001,
+            lines_done=1_001,
+        )
+        session.add(row)
+        session.flush()
+        import_id = row.id
+    client = logged_in(console)
+
+    tracemalloc.start()
+    try:
+        page = client.get(f"/admin/import/{import_id}")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert "1,001 of 130,001 lines" in page.text
+    assert peak < len(content) / 2, (peak, len(content))
 
 
 def test_export_downloads_the_cli_file_formula_safe_and_audited(console: Console) -> None:

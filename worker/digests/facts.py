@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from worker.digests.labels import clean_text
-from worker.matching.eligibility import eligibility_stated, parse_age
+from worker.matching.eligibility import contradictory_ages, eligibility_stated, parse_age
 from worker.matching.nearby import NEAREST, OPENED, RECRUITING
 from worker.subscriptions.views import PHASE_LABELS
 
@@ -73,7 +73,10 @@ def _span(age: tuple[int, str], years_implied: bool) -> str:
 
 def age_range(eligibility: Mapping[str, Any]) -> str:
     """ "aged 18 to 64", "aged 18 and over", "aged 17 and under", "aged 6 months to 17 years"."""
-    low, high = _age(eligibility.get("minimumAge")), _age(eligibility.get("maximumAge"))
+    minimum, maximum = eligibility.get("minimumAge"), eligibility.get("maximumAge")
+    if contradictory_ages(minimum, maximum):
+        return "any age"  # as the filters read it: such a record says nothing of ages
+    low, high = _age(minimum), _age(maximum)
     if low and high:
         in_years = low[1] == high[1] == "year"
         return f"aged {_span(low, in_years)} to {_span(high, in_years)}"

@@ -14,7 +14,9 @@ person up to the day before their 18th birthday, "6 Months" up to the day
 before 7 months.  A subscriber's age in whole years is likewise the span
 from that birthday to the next, and the study accepts them when its age
 range and that span overlap: they can join now or later that year.  For
-bounds in years this is exactly minimumAge <= age <= maximumAge.
+bounds in years this is exactly minimumAge <= age <= maximumAge.  A minimum
+past the maximum (a wrong record: nobody could join) says nothing of ages,
+rather than hiding the study from everyone who gave theirs.
 
 Phases.  A phases filter keeps studies listing one of the phases asked.  A
 study listing no phase (observational studies, some device trials) has no
@@ -121,12 +123,20 @@ def _text(value: Any) -> str:
     return value.strip().upper() if isinstance(value, str) else ""
 
 
+def contradictory_ages(minimum: object, maximum: object) -> bool:
+    """Whether a registry minimumAge lies past its maximumAge, so that nobody could join."""
+    low, high = _age_minutes(minimum), _age_minutes(maximum)
+    return low is not None and high is not None and low[0] >= high[1]
+
+
 def study_eligibility(summary: Mapping[str, Any]) -> StudyEligibility:
     """The study's eligibility and design, as the filters compare them."""
     eligibility = summary.get("eligibility")
     eligibility = eligibility if isinstance(eligibility, Mapping) else {}
-    low = _age_minutes(eligibility.get("minimumAge"))
-    high = _age_minutes(eligibility.get("maximumAge"))
+    minimum, maximum = eligibility.get("minimumAge"), eligibility.get("maximumAge")
+    if contradictory_ages(minimum, maximum):
+        minimum = maximum = None
+    low, high = _age_minutes(minimum), _age_minutes(maximum)
     year = _MINUTES["year"]
     healthy = eligibility.get("healthyVolunteers")
     phases = summary.get("phases")

@@ -71,6 +71,7 @@ def test_studies_without_a_phase_say_their_type_or_nothing(
         ("6 Months", None, "aged 6 months and over"),
         ("N/A", "", "any age"),
         ("old enough", None, "any age"),  # unreadable: not stated
+        ("65 Years", "18 Years", "any age"),  # a minimum past the maximum: not stated
     ],
 )
 def test_the_age_range_reads_the_registry_texts(

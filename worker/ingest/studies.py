@@ -79,7 +79,13 @@ def _site(location: Any) -> dict[str, Any]:
     location = _dict(location)
     point = _dict(location.get("geoPoint"))
     lat, lon = point.get("lat"), point.get("lon")
-    has_point = isinstance(lat, int | float) and isinstance(lon, int | float)
+    # A point off the globe (lat 999) locates nothing: distances to it are made up.
+    has_point = (
+        type(lat) in (int, float)
+        and type(lon) in (int, float)
+        and -90 <= lat <= 90
+        and -180 <= lon <= 180
+    )
     return {
         "facility": _str(location.get("facility")),
         "city": _str(location.get("city")),

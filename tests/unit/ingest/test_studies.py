@@ -77,6 +77,28 @@ def test_the_record_with_1148_sites_summarizes_every_site() -> None:
     assert summary["sites"][0]["lat"] == pytest.approx(61.21806)
 
 
+@pytest.mark.parametrize(
+    "point",
+    [
+        {"lat": 999, "lon": 2.17},
+        {"lat": 95.0, "lon": 2.17},
+        {"lat": 41.38, "lon": 1e308},
+        {"lat": -1e308, "lon": -181},
+        {"lat": True, "lon": 2.17},
+        {"lat": 41.38},
+    ],
+)
+def test_a_site_point_off_the_globe_is_no_point(point: dict[str, object]) -> None:
+    """Kept, lat 95 was read past the pole: a site 567 km away "opened near you"."""
+    data = record("NCT03475563")
+    site = data["protocolSection"]["contactsLocationsModule"]["locations"][0]
+    site["geoPoint"] = point
+    summarized = summarize(data)["sites"][0]
+    assert (summarized["lat"], summarized["lon"]) == (None, None)
+    site["geoPoint"] = {"lat": -90, "lon": 180}
+    assert (summarize(data)["sites"][0]["lat"], summarize(data)["sites"][0]["lon"]) == (-90, 180)
+
+
 def test_unknown_status_without_a_new_last_update_date_is_a_status_change() -> None:
     """NCT03475563 flipped to UNKNOWN (lastKnownStatus RECRUITING) with a stale date."""
     current = record("NCT03475563")

@@ -29,6 +29,7 @@ import zipcodes
 from worker.core.quoting import json_type, show_value
 
 MAX_NEAR_KM = 20_000.0
+MIN_NEAR_KM = 0.001  # a metre: what a form's distance is rounded to
 KM_PER_MILE = 1.609344
 DISTANCE_UNITS = ("km", "mi")
 MAX_CANDIDATES = 5
@@ -143,6 +144,8 @@ def format_near(near: Near) -> str:
 def check_km(km: float) -> float:
     if not math.isfinite(km) or not 0 < km <= MAX_NEAR_KM:
         raise ValueError(f"distance {km:g} km must be above 0 and at most {MAX_NEAR_KM:,.0f} km")
+    if km < MIN_NEAR_KM:
+        raise ValueError(f"distance {km:g} km is under a metre; give at least {MIN_NEAR_KM:g} km")
     return km
 
 

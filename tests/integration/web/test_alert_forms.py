@@ -117,6 +117,7 @@ def test_a_sign_up_with_a_place_and_an_age_is_recorded_in_km(
         ({"place": "Milan, Italy", "distance": "50000", "unit": "km"}, "distance", "20,000 km"),
         ({"place": "Milan, Italy", "distance": "20000", "unit": "mi"}, "distance", "12,427 mi"),
         ({"place": "Milan, Italy", "distance": "0", "unit": "km"}, "distance", "above 0"),
+        ({"place": "Milan, Italy", "distance": "1e-9", "unit": "km"}, "distance", "under a metre"),
         ({"place": "Milan, Italy"}, "distance", "how far"),
         ({"distance": "10", "unit": "km"}, "place", "far from where"),
     ],

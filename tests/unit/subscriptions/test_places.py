@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from worker.subscriptions import places
 from worker.subscriptions.places import (
     MAX_NEAR_KM,
+    MIN_NEAR_KM,
     Near,
     Place,
     format_near,
@@ -35,6 +36,7 @@ def error(text: str) -> str:
 def test_a_point_is_lat_lon_km_without_a_place() -> None:
     assert parse_near(" 45.46, 9.19 ,50") == Near(45.46, 9.19, 50.0, None)
     assert parse_near("-90,180,0.5") == Near(-90.0, 180.0, 0.5, None)
+    assert parse_near("10001;0.001") == Near(40.7484, -73.9967, 0.001, "10001")
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,8 @@ def test_a_point_is_lat_lon_km_without_a_place() -> None:
         ("45,9,0", "distance 0 km must be above 0 and at most 20,000 km"),
         ("45,9,-5", "distance -5 km must be above 0"),
         ("45,9,20000.5", "at most 20,000 km"),
+        ("45,9,1e-300", "distance 1e-300 km is under a metre; give at least 0.001 km"),
+        ("45,9,0.0009", "under a metre"),
     ],
 )
 def test_a_bad_point_says_what_is_wrong(text: str, reason: str) -> None:
@@ -193,6 +197,7 @@ def test_an_unknown_city_names_what_it_may_have_meant() -> None:
         ("Milan, Italy;0", "distance 0 km must be above 0"),
         ("Milan, Italy;25000", "at most 20,000 km"),
         ("Milan, Italy;nan", "distance nan km must be above 0"),
+        ("Milan, Italy;0.0001", "under a metre"),
         ("00000;5", "00000 is not a US ZIP code we know"),
     ],
 )
@@ -240,7 +245,7 @@ def test_format_near_writes_short_numbers() -> None:
 @given(
     st.floats(-90, 90),
     st.floats(-180, 180),
-    st.floats(0, MAX_NEAR_KM, exclude_min=True),
+    st.floats(MIN_NEAR_KM, MAX_NEAR_KM),
 )
 def test_every_point_round_trips(lat: float, lon: float, km: float) -> None:
     near = Near(lat, lon, km, None)

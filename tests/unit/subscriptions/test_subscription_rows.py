@@ -920,7 +920,7 @@ PLACES = ["Milan, Italy;50", "10001;80", "Paris, France;12.5", "springfield, ill
 NEAR = st.tuples(
     st.floats(-90, 90, allow_nan=False),
     st.floats(-180, 180, allow_nan=False),
-    st.floats(0, 20_000, exclude_min=True, allow_nan=False),
+    st.floats(0.001, 20_000, allow_nan=False),
 )
 
 

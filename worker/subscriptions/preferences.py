@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
@@ -112,11 +113,19 @@ def change_alert(
         if row.kind == "condition":
             spec = criteria_for(row)
             criteria_id = ensure_criteria(session, [spec], now)[spec.signature]
-        session.execute(
-            update(SUBSCRIPTIONS)
-            .where(SUBSCRIPTIONS.c.id == subscription_id)
-            .values(identity=identity, criteria_id=criteria_id, updated_at=now, **_filters(row))
-        )
+        try:
+            # Another alert may have just been given this question in a
+            # transaction the check above could not see (two tabs saving).
+            with session.begin_nested():
+                session.execute(
+                    update(SUBSCRIPTIONS)
+                    .where(SUBSCRIPTIONS.c.id == subscription_id)
+                    .values(
+                        identity=identity, criteria_id=criteria_id, updated_at=now, **_filters(row)
+                    )
+                )
+        except IntegrityError:
+            raise SameAlert("another of your alerts already asks exactly this") from None
         changed = True
     if row.frequency != subscription.frequency:
         change = FrequencyChange(subscription_id, subscriber_id, row.frequency)

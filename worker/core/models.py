@@ -401,7 +401,9 @@ class AdminImport(Base):
     """A subscriptions file uploaded in the console, checked then applied in the background.
 
     The file is kept (`content`, at most TRIALALERTS_ADMIN_UPLOAD_MB) so the
-    apply step reads exactly what the dry run reported on.
+    apply step reads exactly what the dry run reported on.  `checkpoint` is
+    where an apply stopped (worker.subscriptions.imports.Checkpoint), while
+    it runs or after it failed: it resumes from there.
     """
 
     __tablename__ = "admin_imports"
@@ -417,6 +419,7 @@ class AdminImport(Base):
     report: Mapped[Any] = mapped_column(Json, nullable=True)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    checkpoint: Mapped[Any] = mapped_column(Json, nullable=True)
 
 
 # Prefix search in the console on PostgreSQL (`LIKE 'text%'`, index-backed whatever the

@@ -7,13 +7,14 @@ is all "unchanged". Admin imports are authoritative for a subscriber's
 timezone and a subscription's frequency, and count as confirmed; they never
 touch `active` or `confirmed` of a subscription that already exists, so an
 import cannot undo an unsubscribe or skip a pending double opt-in.
-The caller owns the transaction: these functions never commit.
+The caller owns the transaction: these functions never commit, except through
+a `checkpoint` callback, which may commit each batch (the console's apply).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -65,6 +66,23 @@ class ImportReport:
         return text + (" (dry run: nothing written)" if self.dry_run else "")
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """An import after one of its batches: the batch's last line, and the counts so far.
+
+    An import interrupted after committing a checkpoint resumes from it: the
+    lines up to `line` are read again (so that later repeats and
+    contradictions are recognised, and their rejections listed) but not
+    written, and counting goes on from these counts.  A subscriber whose
+    timezone the interrupted run changed counts as unchanged in later lines.
+    """
+
+    line: int
+    created: int
+    updated: int
+    unchanged: int
+
+
 def subscription_identity(row: SubscriptionRow) -> str:
     """The stored form of `row.identity()`: the same text for the same subscription, every run."""
     return orjson.dumps(row.identity()).decode()
@@ -77,6 +95,8 @@ def import_subscriptions(
     dry_run: bool = False,
     batch_size: int = 1000,
     send_hour: int = DEFAULT_SEND_HOUR,
+    checkpoint: Callable[[Checkpoint], None] | None = None,
+    resume_from: Checkpoint | None = None,
 ) -> ImportReport:
     """Apply (line, row or error) items, as `read_subscription_file` yields them.
 
@@ -86,14 +106,22 @@ def import_subscriptions(
     is rejected. `updated` counts existing subscriptions whose frequency or
     subscriber's timezone this import changed. A dry run does all the same
     work inside a savepoint and rolls it back, so its counts are exact.
-    `send_hour` is given to new subscribers only.
+    `send_hour` is given to new subscribers only. `checkpoint` is called after
+    each batch; `resume_from` skips what an interrupted import applied.
     """
     run = _Import(session, now, send_hour)
     savepoint = session.begin_nested() if dry_run else None
     try:
         iterator = iter(items)
+        skip = resume_from.line if resume_from is not None else 0
         while batch := list(islice(iterator, batch_size)):
-            run.apply(batch)
+            applied = sum(1 for line, _ in batch if line <= skip)  # lines come in order
+            if applied and resume_from is not None:
+                run.recall(batch[:applied], resume_from)
+            if applied < len(batch):
+                run.apply(batch[applied:])
+                if checkpoint is not None:
+                    checkpoint(run.checkpoint(batch[-1][0]))
     finally:
         if savepoint is not None:
             savepoint.rollback()
@@ -151,6 +179,20 @@ class _Import:
                 self.unchanged += 1
         self._insert(new)
         self._update_frequencies(changed)
+
+    def recall(
+        self, batch: list[tuple[int, SubscriptionRow | RowError]], resumed: Checkpoint
+    ) -> None:
+        """Lines an interrupted run of this import applied: remembered, not written again."""
+        self._plan(batch)
+        self.created, self.updated, self.unchanged = (
+            resumed.created,
+            resumed.updated,
+            resumed.unchanged,
+        )
+
+    def checkpoint(self, line: int) -> Checkpoint:
+        return Checkpoint(line, self.created, self.updated, self.unchanged)
 
     def _plan(self, batch: list[tuple[int, SubscriptionRow | RowError]]) -> list[_Planned]:
         """Rows to write; errors, contradictions and repeats are settled here."""

@@ -10,9 +10,10 @@ import whose message or thread was lost.
 
 States: checking (dry run pending) -> checked (report ready) -> applying ->
 applied; failed (an unexpected error, kept in `error`) may be applied again.
-The apply commits after each batch, with the line it reached: the progress
-shows, and since imports are idempotent, applying a file again after a
-failure half-way completes it without doubling anything.
+The apply commits after each batch with its checkpoint (the line it reached
+and the counts so far): the progress shows, and an apply that stopped half-way
+(a failure, or a killed worker whose import the reconciler wakes again)
+resumes after its last batch, its counts going on from there.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from __future__ import annotations
 import codecs
 import io
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -38,11 +40,9 @@ from worker.subscriptions.files import (
     ImportFileError,
     read_subscription_stream,
 )
-from worker.subscriptions.imports import ImportReport, import_subscriptions
+from worker.subscriptions.imports import Checkpoint, ImportReport, import_subscriptions
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 CHECKING, CHECKED, APPLYING, APPLIED, FAILED = (
     "checking",
@@ -144,7 +144,7 @@ def request_apply(session: Session, import_id: int, actor: str, now: datetime) -
         return False
     before = {"state": upload.state, "dry_run": _counts(_dry_run(upload))}
     upload.state = APPLYING
-    upload.lines_done = 0
+    upload.lines_done = (upload.checkpoint or {}).get("line", 0)  # a failed apply resumes
     upload.error = None
     upload.report = dict(upload.report or {}) | {"applied_by": actor}
     record_audit(
@@ -168,11 +168,12 @@ def run_import(runtime: Runtime, import_id: int) -> None:
                 return
             state, fmt, name = upload.state, upload.format, upload.filename
             content = upload.content
+            stopped = Checkpoint(**upload.checkpoint) if upload.checkpoint else None
         try:
             if state == CHECKING:
                 _check(runtime, import_id, fmt, name, content)
             else:
-                _apply(runtime, import_id, fmt, name, content)
+                _apply(runtime, import_id, fmt, name, content, stopped)
         except Exception as error:  # noqa: BLE001 - kept on the row, shown to the admin
             log.exception("admin import %d failed", import_id)
             _fail(runtime, import_id, state, error)
@@ -190,11 +191,12 @@ def _check(runtime: Runtime, import_id: int, fmt: str, name: str, content: str) 
         with session.begin():
             report = import_subscriptions(
                 session,
-                _reporting(_items(fmt, name, content), BATCH, progress),
+                _items(fmt, name, content),
                 runtime.now(),
                 dry_run=True,
                 batch_size=BATCH,
                 send_hour=runtime.settings.send_hour,
+                checkpoint=progress,
             )
             session.execute(
                 update(AdminImport)
@@ -207,22 +209,33 @@ def _check(runtime: Runtime, import_id: int, fmt: str, name: str, content: str) 
             )
 
 
-def _apply(runtime: Runtime, import_id: int, fmt: str, name: str, content: str) -> None:
+def _apply(
+    runtime: Runtime,
+    import_id: int,
+    fmt: str,
+    name: str,
+    content: str,
+    stopped: Checkpoint | None,
+) -> None:
     with runtime.sessions() as session:
 
-        def reached(line: int) -> None:
-            """One batch applied: keep it, with the line it reached."""
+        def reached(point: Checkpoint) -> None:
+            """One batch applied: keep it, with its checkpoint."""
             session.execute(
-                update(AdminImport).where(AdminImport.id == import_id).values(lines_done=line)
+                update(AdminImport)
+                .where(AdminImport.id == import_id)
+                .values(lines_done=point.line, checkpoint=asdict(point))
             )
             session.commit()
 
         report = import_subscriptions(
             session,
-            _reporting(_items(fmt, name, content), BATCH, reached),
+            _items(fmt, name, content),
             runtime.now(),
             batch_size=BATCH,
             send_hour=runtime.settings.send_hour,
+            checkpoint=reached,
+            resume_from=stopped,
         )
         upload = session.get(AdminImport, import_id)
         if upload is None:  # deleted meanwhile: the rows stay imported
@@ -234,6 +247,7 @@ def _apply(runtime: Runtime, import_id: int, fmt: str, name: str, content: str) 
         upload.state = APPLIED
         upload.applied_at = now
         upload.lines_done = upload.lines_total or 0
+        upload.checkpoint = None
         actor = str((upload.report or {}).get("applied_by") or upload.created_by)
         record_audit(
             session, actor, "import.applied", f"import {import_id}", after=_counts(applied), now=now
@@ -241,25 +255,11 @@ def _apply(runtime: Runtime, import_id: int, fmt: str, name: str, content: str) 
         session.commit()
 
 
-def _reporting(
-    items: Iterable[tuple[int, T]], batch_size: int, reached: Callable[[int], None] | None
-) -> Iterator[tuple[int, T]]:
-    """Pass items through, calling `reached(line)` once each full batch is applied.
-
-    `import_subscriptions` takes `batch_size` items, applies them, then asks
-    for the next: this generator resumes exactly then.
-    """
-    for count, item in enumerate(items, start=1):
-        yield item
-        if reached is not None and count % batch_size == 0:
-            reached(item[0])
-
-
-def _progress_elsewhere(runtime: Runtime, import_id: int) -> Callable[[int], None]:
-    def reached(line: int) -> None:
+def _progress_elsewhere(runtime: Runtime, import_id: int) -> Callable[[Checkpoint], None]:
+    def reached(point: Checkpoint) -> None:
         with runtime.sessions() as other, other.begin():
             other.execute(
-                update(AdminImport).where(AdminImport.id == import_id).values(lines_done=line)
+                update(AdminImport).where(AdminImport.id == import_id).values(lines_done=point.line)
             )
 
     return reached
@@ -271,7 +271,7 @@ def _fail(runtime: Runtime, import_id: int, state: str, error: Exception) -> Non
     if state == APPLYING:
         message += (
             " The lines before the progress shown were applied; apply the file again "
-            "to complete it (what was applied already is left as it is)."
+            "to go on from there."
         )
     with runtime.sessions() as session, session.begin():
         session.execute(

@@ -117,7 +117,7 @@ def test_applying_commits_each_batch_with_the_line_it_reached(
         event.remove(runtime.sessions, "after_commit", committed)
 
     # Each commit holds a batch and the line it reached (data starts on line 2).
-    assert seen == [(11, 10), (21, 20), (31, 30), (36, 35)]
+    assert seen == [(11, 10), (21, 20), (31, 30), (36, 35), (36, 35)]
 
 
 def test_a_failure_half_way_is_kept_and_applying_again_completes_the_file(
@@ -151,8 +151,65 @@ def test_a_failure_half_way_is_kept_and_applying_again_completes_the_file(
 
     done = _row(runtime, import_id)
     assert done.state == "applied" and done.error is None
-    assert (done.report["applied"]["created"], done.report["applied"]["unchanged"]) == (20, 10)
+    # It went on after its last batch: the ten lines applied before count as added.
+    assert (done.report["applied"]["created"], done.report["applied"]["unchanged"]) == (30, 0)
     assert _subscriptions(runtime) == 30
+
+
+class Killed(BaseException):
+    """What a killed process or dramatiq's time limit does to an import: nothing is caught."""
+
+
+def test_an_apply_killed_between_batches_resumes_after_its_last_batch_with_its_counts(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(uploads, "BATCH", 10)
+    lines = _csv(30, bad_line=4).decode().splitlines(keepends=True)
+    lines.append(lines[-1])  # line 32 repeats line 31, across the interruption
+    lines.insert(14, lines[3])  # line 15 repeats line 4 (rejected)
+    import_id = _upload(runtime, "".join(lines).encode())
+    run_import(runtime, import_id)
+    dry_run = _row(runtime, import_id).report["dry_run"]
+    assert _apply(runtime, import_id)
+    reading = uploads._items
+
+    def killed_after_25(fmt: str, name: str, content: str) -> Iterator[tuple[int, Any]]:
+        for count, item in enumerate(reading(fmt, name, content), start=1):
+            if count > 25:
+                raise Killed
+            yield item
+
+    monkeypatch.setattr(uploads, "_items", killed_after_25)
+    with pytest.raises(Killed):
+        run_import(runtime, import_id)
+    stopped = _row(runtime, import_id)
+    assert (stopped.state, stopped.lines_done) == ("applying", 21)
+    kept = _subscriptions(runtime)
+
+    monkeypatch.setattr(uploads, "_items", reading)
+    progress: list[int] = []
+
+    def committed(_session: Any) -> None:
+        with runtime.engine.connect() as other:
+            done = other.scalar(select(AdminImport.lines_done).where(AdminImport.id == import_id))
+            progress.append(done or 0)
+
+    event.listen(runtime.sessions, "after_commit", committed)
+    try:
+        run_import(runtime, import_id)  # as the reconciler's wake-up does
+    finally:
+        event.remove(runtime.sessions, "after_commit", committed)
+
+    applied = _row(runtime, import_id).report["applied"]
+    assert applied == dry_run
+    assert (applied["created"], applied["unchanged"], len(applied["rejected"])) == (29, 1, 2)
+    assert _subscriptions(runtime) == 29 and kept == 18
+    assert progress == [31, 33, 33], "it went on from line 21, never back"
+    with runtime.sessions() as session:
+        counts = session.scalar(
+            select(AuditEntry.after).where(AuditEntry.action == "import.applied")
+        )
+    assert counts == {"created": 29, "updated": 0, "unchanged": 1, "rejected": 2}
 
 
 def test_the_reconciler_wakes_an_import_whose_wake_up_was_lost(

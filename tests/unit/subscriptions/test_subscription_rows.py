@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.support import CTGOV
 from worker.matching.concepts import normalize_term
 from worker.matching.eligibility import PHASES, STUDY_TYPES
+from worker.subscriptions import places
 from worker.subscriptions.files import (
     ImportFileError,
     RowError,
@@ -922,6 +923,28 @@ NEAR = st.tuples(
     st.floats(-180, 180, allow_nan=False),
     st.floats(0.001, 20_000, allow_nan=False),
 )
+# Any place of the gazetteer, typed in any case, or a US ZIP (+4): loaded on first draw.
+LABELS = st.deferred(
+    lambda: st.sampled_from(sorted({label[0] for label in places._gazetteer().labels}))
+)
+TYPED_PLACES = st.builds(
+    lambda place, spelling, km: f"{spelling(place)};{km!r}",
+    LABELS | st.sampled_from(["10001", "02134-1234", " 99577 "]),
+    st.sampled_from([str, str.upper, str.lower]),
+    st.floats(0.001, 20_000),
+)
+# Each eligibility value as people write it; parse_row keeps one normal form.
+AGES = st.none() | st.integers(0, 120) | st.integers(0, 120).map(lambda age: f" {age:03d} ")
+SEXES = st.sampled_from([None, "female", "male", "Female", " MALE "])
+HEALTHY = st.sampled_from([None, True, False, "true", "FALSE"])
+LOOSE_PHASES = st.sampled_from([*PHASES, "Phase 2", "phase_1", "early phase 1", "n a"])
+LOOSE_TYPES = st.sampled_from([*STUDY_TYPES, "expanded access", "Interventional"])
+
+
+def _listed(items: st.SearchStrategy[str]) -> st.SearchStrategy[object]:
+    """A JSON list or a ";"-list of the items."""
+    lists = st.lists(items, max_size=3)
+    return lists | lists.map(";".join)
 
 
 @st.composite
@@ -939,16 +962,17 @@ def subscription_rows(draw: st.DrawFn) -> SubscriptionRow:
             st.none()
             | NEAR.map(lambda near: dict(zip(("lat", "lon", "km"), near, strict=True)))
             | st.sampled_from(PLACES)
+            | TYPED_PLACES
         ),
         "timezone": draw(st.sampled_from(TIMEZONES)),
     }
     if kind == "condition":
         fields |= {
-            "age": draw(st.none() | st.integers(0, 120)),
-            "sex": draw(st.sampled_from([None, "female", "male"])),
-            "healthy_volunteers": draw(st.sampled_from([None, True, False])),
-            "phases": draw(st.lists(st.sampled_from(PHASES), max_size=3)),
-            "study_types": draw(st.lists(st.sampled_from(STUDY_TYPES), max_size=2)),
+            "age": draw(AGES),
+            "sex": draw(SEXES),
+            "healthy_volunteers": draw(HEALTHY),
+            "phases": draw(_listed(LOOSE_PHASES)),
+            "study_types": draw(_listed(LOOSE_TYPES)),
         }
     return parse_row(fields)
 

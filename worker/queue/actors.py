@@ -60,6 +60,12 @@ ACTORS: dict[str, tuple[Callable[..., None], int]] = {
 # Not failures: the deliveries wait in the database until sending may resume.
 THROWS: dict[str, tuple[type[Exception], ...]] = {"deliveries.send": (SendingHeld,)}
 
+# Milliseconds before dramatiq interrupts a message (its default: 10 minutes). An import
+# takes as long as its file (up to TRIALALERTS_ADMIN_UPLOAD_MB); a dry run cut short would
+# only start over when the reconciler wakes it, and fail the same way.
+TIME_LIMITS: dict[str, float] = {"imports.run": float("inf")}
+DEFAULT_TIME_LIMIT = 600_000
+
 
 def install(broker: Broker) -> Broker:
     """Make `broker` the process's broker and declare every actor on it."""
@@ -74,6 +80,7 @@ def declare(broker: Broker) -> None:
             dramatiq.actor(
                 fn,
                 throws=THROWS.get(name, ()),
+                time_limit=TIME_LIMITS.get(name, DEFAULT_TIME_LIMIT),
                 actor_name=name,
                 queue_name=QUEUES[name],
                 broker=broker,

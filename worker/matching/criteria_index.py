@@ -52,8 +52,8 @@ from worker.matching.criteria import settled_up_to
 from worker.matching.eligibility import takes_age
 
 LOAD_CHUNK = 5000  # criteria rows fetched at a time by refresh
-_frozen = threading.Event()  # set once this process froze its heap after a first load
 GRID_LIMIT = 400  # grid cells a near circle may take; wider ones are checked apart
+_frozen = threading.Event()  # set once this process froze its heap after a first load
 
 _COLUMNS = (
     Criteria.id,
@@ -390,8 +390,9 @@ def _freeze_once() -> None:
     The cache and the imported modules are most of a matching process's
     objects, and they live as long as it does.  Left to the garbage collector,
     each full collection scans them all again, and matching triggers one every
-    few hundred events (each summary it decodes is many new objects): a third
-    of matching's CPU at 10k subscriptions, growing with the cache.  Frozen,
+    few hundred events (each summary it decodes is many new objects), at a
+    cost that grows with the cache (about 40 ms a collection at 10k
+    subscriptions, several per thousand events).  Frozen,
     they are still freed when no longer referenced; only a reference cycle
     among objects alive at the freeze would never be collected, so it happens
     once per process, not at every refresh.

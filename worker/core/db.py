@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.core.private_files import private_sqlite_file
 
+# Execution option of a session that never writes: `session.connection(execution_options=…)`.
+READ_ONLY = "trialalerts_read_only"
+
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -63,8 +66,14 @@ def _lower(value: Any) -> Any:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    """Several threads write one SQLite file: take the write lock at BEGIN, not mid-way."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Several threads write one SQLite file: take the write lock at BEGIN, not mid-way.
+
+    A connection marked READ_ONLY begins deferred instead: in WAL mode it reads
+    the last commit without waiting for a writer, however long that one holds
+    the lock (an admin import's dry run holds it for as long as it reads the file).
+    """
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -16,6 +16,7 @@ from flask import Response, current_app, make_response, render_template
 from sqlalchemy.orm import Session
 
 from worker.core.config import ensure_secret_key
+from worker.core.db import READ_ONLY
 from worker.core.runtime import Runtime, get_runtime, set_runtime
 
 RUNTIME_KEY = "trialalerts.runtime"
@@ -65,9 +66,13 @@ def current_runtime() -> Runtime:
 
 @contextmanager
 def database(runtime: Runtime, *, write: bool) -> Iterator[Session]:
-    """A session for one request: committed when it writes, rolled back when it only reads."""
+    """A session for one request: committed when it writes, rolled back when it only reads.
+
+    One that only reads never waits for a writer on SQLite (worker.core.db.READ_ONLY).
+    """
     with runtime.sessions() as session:
         if not write:
+            session.connection(execution_options={READ_ONLY: True})
             yield session
             return
         with session.begin():

@@ -7,9 +7,7 @@ published twice is stored once.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from worker.core.models import DeadLetter, ReceivedEvent
 from worker.core.sql import insert_ignoring_conflicts, is_postgresql
+from worker.ingest.collector import collector_paused
 from worker.ingest.deadletters import dead_letter, store_dead_letters
 from worker.ingest.events import RawItem, Rejection, StudyEvent, parse_line, validate
 
@@ -156,36 +155,17 @@ def checked_batches(
     """Batches of checked items, each with the instant it was received.
 
     Each item is checked as it is read, so a batch holds summaries and raw
-    text, never its parsed records: a batch of parsed 1.5 MB records costs the
-    garbage collector more than parsing them did.
+    text, never its parsed records, and with the cycle collector paused
+    (worker/ingest/collector.py).
     """
     iterator = iter(items)
     while True:
         at = now()
-        with _collector_paused():
+        with collector_paused():
             batch = [checked(item, at) for item in islice(iterator, size)]
         if not batch:
             return
         yield at, batch
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a batch is read and checked.
-
-    A parsed record is a tree: reference counting frees it whole when the
-    next one is read, so a collection during parsing only walks objects
-    still in use (it took a third of publish's time on real records).  The
-    collector is turned back on only if it was on: another thread may be
-    inside this block too.
-    """
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def publish_items(

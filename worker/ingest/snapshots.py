@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from worker.core.models import ReceivedEvent, Study, StudyChange
 from worker.core.sql import insert_ignoring_conflicts, is_postgresql, lock_keys
+from worker.ingest.collector import collector_paused
 from worker.ingest.studies import Change, diff, matching_view_changed
 
 REMOVED = "gov.clinicaltrials.study.removed"
@@ -130,6 +131,11 @@ def _load_states(session: Session, nct_ids: Sequence[str]) -> dict[str, StudySta
 
 def ingest_events(session: Session, pks: Sequence[int], now: datetime) -> IngestResult:
     """Apply a batch of pending received events; the caller commits."""
+    with collector_paused():  # the batch's summaries are trees: see worker/ingest/collector.py
+        return _ingest_events(session, pks, now)
+
+
+def _ingest_events(session: Session, pks: Sequence[int], now: datetime) -> IngestResult:
     rows = _load_events(session, pks)
     if not rows:
         return IngestResult({}, [], 0)

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as AnyResponse
 
 from worker.core.audit import record_audit
 from worker.core.ids import parse_id
-from worker.core.models import Subscriber
+from worker.core.models import Subscriber, Suppression
 from worker.core.quoting import terminal_safe
 from worker.digests.preview import Preview, preview_digests
 from worker.subscriptions.lists import remove_subscriber
@@ -209,25 +209,36 @@ def unsuppress(subscriber_id: str) -> AnyResponse:
     if held is None:
         flash(f"{record.email} is not suppressed.")
         return redirect(_back(record))
-    if not confirmed():
+    if not confirmed() or "since" not in request.form:
         return confirmation(
             title="Remove this suppression?",
             message=(
-                f"Emails to {record.email} may be sent again. Subscriptions stopped by a "
-                "complaint stay stopped."
+                f"{record.email} is suppressed since {held.created_at:%Y-%m-%d %H:%M} UTC "
+                f"({terminal_safe(held.reason)}). Emails to them may be sent again. "
+                "Subscriptions stopped by a complaint stay stopped."
             ),
             action=url_for(str(request.endpoint), subscriber_id=record.id),
             button="Remove suppression",
-            fields={},
+            fields={"since": held.created_at.isoformat()},
             cancel=_back(record),
         )
     now = runtime.now()
-    before = {"email": held.email, "reason": held.reason, "since": held.created_at}
     with database(runtime, write=True) as db:
-        if remove_suppression(db, record.email):
+        # Only the suppression the confirmation named: not one made since (a new complaint).
+        current = db.get(Suppression, record.email, with_for_update=True)
+        lifted = current is not None and current.created_at.isoformat() == request.form.get("since")
+        if current is not None and lifted:
+            before = {"email": current.email, "reason": current.reason, "since": current.created_at}
+            remove_suppression(db, record.email)
             actor = current_admin_email()
             record_audit(db, actor, "suppression.remove", record.email, before=before, now=now)
-    flash(f"{record.email} is no longer suppressed.")
+    if lifted:
+        flash(f"{record.email} is no longer suppressed.")
+    else:
+        flash(
+            f"Nothing was lifted: the suppression of {record.email} changed after the "
+            "confirmation was shown. Look at it again."
+        )
     return redirect(_back(record))
 
 

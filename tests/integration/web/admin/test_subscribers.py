@@ -17,6 +17,7 @@ from worker.core.delivery_states import State
 from worker.core.models import AuditEntry, Delivery, Subscriber, Subscription, Suppression
 from worker.core.runtime import Runtime
 from worker.feedback.store import record_feedback
+from worker.subscriptions.suppressions import add_suppression, remove_suppression
 
 HOSTILE = "<script>alert(1)</script>"
 SUNDAY_EVENING = datetime(2026, 6, 28, 18, 0, tzinfo=UTC)
@@ -196,7 +197,10 @@ def test_suppress_unsuppress_and_remove_ask_first_and_are_audited(console: Conso
     with runtime.sessions() as session:
         held = session.get(Suppression, "bob@example.org")
         assert held is not None and held.reason == "asked by phone"
-    post_form(client, f"{path}/unsuppress", {"confirmed": "yes"})
+    assert "asked by phone" in post_form(client, f"{path}/unsuppress", {"confirmed": "yes"}).text
+    post_form(
+        client, f"{path}/unsuppress", {"confirmed": "yes", "since": held.created_at.isoformat()}
+    )
     with runtime.sessions() as session:
         assert session.get(Suppression, "bob@example.org") is None
 
@@ -266,3 +270,35 @@ def test_nul_in_a_reason_is_kept_as_a_replacement_character(console: Console) ->
     with console.runtime.sessions() as session:
         held = session.get(Suppression, "bob@example.org")
         assert held is not None and held.reason == "by\ufffdphone"
+
+
+def test_a_stale_confirmation_never_lifts_a_newer_suppression(console: Console) -> None:
+    """Asked to lift an admin's suppression, confirmed after it was lifted and a complaint
+    suppressed the address again: the complaint's suppression stays."""
+    runtime = console.runtime
+    bob = _people(runtime)["bob@example.org"]
+    client = logged_in(console)
+    path = f"/admin/subscribers/{bob}"
+    post_form(client, f"{path}/suppress", {"reason": "asked by phone", "confirmed": "yes"})
+
+    asked = post_form(client, f"{path}/unsuppress", {})
+    assert "asked by phone" in asked.text, "the confirmation names the suppression it lifts"
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', asked.text))
+    with runtime.sessions() as session, session.begin():
+        remove_suppression(session, "bob@example.org")
+        add_suppression(session, "bob@example.org", "complaint", datetime(2031, 1, 2, tzinfo=UTC))
+
+    stale = client.post(f"{path}/unsuppress", data=fields)
+
+    assert stale.status_code == 302
+    with runtime.sessions() as session:
+        held = session.get(Suppression, "bob@example.org")
+        assert held is not None and held.reason == "complaint"
+    assert "Nothing was lifted" in client.get(path).text
+    assert [action for _, action, _, _, _ in _audit(runtime)] == ["suppression.add"]
+    fresh = post_form(client, f"{path}/unsuppress", {})
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', fresh.text))
+    assert "complaint" in fresh.text
+    client.post(f"{path}/unsuppress", data=fields)
+    with runtime.sessions() as session:
+        assert session.get(Suppression, "bob@example.org") is None

@@ -80,7 +80,8 @@ def deadletters_replay() -> AnyResponse:
             title="Replay?",
             message=(
                 f"Publish {what} again. Payloads that are valid now are ingested; "
-                "the others stay here with their new reason."
+                "the others stay here as they are, and why each is still refused is "
+                "shown after the replay."
             ),
             action=url_for("admin.deadletters_replay"),
             button="Replay",

@@ -78,8 +78,14 @@ def test_replaying_one_asks_first_ingests_what_is_valid_now_and_is_audited(
         events = session.scalars(select(ReceivedEvent.event_id)).all()
     assert "later-valid" in events
 
+    with runtime.sessions() as session:
+        reason = session.get(DeadLetter, hostile_id).reason  # type: ignore[union-attr]
+    asked = post_form(client, "/admin/deadletters/replay", {})
+    assert "the others stay here as they are" in asked.text
     everything = post_form(client, "/admin/deadletters/replay", {"confirmed": "yes"})
     assert "0 replayed, 1 still rejected" in client.get(everything.location).text
+    with runtime.sessions() as session:
+        assert session.get(DeadLetter, hostile_id).reason == reason  # type: ignore[union-attr]
     with runtime.sessions() as session:
         entries = session.execute(
             select(AuditEntry.actor, AuditEntry.action, AuditEntry.target, AuditEntry.after)

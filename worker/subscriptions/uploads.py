@@ -77,14 +77,14 @@ def accept_upload(data: bytes, filename: str) -> tuple[str, str]:
         raise UploadRefused("The file is empty.")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UploadRefused(f"The file is UTF-16 text, not UTF-8. {SAVE_AS_UTF8}")
+    if b"\x00" in data:  # before decoding: a spreadsheet or an archive is no Windows-1252 text
+        raise UploadRefused(
+            f"The file holds NUL characters: it is not a text file, or not UTF-8. {SAVE_AS_UTF8}"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UploadRefused(_not_utf8(data)) from None
-    if "\x00" in text:
-        raise UploadRefused(
-            f"The file holds NUL characters: it is not a text file, or not UTF-8. {SAVE_AS_UTF8}"
-        )
     try:
         next(iter(read_subscription_stream(io.BytesIO(data), fmt, filename)), None)
     except ImportFileError as error:

@@ -3,7 +3,10 @@
 Each sample digest holds 5-25 real studies (titles and statuses of the real
 records), some new and some with the changes `diff` finds between a record's
 summary and an edited copy (status, sites, enrollment, dates, eligibility),
-found by one to three condition alerts and sometimes a follow.  Timed: what
+found by one to three condition alerts and sometimes a follow.  Each carries
+its study's facts as the sender reads them (phases, study type, eligibility,
+status verified), and a third of the subscribers have a `near` alert, whose
+notes name a new study's nearest site or a site added near them.  Timed: what
 the sender does per delivery, `build_digest` then `digest_message`.  Anchor:
 bare `render_email` of the same digests' contexts (the three Jinja2 templates
 and nothing else), in the same process.
@@ -23,9 +26,11 @@ from worker.bench.rows import BenchRow, at_least, ratio_at_least
 from worker.bench.scale import Scale, by_scale
 from worker.core.config import Settings
 from worker.digests.digest import PendingNotification, SubscriptionRef, build_digest
+from worker.digests.jobs import FACT_KEYS
 from worker.digests.mime import digest_message
 from worker.digests.render import digest_context, render_email
 from worker.ingest.studies import Change, diff, summarize
+from worker.matching.nearby import NEAREST, OPENED, SiteNote, site_note
 
 SETTINGS = Settings(
     secret_keys=("bench-secret-key-0123456789abcdef",),
@@ -36,6 +41,7 @@ NOW = datetime(2026, 6, 27, 8, tzinfo=UTC)
 TARGET = at_least(3000, "digests/s/core") & ratio_at_least(0.40)
 NEW_SHARE = 0.5  # of a digest's studies: new ones; the others changed
 FOLLOW_SHARE = 0.3  # of the changed studies: followed rather than found by an alert
+NEAR_SHARE = 0.3  # of the subscribers: a near alert, whose digests name sites near them
 
 
 @dataclass(frozen=True)
@@ -73,14 +79,28 @@ def _edited(summary: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return later
 
 
+def _site_note(summary: dict[str, Any], change: Change, near: random.Random) -> SiteNote | None:
+    """What matching notes for a near alert: a new study's nearest site, a site added near."""
+    why = {"new_study": NEAREST, "site_added": OPENED}.get(change.kind)
+    if why is None or not summary["sites"]:
+        return None
+    return site_note(why, near.choice(summary["sites"]), near.uniform(1, 80))
+
+
 def _pending(
-    study: str, summary: dict[str, Any], changes: list[Change], refs: tuple[SubscriptionRef, ...]
+    study: str,
+    summary: dict[str, Any],
+    changes: list[Change],
+    refs: tuple[SubscriptionRef, ...],
+    near: random.Random | None,
 ) -> list[PendingNotification]:
+    facts = {key: summary[key] for key in FACT_KEYS if summary.get(key) is not None}
     return [
         PendingNotification(
             id=0, nct_id=study, title=summary["title"], status=summary["status"],
             kind=change.kind, field=change.field, before=change.before, after=change.after,
-            subscriptions=refs, created_at=NOW - timedelta(hours=2),
+            subscriptions=refs, created_at=NOW - timedelta(hours=2), facts=facts,
+            near_site=_site_note(summary, change, near) if near else None,
         )
         for change in changes
     ]  # fmt: skip
@@ -89,6 +109,7 @@ def _pending(
 def sample_digests(count: int, seed: int = 3) -> list[SampleDigest]:
     """`count` subscribers' pending notifications: 5-25 studies each, new or changed."""
     rng = random.Random(seed)
+    nearby = random.Random(seed + 1)  # its own draws: the studies and changes stay as they were
     summaries = [summarize(record(name)) for name in record_names()]
     terms = vocabulary()[:100]
     samples = []
@@ -98,18 +119,20 @@ def sample_digests(count: int, seed: int = 3) -> list[SampleDigest]:
             for i in range(rng.randint(1, 3))
         ]
         follow_id = number * 10 + 9
+        near = nearby if nearby.random() < NEAR_SHARE else None
         pending: list[PendingNotification] = []
         for position in range(rng.randint(5, 25)):
             summary = rng.choice(summaries)
             study = nct_id(number * 100 + position)
             if rng.random() < NEW_SHARE:
-                pending += _pending(study, summary, diff(None, summary), (rng.choice(alerts),))
+                new = diff(None, summary)
+                pending += _pending(study, summary, new, (rng.choice(alerts),), near)
                 continue
             follow = rng.random() < FOLLOW_SHARE
             refs = (
                 (SubscriptionRef(follow_id, "study", study),) if follow else (rng.choice(alerts),)
             )
-            pending += _pending(study, summary, diff(summary, _edited(summary, rng)), refs)
+            pending += _pending(study, summary, diff(summary, _edited(summary, rng)), refs, near)
         numbered = tuple(replace(note, id=i) for i, note in enumerate(pending, start=1))
         subscriber = {
             "id": number + 1,

@@ -68,13 +68,16 @@ def accept_upload(data: bytes, filename: str) -> tuple[str, str]:
 
     Lines that are not UTF-8 refuse the whole file, unlike the CLI (which
     rejects those lines only): the file is kept as text, and a mis-encoded
-    file is rarely wrong on one line only.
+    file is rarely wrong on one line only.  Lines ended by CR alone, as
+    Excel's "CSV (Macintosh)" writes them, are kept ended by LF.
     """
     fmt = FILE_FORMATS.get(PurePath(filename).suffix.lower())
     if fmt is None:
         raise UploadRefused(f"{filename!r} is not a .csv, .jsonl or .ndjson file.")
     if not data.strip():
         raise UploadRefused("The file is empty.")
+    if b"\r" in data and b"\n" not in data:
+        data = data.replace(b"\r", b"\n")  # lines ended by CR only: Excel's "CSV (Macintosh)"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UploadRefused(f"The file is UTF-16 text, not UTF-8. {SAVE_AS_UTF8}")
     if b"\x00" in data:  # before decoding: a spreadsheet or an archive is no Windows-1252 text

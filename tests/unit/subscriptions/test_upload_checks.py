@@ -18,6 +18,10 @@ def test_a_good_file_comes_back_as_its_format_and_text() -> None:
     assert accept_upload(jsonl.encode(), "list.ndjson") == ("jsonl", jsonl)
     bom = codecs.BOM_UTF8 + CSV.encode()
     assert accept_upload(bom, "excel.csv")[0] == "csv"
+    crlf = CSV.replace("\n", "\r\n")
+    assert accept_upload(crlf.encode(), "windows.csv") == ("csv", crlf)
+    # Excel's "CSV (Macintosh)": lines end with CR only.
+    assert accept_upload(CSV.replace("\n", "\r").encode(), "mac.csv") == ("csv", CSV)
 
 
 @pytest.mark.parametrize(

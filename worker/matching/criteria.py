@@ -42,6 +42,7 @@ from worker.core.quoting import show_value
 from worker.core.sql import insert_ignoring_conflicts, is_postgresql
 from worker.matching.concepts import normalize_term
 from worker.matching.conditions import Filters, index_key
+from worker.matching.eligibility import EligibilityAsk
 
 # The eligibility and design filters, (age, sex, healthy_volunteers, phases,
 # study_types), folded as `Filters` folds them (`eligibility_of`).
@@ -94,7 +95,7 @@ def eligibility_of(
     )
 
 
-class ConditionAsk(Protocol):
+class ConditionAsk(EligibilityAsk, Protocol):
     """What a subscription row says about matching (subscriptions.rows.SubscriptionRow)."""
 
     @property
@@ -107,16 +108,6 @@ class ConditionAsk(Protocol):
     def countries(self) -> tuple[str, ...]: ...
     @property
     def near(self) -> tuple[float, float, float] | None: ...
-    @property
-    def age(self) -> int | None: ...
-    @property
-    def sex(self) -> str | None: ...
-    @property
-    def healthy_volunteers(self) -> bool | None: ...
-    @property
-    def phases(self) -> tuple[str, ...]: ...
-    @property
-    def study_types(self) -> tuple[str, ...]: ...
 
 
 def criteria_for(row: ConditionAsk) -> CriteriaSpec:

@@ -318,7 +318,6 @@ class _Import:
 
     def _subscription_values(self, item: _Planned, subscriber_id: int) -> dict[str, Any]:
         row = item.row
-        lat, lon, km = row.near if row.near is not None else (None, None, None)
         criteria = item.criteria
         return {
             "subscriber_id": subscriber_id,
@@ -328,17 +327,7 @@ class _Import:
             "nct_id": row.nct_id,
             "criteria_id": self.criteria_ids[criteria.signature] if criteria else None,
             "frequency": row.frequency,
-            "statuses": list(row.statuses),
-            "countries": list(row.countries),
-            "near_lat": lat,
-            "near_lon": lon,
-            "near_km": km,
-            "near_place": row.near_place,
-            "age": row.age,
-            "sex": row.sex,
-            "healthy_volunteers": row.healthy_volunteers,
-            "phases": list(row.phases) or None,
-            "study_types": list(row.study_types) or None,
+            **row.filter_columns(),
             "active": True,
             "confirmed": True,
             "created_at": self.now,

@@ -121,7 +121,10 @@ def change_alert(
                     update(SUBSCRIPTIONS)
                     .where(SUBSCRIPTIONS.c.id == subscription_id)
                     .values(
-                        identity=identity, criteria_id=criteria_id, updated_at=now, **_filters(row)
+                        identity=identity,
+                        criteria_id=criteria_id,
+                        updated_at=now,
+                        **row.filter_columns(),
                     )
                 )
         except IntegrityError:
@@ -132,24 +135,6 @@ def change_alert(
         change_frequencies(session, [change], now)
         changed = True
     return changed
-
-
-def _filters(row: SubscriptionRow) -> dict[str, object]:
-    """The subscription columns of a row's filters."""
-    lat, lon, km = row.near if row.near is not None else (None, None, None)
-    return {
-        "statuses": list(row.statuses),
-        "countries": list(row.countries),
-        "near_lat": lat,
-        "near_lon": lon,
-        "near_km": km,
-        "near_place": row.near_place,
-        "age": row.age,
-        "sex": row.sex,
-        "healthy_volunteers": row.healthy_volunteers,
-        "phases": list(row.phases) or None,
-        "study_types": list(row.study_types) or None,
-    }
 
 
 def change_schedule(session: Session, subscriber_id: int, timezone: str, send_hour: int) -> bool:

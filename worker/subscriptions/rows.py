@@ -97,6 +97,23 @@ class SubscriptionRow:
     study_types: tuple[str, ...] = ()
     near_place: str | None = None  # the place `near` was given as ("Milan, Italy"), if one
 
+    def filter_columns(self) -> dict[str, object]:
+        """The subscriptions table's columns for this row's filters (empty lists: None)."""
+        lat, lon, km = self.near if self.near is not None else (None, None, None)
+        return {
+            "statuses": list(self.statuses),
+            "countries": list(self.countries),
+            "near_lat": lat,
+            "near_lon": lon,
+            "near_km": km,
+            "near_place": self.near_place,
+            "age": self.age,
+            "sex": self.sex,
+            "healthy_volunteers": self.healthy_volunteers,
+            "phases": list(self.phases) or None,
+            "study_types": list(self.study_types) or None,
+        }
+
     def identity(self) -> tuple[object, ...]:
         """What makes two rows the same subscription.
 

@@ -171,7 +171,10 @@ def _int_in_range(env: Mapping[str, str], name: str, default: int, low: int, hig
     return value
 
 
-def _fraction(env: Mapping[str, str], name: str, default: float, high: float) -> float:
+def positive_number(
+    env: Mapping[str, str], name: str, default: float, high: float = math.inf
+) -> float:
+    """The number a variable gives, above 0 and at most `high`; its default when unset."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -180,7 +183,8 @@ def _fraction(env: Mapping[str, str], name: str, default: float, high: float) ->
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
     if not 0 < value <= high:
-        raise ConfigError(f"{name}={raw!r} must be greater than 0 and at most {high:g}")
+        limit = f" and at most {high:g}" if high < math.inf else ""
+        raise ConfigError(f"{name}={raw!r} must be greater than 0{limit}")
     return value
 
 
@@ -343,7 +347,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ses_max_rate=_positive_number(
             env, "TRIALALERTS_SES_MAX_RATE", Settings.ses_max_rate, float
         ),
-        ses_rate_fraction=_fraction(
+        ses_rate_fraction=positive_number(
             env, "TRIALALERTS_SES_RATE_FRACTION", Settings.ses_rate_fraction, MAX_SES_RATE_FRACTION
         ),
         feedback_queue_url=_url(env, "TRIALALERTS_FEEDBACK_QUEUE_URL", ("http", "https")),

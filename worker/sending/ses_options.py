@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from worker.core.config import ConfigError
+from worker.core.config import positive_number
 
 
 @dataclass(frozen=True)
@@ -26,24 +26,11 @@ class SesOptions:
     read_timeout: float = 10.0
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not value > 0:
-        raise ConfigError(f"{name}={raw!r} must be greater than 0")
-    return value
-
-
 def ses_options(env: Mapping[str, str] | None = None) -> SesOptions:
     """Parse the SES options; raises ConfigError naming the bad variable."""
     env = os.environ if env is None else env
     return SesOptions(
-        account_check_seconds=_number(env, "TRIALALERTS_SES_ACCOUNT_CHECK_SECONDS", 300.0),
-        connect_timeout=_number(env, "TRIALALERTS_SES_CONNECT_TIMEOUT", 3.0),
-        read_timeout=_number(env, "TRIALALERTS_SES_READ_TIMEOUT", 10.0),
+        account_check_seconds=positive_number(env, "TRIALALERTS_SES_ACCOUNT_CHECK_SECONDS", 300.0),
+        connect_timeout=positive_number(env, "TRIALALERTS_SES_CONNECT_TIMEOUT", 3.0),
+        read_timeout=positive_number(env, "TRIALALERTS_SES_READ_TIMEOUT", 10.0),
     )

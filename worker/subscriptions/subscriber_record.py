@@ -28,6 +28,7 @@ from worker.core.models import (
     Suppression,
 )
 from worker.subscriptions.suppressions import SuppressedAddress
+from worker.subscriptions.views import subscription_state
 
 RECENT_DELIVERIES = 20
 RECENT_FEEDBACK = 20
@@ -53,9 +54,7 @@ class SubscriptionDetail:
 
     @property
     def state(self) -> str:
-        if not self.confirmed:
-            return "waiting for confirmation"
-        return "on" if self.active else "stopped"
+        return subscription_state(self.active, self.confirmed)
 
 
 @dataclass(frozen=True)

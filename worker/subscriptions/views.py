@@ -73,9 +73,14 @@ class SubscriptionView:
 
     @property
     def state(self) -> str:
-        if not self.confirmed:
-            return "waiting for confirmation"
-        return "on" if self.active else "stopped"
+        return subscription_state(self.active, self.confirmed)
+
+
+def subscription_state(active: bool, confirmed: bool) -> str:
+    """A subscription's state in words, as pages and the console show it."""
+    if not confirmed:
+        return "waiting for confirmation"
+    return "on" if active else "stopped"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@
   whatever the retry answers other than success fails the delivery, because
   the first try may have been sent.
 
+`take` (the send loop's check and in-flight mark) runs once, after the first
+pacing slot is granted and right before the first request: a worker stopped
+while it waits for its slot has marked nothing, so its row goes back to the
+queue untouched instead of counting as a send SES may have seen.
+`while_waiting` runs whenever a slot is not free yet (the send loop writes
+its earlier outcomes then, rather than after the wait).
+
 No database here: the result is an `Attempt` the send loop records.
 """
 
@@ -29,7 +36,7 @@ from worker.core.metrics import count
 from worker.sending.control import Hold, HoldReason
 from worker.sending.gate import SendGate, gate_of
 from worker.sending.outbox import Sender
-from worker.sending.pacer import QuotaSpent, SendingStopped
+from worker.sending.pacer import QuotaSpent, SendingStopped, WhileWaiting
 from worker.sending.ses_errors import ErrorClass, SendFailure, classify_exception
 
 log = logging.getLogger("worker.sending.ses")
@@ -71,13 +78,26 @@ def _is_transient(error: BaseException) -> bool:
     return isinstance(error, SendFailure) and error.error_class is ErrorClass.TRANSIENT
 
 
+class NotTaken(Exception):
+    """`take` refused the message after its slot: nothing was sent; `attempt` says why."""
+
+    def __init__(self, attempt: Attempt) -> None:
+        super().__init__(attempt.error)
+        self.attempt = attempt
+
+
+Take = Callable[[], "Attempt | None"]  # None: go ahead; an Attempt: do not send, end so
+
+
 def _one_call(
     sender: Sender,
     gate: SendGate,
     message: Message,
     sleep: Callable[[float], None],
+    take: Take,
+    while_waiting: WhileWaiting,
 ) -> str:
-    """Pacing slot + SES call, with tenacity around transient failures only."""
+    """Pacing slot, `take`, SES call; tenacity around transient failures only."""
     retrying = Retrying(
         stop=stop_after_attempt(TRANSIENT_TRIES),
         wait=wait_random_exponential(multiplier=BACKOFF_MULTIPLIER, max=BACKOFF_MAX),
@@ -87,7 +107,10 @@ def _one_call(
     )
     for attempt in retrying:
         with attempt:
-            gate.wait_for_slot()  # the request follows its slot at once: no I/O in between
+            gate.wait_for_slot(while_waiting)
+            refused = take()
+            if refused is not None:
+                raise NotTaken(refused)
             try:
                 return sender.send(
                     to_addr=message.to_addr,
@@ -107,15 +130,30 @@ def send_one(
     gate: SendGate,
     message: Message,
     sleep: Callable[[float], None] | None = None,
+    *,
+    take: Take | None = None,
+    while_waiting: WhileWaiting = None,
 ) -> Attempt:
-    """Send `message`, following the error-class rules above; never raises for SES errors."""
+    """Send `message`, following the error-class rules above; never raises for SES errors.
+
+    `take` runs once, between the first granted slot and the first request.
+    """
     sleep = sleep or time.sleep
     throttled = 0
     uncertain = 0
+    pending = take
+
+    def take_once() -> Attempt | None:
+        nonlocal pending
+        first, pending = pending, None
+        return first() if first is not None else None
+
     while True:
         try:
-            message_id = _one_call(sender, gate, message, sleep)
+            message_id = _one_call(sender, gate, message, sleep, take_once, while_waiting)
             return Attempt(State.SENT, message_id, throttled=throttled, uncertain_retries=uncertain)
+        except NotTaken as refused:
+            return refused.attempt
         except SendingStopped:
             outcome = _held(gate.hold(), uncertain)
         except QuotaSpent:

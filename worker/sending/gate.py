@@ -25,7 +25,7 @@ from worker.sending.control import (
     hold_after_check,
     new_hold,
 )
-from worker.sending.pacer import LocalPacer, Pacer, RedisPacer, Unlimited
+from worker.sending.pacer import LocalPacer, Pacer, RedisPacer, Unlimited, WhileWaiting
 
 log = logging.getLogger("worker.sending.ses")
 ACCOUNT_TURN = "account"
@@ -102,9 +102,9 @@ class SendGate:
     def hold(self) -> Hold | None:
         return self.control.hold()
 
-    def wait_for_slot(self) -> float:
+    def wait_for_slot(self, while_waiting: WhileWaiting = None) -> float:
         """Block until one send may go; raises SendingStopped or QuotaSpent."""
-        return self.pacer.acquire()
+        return self.pacer.acquire(while_waiting)
 
     def slow_down(self) -> None:
         self.pacer.slow_down()

@@ -182,11 +182,16 @@ def _deliver(batch: _Batch, chunk: Chunk, row: Any, notes: Any) -> Attempt | Non
     rendered = _render(batch.settings, row, notes, batch.now)
     if isinstance(rendered, Attempt):
         return rendered
-    taken = chunk.take(row.id)  # right before the pacing slot and the SES call
-    if taken == "lost":
-        return _taken_from_us(row.id)
-    if taken == "unwanted":
-        return Attempt(State.SUPPRESSED, error="suppressed or unsubscribed")
+
+    def take() -> Attempt | None:
+        """After the pacing slot, right before the SES call: still ours, still wanted?"""
+        taken = chunk.take(row.id)
+        if taken == "unwanted":
+            return Attempt(State.SUPPRESSED, error="suppressed or unsubscribed")
+        if taken == "lost":
+            return Attempt(State.QUEUED, error="taken from this worker", hand_back=True)
+        return None
+
     message = Message(
         delivery_id=row.id,
         to_addr=row.email,
@@ -194,7 +199,11 @@ def _deliver(batch: _Batch, chunk: Chunk, row: Any, notes: Any) -> Attempt | Non
         tags={"delivery": str(row.id), "frequency": row.frequency},
         attempts=row.attempts + 1,
     )
-    attempt = send_one(batch.sender, batch.gate, message)
+    attempt = send_one(
+        batch.sender, batch.gate, message, take=take, while_waiting=chunk.write_pending
+    )
+    if row.id not in chunk.open:
+        return _taken_from_us(row.id)
     timed_out = (attempt.error or "").startswith(UNCERTAIN)
     batch.timeouts_in_a_row = batch.timeouts_in_a_row + 1 if timed_out else 0
     return attempt

@@ -37,9 +37,28 @@ class SendingStopped(Exception):
     """Sending is held on all workers (account paused, quota spent)."""
 
 
+WhileWaiting = Callable[[], None] | None
+
+
+def _wait(seconds: float, while_waiting: WhileWaiting, sleep: Callable[[float], None]) -> None:
+    """Sleep until a slot `seconds` away, running `while_waiting` first."""
+    if seconds <= 0:
+        return
+    if while_waiting is not None:
+        started = time.monotonic()
+        while_waiting()
+        seconds -= time.monotonic() - started
+    if seconds > 0:
+        sleep(seconds)
+
+
 class Pacer(Protocol):
-    def acquire(self) -> float:
-        """Block until this caller may send one message; returns the seconds waited."""
+    def acquire(self, while_waiting: WhileWaiting = None) -> float:
+        """Block until this caller may send one message; returns the seconds waited.
+
+        `while_waiting` runs first when the slot is not free yet (the wait
+        counts from the reservation, so its time is not added to the wait).
+        """
         ...
 
     def slow_down(self) -> None:
@@ -58,7 +77,7 @@ class Pacer(Protocol):
 class Unlimited:
     """No pacing at all: the file outbox."""
 
-    def acquire(self) -> float:
+    def acquire(self, while_waiting: WhileWaiting = None) -> float:
         return 0.0
 
     def slow_down(self) -> None:
@@ -88,7 +107,7 @@ class LocalPacer:
         self._quota: int | None = None
         self._tat = self._changed = self._slowed = float("-inf")
 
-    def acquire(self) -> float:
+    def acquire(self, while_waiting: WhileWaiting = None) -> float:
         if self._stopped():
             raise SendingStopped()
         with self._lock:
@@ -101,8 +120,7 @@ class LocalPacer:
             slot = max(self._tat, now)
             self._tat = slot + 1.0 / self._rate
         wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
+        _wait(wait, while_waiting, self._sleep)
         return wait
 
     def _recover(self, now: float) -> None:
@@ -206,7 +224,7 @@ class RedisPacer:
         self._slow_down = client.register_script(_SLOW_DOWN)
         self._set_limits = client.register_script(_SET_LIMITS)
 
-    def acquire(self) -> float:
+    def acquire(self, while_waiting: WhileWaiting = None) -> float:
         answer = self._acquire(
             keys=[self.key, self.hold_key], args=[self._default_ceiling, RECOVERY_PER_SECOND]
         )
@@ -216,8 +234,7 @@ class RedisPacer:
         if answer == "quota":
             raise QuotaSpent()
         wait = float(answer)
-        if wait > 0:
-            self._sleep(wait)
+        _wait(wait, while_waiting, self._sleep)
         return wait
 
     def slow_down(self) -> None:

@@ -10,10 +10,12 @@ The whole protocol is here; the send loop (worker/sending/loop.py) only calls it
    (TRIALALERTS_SENDING_LEASE_SECONDS) means the worker stopped.  So that a
    live worker never looks stopped, a new stamp is written on the chunk's
    rows not yet done before a message, once a third of the lease has passed.
-3. Check and mark.  In that same short transaction, right before the pacing
-   slot and the SES call, the row is marked in flight (`attempts` + 1,
-   `last_error` = IN_FLIGHT) by one statement that also checks the address
-   again: not suppressed, a subscription of that frequency still active.
+3. Check and mark.  In that same short transaction, once the message's
+   pacing slot is granted and right before the SES call, the row is marked
+   in flight (`attempts` + 1, `last_error` = IN_FLIGHT) by one statement that
+   also checks the address again: not suppressed, a subscription of that
+   frequency still active.  A worker stopped while it waits for its slot has
+   marked nothing: its row goes back to the queue as it is.
    The outcome is written in the next message's transaction (or at the end
    of the chunk), so a worker killed at any moment leaves at most one row
    whose fate is unknown.  One message (pacing wait and SES call) must take
@@ -286,9 +288,11 @@ def resume_paused(session: Session, now: datetime) -> list[int]:
 class Chunk:
     """One claimed chunk as its worker goes through it, message by message (steps 2 to 4).
 
-    `take` before each message, `settle` once its outcome is known, `close` at
-    the end (whatever was not settled goes back as `interrupted`).  Outcomes
-    wait for the next write: one short transaction per message, not two.
+    `take` once each message's pacing slot is granted, `settle` once its
+    outcome is known, `close` at the end (whatever was not settled goes back
+    as `interrupted`).  Outcomes wait for the next write (one short
+    transaction per message, not two), unless the next slot is some way off
+    (`write_pending`).
     """
 
     def __init__(
@@ -309,6 +313,15 @@ class Chunk:
         """Write what is pending, renew the lease when due, check the address, mark in flight."""
         if delivery_id not in self.open:
             return "lost"
+        return self._write(delivery_id)
+
+    def write_pending(self) -> None:
+        """The next slot is some way off: write the outcomes now, not after the wait,
+        so a worker stopped while it waits leaves no sent message looking in flight."""
+        if self.pending:
+            self._write(None)
+
+    def _write(self, delivery_id: int | None) -> Taken:
         outcomes, now, owned_at = list(self.pending), self.clock(), self.stamp
         stamp = now if now - owned_at >= self.lease * RENEW_AFTER else owned_at
         still_open = list(self.open)
@@ -319,7 +332,7 @@ class Chunk:
             if stamp != owned_at:
                 renewed = renew_lease(connection, still_open, owned_at, stamp)
                 kept = [i for i in still_open if i in renewed]
-            if delivery_id not in kept:
+            if delivery_id is None or delivery_id not in kept:
                 return "lost", kept
             if mark_in_flight(connection, delivery_id, stamp, stamp):
                 return "send", kept
@@ -330,7 +343,7 @@ class Chunk:
         taken, kept = self.writer.run(write)
         del self.pending[: len(outcomes)]
         self.stamp, self.open = stamp, kept
-        if taken == "send":
+        if taken == "send" and delivery_id is not None:
             self.marked.add(delivery_id)
         return taken
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -411,7 +411,7 @@ def test_a_failure_before_the_request_leaves_hands_the_rest_back_unsent(
     pacer = sender.gate.pacer  # type: ignore[attr-defined]
     slots = iter([pacer.acquire, redis.ConnectionError("Redis went away")])
 
-    def acquire() -> float:
+    def acquire(while_waiting: object = None) -> float:
         step = next(slots)
         if isinstance(step, Exception):
             raise step
@@ -426,6 +426,34 @@ def test_a_failure_before_the_request_leaves_hands_the_rest_back_unsent(
         ("queued", 0, "interrupted"),
     ]
     assert len(fake_ses.arrivals) == 1
+
+
+def test_a_worker_waiting_for_its_slot_has_marked_nothing_and_recorded_its_last_send(
+    runtime: Runtime, sender: Sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed while it waits for a pacing slot, a worker leaves no row in flight that SES
+    never saw (it would be resent as a possible duplicate, and given up the second time)
+    and no sent one looking in flight."""
+    ids = queue_deliveries(runtime, 3)
+    pacer = sender.gate.pacer  # type: ignore[attr-defined]
+    granted = pacer.acquire
+    seen: list[list[tuple[str, int, str | None]]] = []
+
+    def acquire(while_waiting: Callable[[], None] | None = None) -> float:
+        if while_waiting is not None:
+            while_waiting()  # every slot here is some way off
+        seen.append([(r.state, r.attempts, r.last_error) for r in rows(runtime)])
+        return granted()
+
+    monkeypatch.setattr(pacer, "acquire", acquire)
+    result = send(runtime, ids, sender)
+    assert sorted(result.sent) == ids
+    waiting = ("sending", 0, None)
+    assert seen == [
+        [waiting, waiting, waiting],
+        [("sent", 1, None), waiting, waiting],
+        [("sent", 1, None), ("sent", 1, None), waiting],
+    ]
 
 
 def test_a_single_message_outside_the_queue_goes_through_the_same_gate(

@@ -160,3 +160,13 @@ def test_one_workers_slow_down_slows_them_all_once(client: redis.Redis) -> None:
     assert second.rate() == pytest.approx(50.0, rel=0.01)
     first.set_limits(40.0, None)
     assert second.rate() == pytest.approx(40.0)
+
+
+def test_work_done_while_waiting_runs_only_for_a_wait_and_shortens_it() -> None:
+    clock = FakeClock()
+    pacer = local(2.0, clock)
+    ran: list[float] = []
+    assert pacer.acquire(lambda: ran.append(clock.now)) == 0.0
+    assert ran == [] and clock.slept == []  # the slot was free: nothing to do before it
+    assert pacer.acquire(lambda: ran.append(clock.now)) == pytest.approx(0.5)
+    assert len(ran) == 1 and clock.slept == pytest.approx([0.5], abs=0.05)

@@ -24,11 +24,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from worker.core.models import ReceivedEvent, Study, StudyChange
-from worker.core.sql import insert_ignoring_conflicts, is_postgresql, lock_keys
+from worker.core.sql import is_postgresql, lock_keys
 from worker.ingest.collector import collector_paused
 from worker.ingest.studies import Change, diff, matching_view_changed
 
@@ -200,46 +201,61 @@ def _write_states(
     states: dict[str, StudyState | None],
     now: datetime,
 ) -> None:
-    """Insert new studies and update changed ones: one bulk statement each."""
+    """Insert new studies and update changed ones: one bulk statement each.
+
+    A snapshot's summary is the summary of its event (`event_pk`), stored in
+    received_events at publish: the database copies it from there rather than
+    being sent it again (8 KB of JSON a study, serialized here and parsed
+    there).  A removal keeps the study's event, and so the summary it has.
+    """
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for nct_id, state in states.items():
         if state is None or state is stored.get(nct_id):
             continue
         values = {
-            "nct_id": nct_id,
-            "event_pk": state.event_pk,
-            "summary": state.summary,
-            "title": (state.summary or {}).get("title", ""),
-            "status": (state.summary or {}).get("status", ""),
-            "last_update": state.last_update,
-            "event_time": state.event_time,
-            "removed": state.removed,
-            "updated_at": now,
+            "p_nct_id": nct_id,
+            "p_event_pk": state.event_pk,
+            "p_title": (state.summary or {}).get("title", ""),
+            "p_status": (state.summary or {}).get("status", ""),
+            "p_last_update": state.last_update,
+            "p_event_time": state.event_time,
+            "p_removed": state.removed,
+            "p_updated_at": now,
         }
-        if nct_id in stored:
-            updates.append({f"p_{k}": v for k, v in values.items()})
-        else:
-            inserts.append(values)
+        (updates if nct_id in stored else inserts).append(values)
     table = Study.__table__
-    insert_ignoring_conflicts(session, table, inserts)
+    columns = {name: bindparam(f"p_{name}") for name in _SNAPSHOT_COLUMNS}
+    event_summary = (
+        select(ReceivedEvent.summary)
+        .where(ReceivedEvent.id == bindparam("p_event_pk"))
+        .scalar_subquery()
+    )
+    if inserts:
+        dialect = postgresql if is_postgresql(session) else sqlite
+        statement = dialect.insert(table).values(
+            nct_id=bindparam("p_nct_id"), summary=event_summary, **columns
+        )
+        session.execute(statement.on_conflict_do_nothing(), inserts)
     if updates:
-        columns = [
-            "event_pk",
-            "title",
-            "status",
-            "summary",
-            "last_update",
-            "event_time",
-            "removed",
-            "updated_at",
-        ]
+        same_event = table.c.event_pk == bindparam("p_event_pk")
         statement = (
             update(table)
             .where(table.c.nct_id == bindparam("p_nct_id"))
-            .values({name: bindparam(f"p_{name}") for name in columns})
+            .values(summary=case((same_event, table.c.summary), else_=event_summary), **columns)
         )
         session.execute(statement, updates)
+
+
+_SNAPSHOT_COLUMNS = (
+    "event_pk",
+    "title",
+    "status",
+    "last_update",
+    "event_time",
+    "removed",
+    "updated_at",
+)
 
 
 @dataclass(frozen=True)

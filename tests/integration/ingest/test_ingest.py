@@ -12,6 +12,7 @@ from tests.support import event, real_record_names, record, with_changes
 from worker.core.models import DeadLetter, ReceivedEvent, Study, StudyChange
 from worker.core.runtime import Runtime
 from worker.ingest.deadletters import list_dead_letters
+from worker.ingest.studies import summarize
 from worker.queue.broker import drain
 from worker.queue.pipeline import publish, publish_stream, replay
 
@@ -133,6 +134,44 @@ def test_a_removed_event_marks_the_study_removed(runtime: Runtime, stub_broker: 
     with runtime.sessions() as session:
         study = session.get(Study, "NCT00973089")
     assert study.removed and _snapshot_record(runtime, "NCT00973089") == record("NCT00973089")
+
+
+def test_a_study_holds_the_summary_of_its_snapshot_event_through_update_and_removal(
+    runtime: Runtime, stub_broker: StubBroker
+) -> None:
+    original = record("NCT03475563")
+    newer = with_changes(original, overallStatus="COMPLETED", lastUpdateSubmitDate="2026-06-10")
+    later = with_changes(original, overallStatus="RECRUITING", lastUpdateSubmitDate="2026-07-01")
+    removal = event(
+        None,
+        "r",
+        type="gov.clinicaltrials.study.removed",
+        subject="NCT03475563",
+        time="2026-06-20T00:00:00Z",
+    )
+
+    def study() -> tuple[str | None, dict, bool]:
+        with runtime.sessions() as session:
+            row = session.get(Study, "NCT03475563")
+            event_id = session.scalar(
+                select(ReceivedEvent.event_id).where(ReceivedEvent.id == row.event_pk)
+            )
+            return event_id, row.summary, row.removed
+
+    publish(
+        [
+            event(original, "v1", time="2026-06-01T00:00:00Z"),
+            event(newer, "v2", time="2026-06-11T00:00:00Z"),
+        ]
+    )
+    drain(stub_broker)
+    assert study() == ("v2", summarize(newer), False)
+    publish(removal)
+    drain(stub_broker)
+    assert study() == ("v2", summarize(newer), True)
+    publish(event(later, "v3", time="2026-07-02T00:00:00Z"))
+    drain(stub_broker)
+    assert study() == ("v3", summarize(later), False)
 
 
 def test_bad_events_are_dead_lettered_and_the_rest_of_the_batch_proceeds(

@@ -1,6 +1,8 @@
 """The benchmark registry, and running scenarios into one list of rows.
 
-A scenario is a function `(scale) -> list[BenchRow]` importable by name.  The
+A scenario is a function `(scale) -> list[BenchRow]` importable by name,
+named here as "module:function" and imported when it runs (so that
+`trialalerts` commands other than `bench` do not load every scenario).  The
 runner starts each in a fresh process and adds a row with that process's peak
 RSS, unless the scenario starts its own processes and reports their memory
 itself (matching does, one process per list size).  A scenario that raises
@@ -14,16 +16,9 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import import_module
 from time import perf_counter
 
-from worker.bench.admin_search import admin_search_rows
-from worker.bench.digests import digest_rows
-from worker.bench.end_to_end import end_to_end_rows
-from worker.bench.fault_runs import fault_rows
-from worker.bench.ingest import ingest_rows
-from worker.bench.matching import matching_rows
-from worker.bench.matching_quality import quality_rows
-from worker.bench.poll import poll_rows
 from worker.bench.rows import BenchRow, error_reason, not_run
 from worker.bench.rss import in_fresh_process
 from worker.bench.scale import Scale
@@ -37,53 +32,69 @@ def ses_rows(scale: Scale) -> list[BenchRow]:
     return [*rows, rss_row("ses", peak)]
 
 
+Rows = Callable[[Scale], list[BenchRow]]
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    run: Callable[[Scale], list[BenchRow]]
+    run: Rows | str  # the function, or where it is: "module:function"
     about: str
     own_processes: bool = False  # starts its processes itself and reports their peak RSS
 
+    def rows_function(self) -> Rows:
+        if not isinstance(self.run, str):
+            return self.run
+        module, function = self.run.split(":")
+        found: Rows = getattr(import_module(module), function)
+        return found
+
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("ingest", ingest_rows, "publish + ingest of real records, SQLite and PostgreSQL"),
+    Scenario(
+        "ingest",
+        "worker.bench.ingest:ingest_rows",
+        "publish + ingest of real records, SQLite and PostgreSQL",
+    ),
     Scenario(
         "matching",
-        matching_rows,
+        "worker.bench.matching:matching_rows",
         "condition matching at 10k/100k/1M subscriptions, notification writes vs COPY",
         own_processes=True,
     ),
     Scenario(
         "matching-quality",
-        quality_rows,
+        "worker.bench.matching_quality:quality_rows",
         "precision and recall of condition matching on labelled pairs of real records",
     ),
-    Scenario("digests", digest_rows, "send-ready digests vs bare Jinja2 rendering"),
+    Scenario(
+        "digests", "worker.bench.digests:digest_rows", "send-ready digests vs bare Jinja2 rendering"
+    ),
     Scenario(
         "poll",
-        poll_rows,
+        "worker.bench.poll:poll_rows",
         "ClinicalTrials.gov pages from a fake registry vs plain GET + parse; publish + ingest",
     ),
     Scenario(
         "admin-search",
-        admin_search_rows,
+        "worker.bench.admin_search:admin_search_rows",
         "console subscriber search on 1M subscriptions (PostgreSQL) vs the same without indexes",
     ),
     Scenario(
         "ses",
-        ses_rows,
+        "worker.bench.runner:ses_rows",
         "SES send path per CPU-second; pacing counted at the endpoint",
         own_processes=True,
     ),
     Scenario(
         "end-to-end",
-        end_to_end_rows,
+        "worker.bench.end_to_end:end_to_end_rows",
         "daily digests through PostgreSQL + Redis or RabbitMQ + worker processes + local SES",
         own_processes=True,
     ),
     Scenario(
         "faults",
-        fault_rows,
+        "worker.bench.fault_runs:fault_rows",
         "digests through SIGKILLed workers and a flushed Redis, Send events late or never",
         own_processes=True,
     ),
@@ -103,10 +114,11 @@ def run_scenario(
 ) -> list[BenchRow]:
     """The scenario's rows; one row that did not run, with the error, if it raised."""
     try:
+        run = scenario.rows_function()
         if scenario.own_processes:
-            rows = scenario.run(scale)
+            rows = run(scale)
         else:
-            measured, peak = in_fresh_process(scenario.run, scale)
+            measured, peak = in_fresh_process(run, scale)
             rows = [*measured, rss_row(scenario.name, peak)]
     except Exception as error:  # noqa: BLE001 - any failure is this scenario's row, not the run's end
         progress(traceback.format_exc())

@@ -69,3 +69,27 @@ def test_upgrading_keeps_children_and_then_never_reuses_an_id(empty_database: st
         assert after > gone > kept
     finally:
         engine.dispose()
+
+
+def test_the_head_read_from_the_files_is_alembics_and_an_upgraded_schema_is_recognised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedded commands skip Alembic when the schema is current: both must agree on "current"."""
+    from alembic.script import ScriptDirectory
+
+    from worker.core import migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert ScriptDirectory.from_config(migrate.alembic_config(engine)).get_heads() == [
+        migrate.head_revision()
+    ]
+    assert migrate.current_revision(engine) is None
+    upgrade(engine, "0007")
+    assert migrate.current_revision(engine) == "0007"
+    upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    ran: list[str] = []
+    monkeypatch.setattr("alembic.command.upgrade", lambda *args: ran.append("alembic"))
+    upgrade(engine)
+    assert ran == []  # already current: Alembic not consulted
+    engine.dispose()

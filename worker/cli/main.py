@@ -225,7 +225,8 @@ def web(ctx: click.Context, gunicorn_args: tuple[str, ...]) -> None:
         ensure_secret_key(settings)  # one key file, made before the workers read it
     # JSON lines for gunicorn's error and access logs too (access log on stdout by default).
     logger = ["--logger-class", "worker.web.gunicorn_log.JsonLogger", "--access-logfile", "-"]
-    args = [sys.executable, "-m", "gunicorn", *logger, *gunicorn_args, "worker.web:app"]
+    hooks = ["--config", "python:worker.web.gunicorn_hooks"]  # the gazetteer read at start
+    args = [sys.executable, "-m", "gunicorn", *hooks, *logger, *gunicorn_args, "worker.web:app"]
     os.execv(sys.executable, args)
 
 

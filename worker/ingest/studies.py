@@ -228,6 +228,8 @@ def _sites_by_label(summary: dict) -> dict[str, str]:
 
 
 def _site_changes(before: dict, after: dict) -> list[Change]:
+    if before.get("sites") == after.get("sites"):
+        return []  # most updates leave the sites alone: one comparison, not two label maps
     old, new = _sites_by_label(before), _sites_by_label(after)
     changes = [Change("site_added", label, None, new[label]) for label in new if label not in old]
     changes += [

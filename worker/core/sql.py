@@ -7,8 +7,9 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Table, text
+from sqlalchemy import String, Table, Text, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -110,6 +111,20 @@ def lock_keys(session: Session, namespace: str, keys: Sequence[str]) -> None:
         ),
         {"ns": namespace, "keys": sorted(set(keys))},
     )
+
+
+def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """The condition `column IN values`; on PostgreSQL `column = ANY(array)`.
+
+    An IN list is a placeholder per value, which SQLAlchemy renders and psycopg
+    rewrites at every execution (11 us of CPU an event for ingest's two reads of a
+    500-event batch); an array is one parameter (3 us).
+    """
+    if not is_postgresql(session):
+        return column.in_(values)
+    # Text, not VARCHAR(n): a cast to VARCHAR(n)[] would cut a longer value to n and match it.
+    element = Text() if isinstance(column.type, String) else column.type
+    return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
 
 
 def is_postgresql(session: Session) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from worker.core.models import ReceivedEvent, Study, StudyChange
-from worker.core.sql import is_postgresql, lock_keys
+from worker.core.sql import is_postgresql, lock_keys, one_of
 from worker.ingest.collector import collector_paused
 from worker.ingest.studies import Change, diff, matching_view_changed
 
@@ -103,7 +103,7 @@ def _load_events(session: Session, pks: Sequence[int]) -> list[Any]:
             ReceivedEvent.last_update,
             ReceivedEvent.summary,
         )
-        .where(ReceivedEvent.id.in_(pks), ReceivedEvent.outcome == "pending")
+        .where(one_of(session, ReceivedEvent.id, pks), ReceivedEvent.outcome == "pending")
         .order_by(ReceivedEvent.id)
     )
     if is_postgresql(session):
@@ -120,7 +120,7 @@ def _load_states(session: Session, nct_ids: Sequence[str]) -> dict[str, StudySta
             Study.last_update,
             Study.event_time,
             Study.removed,
-        ).where(Study.nct_id.in_(nct_ids))
+        ).where(one_of(session, Study.nct_id, nct_ids))
     )
     return {
         row.nct_id: StudyState(
@@ -281,7 +281,7 @@ def event_summaries(session: Session, pks: Sequence[int]) -> dict[int, EventSumm
     rows = session.execute(
         select(
             ReceivedEvent.id, ReceivedEvent.summary, previous, ReceivedEvent.matching_changed
-        ).where(ReceivedEvent.id.in_(pks))
+        ).where(one_of(session, ReceivedEvent.id, pks))
     )
     return {pk: EventSummary(summary, before, changed) for pk, summary, before, changed in rows}
 
@@ -289,6 +289,8 @@ def event_summaries(session: Session, pks: Sequence[int]) -> dict[int, EventSumm
 def summaries(session: Session, pks: Sequence[int]) -> dict[int, dict[str, Any] | None]:
     """The summary of each event (None for a removal)."""
     rows = session.execute(
-        select(ReceivedEvent.id, ReceivedEvent.summary).where(ReceivedEvent.id.in_(pks))
+        select(ReceivedEvent.id, ReceivedEvent.summary).where(
+            one_of(session, ReceivedEvent.id, pks)
+        )
     )
     return {pk: summary for pk, summary in rows}

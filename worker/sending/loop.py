@@ -167,7 +167,8 @@ def _send_chunk(batch: _Batch, chunk_ids: list[int]) -> None:
                     chunk.settle(row.id, attempt)
                     _tally(batch.result, row.id, attempt)
         finally:
-            # An unexpected error (database, Redis) before a request left: hand back the rest.
+            # An unexpected error (database, Redis, a time limit): hand back the rows not
+            # tried; one whose request went out stays in flight (rows.Chunk.close).
             chunk.close(Attempt(State.QUEUED, error="interrupted", hand_back=True))
 
 

@@ -15,7 +15,9 @@ The whole protocol is here; the send loop (worker/sending/loop.py) only calls it
    in flight (`attempts` + 1, `last_error` = IN_FLIGHT) by one statement that
    also checks the address again: not suppressed, a subscription of that
    frequency still active.  A worker stopped while it waits for its slot has
-   marked nothing: its row goes back to the queue as it is.
+   marked nothing: its row goes back to the queue as it is.  A send cut off
+   after its mark by an error in the worker (a time limit, Redis gone at a
+   retry's slot) is left in flight, as a stopped worker's would be.
    The outcome is written in the next message's transaction (or at the end
    of the chunk), so a worker killed at any moment leaves at most one row
    whose fate is unknown.  One message (pacing wait and SES call) must take
@@ -290,9 +292,9 @@ class Chunk:
 
     `take` once each message's pacing slot is granted, `settle` once its
     outcome is known, `close` at the end (whatever was not settled goes back
-    as `interrupted`).  Outcomes wait for the next write (one short
-    transaction per message, not two), unless the next slot is some way off
-    (`write_pending`).
+    as `interrupted`, but a row marked in flight).  Outcomes wait for the next
+    write (one short transaction per message, not two), unless the next slot
+    is some way off (`write_pending`).
     """
 
     def __init__(
@@ -354,9 +356,16 @@ class Chunk:
         self.pending.append(Outcome(delivery_id, attempt, self.stamp, marked))
 
     def close(self, interrupted: Attempt) -> None:
-        """Hand back the rows left open, write every outcome."""
+        """Hand back the rows left open, write every outcome.
+
+        A row marked in flight and left open was cut off during its SES call
+        (an error, a time limit): SES may have it, so it stays in flight and
+        the reconciler takes it back as uncertain (step 5), as if this worker
+        had stopped.
+        """
         for delivery_id in list(self.open):
-            self.settle(delivery_id, interrupted)
+            if delivery_id not in self.marked:
+                self.settle(delivery_id, interrupted)
         if self.pending:
             outcomes, now = list(self.pending), self.clock()
             self.writer.run(lambda connection: record_outcomes(connection, outcomes, now))

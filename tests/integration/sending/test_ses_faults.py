@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from dramatiq.middleware.time_limit import TimeLimitExceeded
 from sqlalchemy import select, update
 
 from tests.conftest import TEST_KEY, _truncate
@@ -39,7 +40,13 @@ from worker.sending.attempt import NotSent, send_single
 from worker.sending.loop import CHUNK, SendingHeld, SendResult, send_deliveries
 from worker.sending.outbox import Sender
 from worker.sending.pacer import SendingStopped
-from worker.sending.rows import claim_for_sending, mark_in_flight, release_stale_sending
+from worker.sending.rows import (
+    IN_FLIGHT,
+    RESEND,
+    claim_for_sending,
+    mark_in_flight,
+    release_stale_sending,
+)
 from worker.sending.senders import make_sender
 from worker.sending.ses_options import SesOptions
 
@@ -426,6 +433,35 @@ def test_a_failure_before_the_request_leaves_hands_the_rest_back_unsent(
         ("queued", 0, "interrupted"),
     ]
     assert len(fake_ses.arrivals) == 1
+
+
+def test_a_send_cut_off_after_its_request_went_out_stays_in_flight_for_the_reconciler(
+    runtime: Runtime, fake_ses: FakeSes, sender: Sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dramatiq's time limit (an exception raised in the worker's thread) lands while SES
+    answers the second message: SES has it, so it is not handed back as never sent (it
+    would go again with nothing said); it stays in flight, as if its worker had stopped."""
+    ids = queue_deliveries(runtime, 3)
+    request = sender.send
+
+    def send_then_time_limit(**message: object) -> str:
+        message_id = request(**message)  # type: ignore[arg-type]
+        if len(fake_ses.arrivals) == 2:
+            raise TimeLimitExceeded()
+        return message_id
+
+    monkeypatch.setattr(sender, "send", send_then_time_limit)
+    with pytest.raises(TimeLimitExceeded):
+        send(runtime, ids, sender)
+    assert [(r.state, r.attempts, r.last_error) for r in rows(runtime)] == [
+        ("sent", 1, None),
+        ("sending", 1, IN_FLIGHT),
+        ("queued", 0, "interrupted"),
+    ]
+    lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
+    with runtime.sessions() as session, session.begin():
+        assert release_stale_sending(session, NOW + timedelta(hours=1), lease) == ([ids[1]], [])
+    assert (rows(runtime)[1].state, rows(runtime)[1].last_error) == ("queued", RESEND)
 
 
 def test_a_worker_waiting_for_its_slot_has_marked_nothing_and_recorded_its_last_send(

@@ -18,11 +18,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	rm -rf demo-run && mkdir demo-run && cd demo-run && ../$(BIN)/trialalerts demo
 
-## Start PostgreSQL/Redis/RabbitMQ if they are down, then run the whole test suite
+## Start PostgreSQL/Redis/RabbitMQ if they are down, then run the whole test suite (in parallel, then the timing tests alone)
 test: $(STAMP)
 	scripts/services.sh
 	scripts/browser.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --numprocesses auto --maxprocesses 4 -m 'not alone'
+	$(BIN)/python -m pytest -q -m alone
 
 ## Run the Procfile's processes (honcho) against the local PostgreSQL and Redis; PROCESSES="web worker" for some
 up: $(STAMP)

@@ -28,7 +28,23 @@ from worker.queue.broker import QUEUES
 PG_ADMIN_URL = os.environ.get(
     "TRIALALERTS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("TRIALALERTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Under pytest-xdist each worker process (gw0, gw1, ...) runs its own tests at the same
+# time as the others: each gets Redis databases of its own (15 and 14 for gw0, 13 and 12
+# for gw1, ...), as it gets its own PostgreSQL database and RabbitMQ virtual host below.
+WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def redis_database(offset: int) -> str:
+    """The Redis URL of this worker's database `offset` (0: the one the suite flushes)."""
+    base = os.environ.get("TRIALALERTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    server, first = base.rsplit("/", 1)
+    number = int(first) - 2 * WORKER_INDEX - offset
+    if number < 0:
+        raise RuntimeError(f"too many test workers for the Redis databases below {base}")
+    return f"{server}/{number}"
+
+
+REDIS_URL = redis_database(0)
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672"  # this run's virtual host is added to it
 TEST_KEY = "test-secret-key-0123456789abcdef"
 INGEST_TOKEN = "ingest-token-for-tests-0123456789"

@@ -57,7 +57,7 @@ def runs(kills: int) -> tuple[FaultRun, ...]:
 
     return (
         FaultRun(f"SIGKILL of the workers x{kills}", sigkill, True),
-        FaultRun("FLUSHALL of Redis mid-run", flush_redis_once, True),
+        FaultRun("Redis emptied mid-run (FLUSHDB)", flush_redis_once, True),
         FaultRun(f"SIGKILL of the workers x{kills}, event publishing off", sigkill, False),
     )
 

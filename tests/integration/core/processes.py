@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
+from tests.conftest import redis_database
 
 
 def own_redis_url() -> str:
-    """A Redis database apart from the one the rest of the suite flushes (REDIS_URL's, 15).
+    """A Redis database apart from the one the rest of the suite flushes (REDIS_URL's).
 
     Worker processes take any message on their queues: on the shared database
     they would work other runs' wake-ups and miss their own, or see them flushed.
     """
-    url = REDIS_URL.rsplit("/", 1)[0] + "/14"
+    url = redis_database(1)
     client = redis.Redis.from_url(url)
     try:
         client.ping()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import _truncate, make_runtime
+from tests.conftest import REDIS_URL, _truncate, make_runtime
 from tests.integration.core.processes import (
     clean_env,
     free_port,
@@ -76,7 +76,7 @@ def test_an_unusable_metrics_folder_stops_the_worker_at_start(tmp_path: Path) ->
     (tmp_path / "a-file").write_text("")
     for folder in (tmp_path / "a-file" / "metrics", Path("/proc/self")):
         env = clean_env(
-            TRIALALERTS_BROKER_URL="redis://127.0.0.1:6379/15", TRIALALERTS_METRICS_DIR=str(folder)
+            TRIALALERTS_BROKER_URL=REDIS_URL, TRIALALERTS_METRICS_DIR=str(folder)
         )
         done = subprocess.run(
             [sys.executable, "-m", "worker", "worker"],

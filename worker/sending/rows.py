@@ -32,7 +32,9 @@ The whole protocol is here; the send loop (worker/sending/loop.py) only calls it
    no longer matches (PostgreSQL re-checks the WHERE on the row's new
    version; SQLite runs one writer at a time).  A row never marked goes back
    to the queue as it is; an uncertain one (SES may have it) is resent once,
-   a possible duplicate counted in its `last_error`, and failed the second time.
+   a possible duplicate counted in its `last_error` (kept there when that
+   resend goes back to the queue unsent or failing transiently), and failed
+   the second time.
 
 A write run again after a dropped connection (worker/sending/writer.py) may
 meet its own earlier commit; it errs on the safe side: an attempt counted
@@ -154,15 +156,23 @@ def still_ours(db: Db, delivery_id: int, owned_at: datetime) -> bool:
 
 @cache
 def _record_statements() -> tuple[Any, Any, Any]:
-    """On a row still ours, one feedback overtook, one taken back; no IN lists: executemany."""
+    """On a row still ours, one feedback overtook, one taken back; no IN lists: executemany.
+
+    A row resent after an interrupted send that goes back to the queue again
+    keeps RESEND as its `last_error`: SES may still have that first send, and
+    the next interrupted one is given up (step 5), not resent again.
+    """
+    state = bindparam("p_state", type_=DELIVERIES.c.state.type)
+    resent = or_(DELIVERIES.c.last_error == RESEND, DELIVERIES.c.last_error == IN_FLIGHT_AGAIN)
+    back = or_(state == State.QUEUED, state == State.PAUSED)
     ours = (
         update(DELIVERIES)
         .where(DELIVERIES.c.id == bindparam("p_id"), _ours())
         .values(
-            state=bindparam("p_state"),
+            state=state,
             message_id=bindparam("p_message_id"),
             sent_at=bindparam("p_sent_at", type_=INSTANT),
-            last_error=bindparam("p_error"),
+            last_error=case((resent & back, RESEND), else_=bindparam("p_error")),
             attempts=DELIVERIES.c.attempts - bindparam("p_back"),
             updated_at=bindparam("p_now", type_=INSTANT),
         )

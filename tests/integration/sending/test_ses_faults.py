@@ -7,11 +7,12 @@ too late; the pacer and the hold live in Redis, shared by every worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ from worker.sending.loop import CHUNK, SendingHeld, SendResult, send_deliveries
 from worker.sending.outbox import Sender
 from worker.sending.pacer import SendingStopped
 from worker.sending.rows import (
+    GAVE_UP,
     IN_FLIGHT,
     RESEND,
     claim_for_sending,
@@ -388,6 +390,46 @@ def test_a_delivery_whose_worker_stopped_during_the_ses_call_is_resent_at_most_o
         seen.append((released, row.state, row.attempts))
     assert seen == [(([delivery_id], []), "queued", 1), (([], [delivery_id]), "failed", 2)]
     assert (rows(runtime)[0].last_error or "").startswith("uncertain:")
+
+
+@pytest.mark.parametrize(
+    "between",
+    [
+        pytest.param([paused_account()], id="held"),
+        pytest.param([too_fast()] * (send_attempt.RATE_RETRIES + 1), id="too-fast"),
+        pytest.param([server_error()] * send_attempt.TRANSIENT_TRIES, id="server-errors"),
+    ],
+)
+def test_a_resent_delivery_is_given_up_at_its_second_interrupted_send_whatever_came_between(
+    runtime: Runtime,
+    fake_ses: FakeSes,
+    sender: Sender,
+    monkeypatch: pytest.MonkeyPatch,
+    between: list[object],
+) -> None:
+    """The first interrupted send may have reached SES: a claim that goes back to the
+    queue in between (held, too fast, server errors) does not wipe that out, or the
+    second interrupted send would be resent again."""
+    monkeypatch.setattr(send_attempt, "BACKOFF_MULTIPLIER", 0.001)
+    [delivery_id] = queue_deliveries(runtime, 1)
+    lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
+
+    def cut_off_during_the_ses_call(at: datetime) -> tuple[list[int], list[int]]:
+        with runtime.sessions() as session, session.begin():
+            claim_for_sending(session, [delivery_id], at)
+            assert mark_in_flight(session, delivery_id, at, at)
+        with runtime.sessions() as session, session.begin():
+            return release_stale_sending(session, at + lease, lease)
+
+    assert cut_off_during_the_ses_call(NOW) == ([delivery_id], [])
+    fake_ses.script(*between)  # type: ignore[arg-type]
+    with contextlib.suppress(SendingHeld):
+        assert send(runtime, [delivery_id], sender).requeued == [delivery_id]
+    [row] = rows(runtime)
+    assert (row.state, row.last_error) == ("queued", RESEND)
+    assert cut_off_during_the_ses_call(NOW + timedelta(hours=1)) == ([], [delivery_id])
+    [row] = rows(runtime)
+    assert (row.state, row.last_error) == ("failed", GAVE_UP)
 
 
 def test_a_worker_never_sends_a_delivery_taken_from_it(

@@ -18,10 +18,11 @@ The whole protocol is here; the send loop (worker/sending/loop.py) only calls it
    marked nothing: its row goes back to the queue as it is.  A send cut off
    after its mark by an error in the worker (a time limit, Redis gone at a
    retry's slot) is left in flight, as a stopped worker's would be.
-   The outcome is written in the next message's transaction (or at the end
-   of the chunk), so a worker killed at any moment leaves at most one row
-   whose fate is unknown.  One message (pacing wait and SES call) must take
-   less than two thirds of the lease.
+   The outcome is written with the next write: before the next message's
+   pacing wait when its slot is not free yet, otherwise in that message's
+   transaction (or at the end of the chunk), so a worker killed at any
+   moment leaves at most one row whose fate is unknown.  One message
+   (pacing wait and SES call) must take less than two thirds of the lease.
 4. Outcome.  Written on the row while it carries the stamp.  A sent message
    is recorded on an overtaken row too: one SES feedback moved on
    (delivered, bounced, complained, no MessageId yet) gets only its MessageId
@@ -304,7 +305,7 @@ class Chunk:
     outcome is known, `close` at the end (whatever was not settled goes back
     as `interrupted`, but a row marked in flight).  Outcomes wait for the next
     write (one short transaction per message, not two), unless the next slot
-    is some way off (`write_pending`).
+    is not free yet (`write_pending`).
     """
 
     def __init__(
@@ -328,7 +329,7 @@ class Chunk:
         return self._write(delivery_id)
 
     def write_pending(self) -> None:
-        """The next slot is some way off: write the outcomes now, not after the wait,
+        """The next slot is not free yet: write the outcomes now, not after the wait,
         so a worker stopped while it waits leaves no sent message looking in flight."""
         if self.pending:
             self._write(None)

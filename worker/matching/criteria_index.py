@@ -32,8 +32,9 @@ import gc
 import math
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 
 from sqlalchemy import Row, select
@@ -45,8 +46,8 @@ from worker.matching.conditions import (
     Filters,
     StudyConcepts,
     filters_pass,
+    haversine_from_km,
     near_reach,
-    site_within,
 )
 from worker.matching.criteria import settled_up_to
 from worker.matching.eligibility import takes_age
@@ -84,6 +85,23 @@ class NearCriteria:
     filter_set: int  # its filters but near and age: an index into CriteriaIndex.filter_sets
     id: int
     age: int | None = None
+    south: float = field(init=False, repr=False, compare=False)  # lat - lat_reach
+    north: float = field(init=False, repr=False, compare=False)  # lat + lat_reach
+    phi: float = field(init=False, repr=False, compare=False)  # lat in radians
+    cos_phi: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "south", self.lat - self.lat_reach)
+        object.__setattr__(self, "north", self.lat + self.lat_reach)
+        object.__setattr__(self, "phi", math.radians(self.lat))
+        object.__setattr__(self, "cos_phi", math.cos(self.phi))
+
+    def covers(self, lat: float, lon: float) -> bool:
+        """`site_within` for a site already known to lie in the circle's latitude band."""
+        gap = abs(lon - self.lon) % 360
+        return (gap if gap <= 180 else 360 - gap) <= self.lon_reach and haversine_from_km(
+            self.phi, self.cos_phi, self.lon, lat, lon
+        ) <= self.km
 
 
 Cell = tuple[int, int]  # (floor(lat), floor(lon) mod 360): one degree by one degree
@@ -262,37 +280,28 @@ class CriteriaIndex:
                 found += terms.values()
         return found
 
-    def matching_ids(self, terms: Iterable[TermCandidates], study: StudyConcepts) -> list[int]:
+    def matching_ids(
+        self,
+        terms: Iterable[TermCandidates],
+        study: StudyConcepts,
+        places: StudyPlaces | None = None,
+    ) -> list[int]:
         """Ids of the criteria of these (already matching) terms whose filters the study passes.
 
         Each filter set is judged once per study, and before any distance is
         computed: a near criteria whose other filters fail costs a lookup.
+        `places` shares the study's sites, and the circles found to hold one,
+        with the batch's other matchings of the same sites.
         """
-        passed: dict[int, bool] = {}  # filter set number → whether the study passes it
-        judged: dict[int, bool] = {}  # part number → whether the study passes it
-        filter_sets, parts = self.filter_sets, self.parts
-
-        def part_passes(number: int) -> bool:
-            ok = judged.get(number)
-            if ok is None:
-                ok = judged[number] = filters_pass(parts[number], study)
-            return ok
-
-        def passes(number: int) -> bool:
-            ok = passed.get(number)
-            if ok is None:
-                place, ask = filter_sets[number]
-                ok = passed[number] = part_passes(place) and part_passes(ask)
-            return ok
-
+        passes = _Verdicts(self, study)
         matched: list[int] = []
         sites: _Sites | None = None
         for term in terms:
             for number, ids in term.by_filters.items():
-                if passes(number):
+                if passes[number]:
                     matched += ids
             for number, (ages, ids) in term.by_age.items():
-                if passes(number):  # the ages the study takes cut a slice of the sorted ones
+                if passes[number]:  # the ages the study takes cut a slice of the sorted ones
                     taken = study.eligibility
                     start, stop = (
                         bisect_left(ages, taken.youngest),
@@ -302,86 +311,198 @@ class CriteriaIndex:
             if not term.near or not study.points:
                 continue
             if sites is None:
-                sites = _Sites(study)
-            if len(term.near) <= len(sites.cells):
-                matched += _circles_with_a_site(term.near, sites, passes)
+                sites = _Sites(study) if places is None else places.sites(study)
+            if len(term.near) * CELLS_PER_CIRCLE <= len(sites.by_cell):
+                matched += _circles_with_a_site(term.near, sites, passes, study)
             else:
-                matched += _circles_reached(term.grid, sites, passes)
+                matched += _circles_reached(term, sites, passes, study)
                 if term.wide:
-                    matched += _circles_with_a_site(term.wide, sites, passes)
+                    matched += _circles_with_a_site(term.wide, sites, passes, study)
         return matched
 
     def __len__(self) -> int:
         return self._count
 
 
+class _Verdicts(dict[int, bool]):
+    """Whether one study passes each filter set (number → bool), judged on first lookup.
+
+    A dict, so that the many lookups of judged sets cost no Python call.
+    """
+
+    def __init__(self, index: CriteriaIndex, study: StudyConcepts) -> None:
+        super().__init__()
+        self.filter_sets = index.filter_sets
+        self.parts = _PartVerdicts(index.parts, study)
+
+    def __missing__(self, number: int) -> bool:
+        place, ask = self.filter_sets[number]
+        ok = self[number] = self.parts[place] and self.parts[ask]
+        return ok
+
+
+class _PartVerdicts(dict[int, bool]):
+    """Whether one study passes each part of the filter sets, judged on first lookup."""
+
+    def __init__(self, parts: Sequence[Filters], study: StudyConcepts) -> None:
+        super().__init__()
+        self.filters = parts
+        self.study = study
+
+    def __missing__(self, number: int) -> bool:
+        ok = self[number] = filters_pass(self.filters[number], self.study)
+        return ok
+
+
 BAND_SCAN_LIMIT = 8  # sites in a circle's latitude band looked at one by one, at most
+# A term's circles are scanned one by one while they are fewer than the
+# study's cells over this: a grid lookup per cell costs about a tenth of a
+# circle looked at.
+CELLS_PER_CIRCLE = 10
 
 
 class _Sites:
-    """One study's site points by one-degree cell, for the near criteria of one matching."""
+    """One study's site points, sorted by latitude and by one-degree cell.
+
+    `found` remembers, by criteria id, whether a site lies in that criteria's
+    circle, for a second matching of the same sites (see `StudyPlaces`).
+    """
 
     def __init__(self, study: StudyConcepts) -> None:
-        self.study = study
-        self.cells: dict[Cell, list[tuple[float, float]]] = {}
-        for point in study.points:
-            self.cells.setdefault(cell_of(*point), []).append(point)
+        self.points = points = study.points
+        self.south, self.north = points[0][0], points[-1][0]
+        floor = math.floor
+        self.by_cell: dict[Cell, list[tuple[float, float]]] = {}
+        for point in points:
+            self.by_cell.setdefault((floor(point[0]), floor(point[1]) % 360), []).append(point)
+        self.found: dict[int, bool] = {}
+
+    @cached_property
+    def latitudes(self) -> list[float]:
+        return [point[0] for point in self.points]
 
     def within(self, circle: NearCriteria) -> bool:
         """Whether a site lies in the circle.
 
         Looked for among the sites of the circle's latitude band, or, when
         the band holds many (a study with sites across a continent), among
-        those of the cells its box covers, if fewer.
+        those of the cells its box covers, if fewer.  (Loops, not any():
+        this is the hot path.)
         """
-        study = self.study
-        if len(study.points) <= BAND_SCAN_LIMIT:
-            return any(site_within(point, circle) for point in study.points)
-        start = bisect_left(study.latitudes, circle.lat - circle.lat_reach)
-        stop = bisect_right(study.latitudes, circle.lat + circle.lat_reach)
-        if stop - start > BAND_SCAN_LIMIT:
-            cells = _cells_of(circle)
-            if cells is not None and len(cells) < stop - start:
-                found = self.cells
-                return any(site_within(p, circle) for cell in cells for p in found.get(cell, ()))
-        return any(site_within(point, circle) for point in study.points[start:stop])
+        points = self.points
+        south, north = circle.south, circle.north
+        if len(points) > BAND_SCAN_LIMIT:
+            latitudes = self.latitudes
+            start, stop = bisect_left(latitudes, south), bisect_right(latitudes, north)
+            if stop - start > BAND_SCAN_LIMIT:
+                cells = _cells_of(circle)
+                if cells is not None and len(cells) < stop - start:
+                    by_cell = self.by_cell
+                    for cell in cells:
+                        for lat, lon in by_cell.get(cell, ()):
+                            if south <= lat <= north and circle.covers(lat, lon):
+                                return True
+                    return False
+            for lat, lon in points[start:stop]:  # noqa: SIM110 - a loop is faster here
+                if circle.covers(lat, lon):
+                    return True
+            return False
+        for lat, lon in points:  # noqa: SIM110 - a loop is faster here
+            if south <= lat <= north and circle.covers(lat, lon):
+                return True
+        return False
 
-    def takes(self, age: int | None) -> bool:
-        return age is None or takes_age(self.study.eligibility, age)
+
+class StudyPlaces:
+    """The site points of a batch's studies, each distinct set prepared once.
+
+    An update and the snapshot before it mostly list the same sites: matching
+    the snapshot (worker/matching/fanout.py, `matched_before`) then finds
+    each circle's answer already worked out.
+    """
+
+    def __init__(self) -> None:
+        self._by_points: dict[tuple[tuple[float, float], ...], _Sites] = {}
+
+    def sites(self, study: StudyConcepts) -> _Sites:
+        found = self._by_points.get(study.points)
+        if found is None:
+            found = self._by_points[study.points] = _Sites(study)
+        return found
 
 
 def _circles_reached(
-    grid: Mapping[Cell, tuple[NearCriteria, ...]], sites: _Sites, passes: Callable[[int], bool]
+    term: TermCandidates, sites: _Sites, passes: Mapping[int, bool], study: StudyConcepts
 ) -> list[int]:
     """Ids of the grid's circles passing their other filters and holding a site, each once.
 
-    Looked up from the cells with sites; a circle whose other filters fail is
-    set aside at its first cell.
+    Looked up from the cells with sites, each circle tried on that cell's
+    sites only; a circle whose other filters fail is set aside at its first
+    cell.  A circle tried in every cell of the study it covers and found in
+    none holds no site (any site within a circle lies in one of its cells).
     """
+    grid, known = term.grid, sites.found
     decided: set[int] = set()  # found, or failing its other filters
+    tried: set[int] = set()  # tried on a cell's sites and not found there
     found: list[int] = []
-    for cell, points in sites.cells.items():
-        for circle in grid.get(cell, ()):
+    for cell, points in sites.by_cell.items():
+        circles = grid.get(cell)
+        if not circles:
+            continue
+        for circle in circles:
             key = circle.id
             if key in decided:
                 continue
-            if not (passes(circle.filter_set) and sites.takes(circle.age)):
+            age = circle.age
+            if not passes[circle.filter_set] or (
+                age is not None and not takes_age(study.eligibility, age)
+            ):
                 decided.add(key)
-            elif any(site_within(point, circle) for point in points):
-                decided.add(key)
+                continue
+            holds = known.get(key)
+            if holds is None:
+                south, north = circle.south, circle.north
+                for lat, lon in points:
+                    if south <= lat <= north and circle.covers(lat, lon):
+                        holds = known[key] = True
+                        break
+                else:
+                    tried.add(key)
+                    continue
+            decided.add(key)
+            if holds:
                 found.append(key)
+    for key in tried - decided:
+        known[key] = False
     return found
 
 
 def _circles_with_a_site(
-    entries: Sequence[NearCriteria], sites: _Sites, passes: Callable[[int], bool]
+    circles: Sequence[NearCriteria],
+    sites: _Sites,
+    passes: Mapping[int, bool],
+    study: StudyConcepts,
 ) -> list[int]:
-    """Ids of the circles passing their other filters with a site (few circles, many sites)."""
-    return [
-        entry.id
-        for entry in entries
-        if passes(entry.filter_set) and sites.takes(entry.age) and sites.within(entry)
-    ]
+    """Ids of the circles passing their other filters with a site (few circles, many sites).
+
+    Cheapest first: a circle wholly north or south of the study's sites is set
+    aside before its other filters are looked up, and those before any distance.
+    """
+    found = []
+    south, north = sites.south, sites.north
+    known = sites.found
+    for circle in circles:
+        if circle.south > north or circle.north < south or not passes[circle.filter_set]:
+            continue
+        age = circle.age
+        if age is not None and not takes_age(study.eligibility, age):
+            continue
+        holds = known.get(circle.id)
+        if holds is None:
+            holds = known[circle.id] = sites.within(circle)
+        if holds:
+            found.append(circle.id)
+    return found
 
 
 def _freeze_once() -> None:

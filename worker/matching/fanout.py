@@ -47,7 +47,7 @@ from worker.matching.conditions import (
     matching_keys,
     study_concepts,
 )
-from worker.matching.criteria_index import CriteriaIndex, TermCandidates
+from worker.matching.criteria_index import CriteriaIndex, StudyPlaces, TermCandidates
 from worker.matching.nearby import SiteNote, StudySites, preferred
 from worker.matching.opened_sites import sites_opened
 
@@ -124,11 +124,14 @@ def _unmatched_changes(session: Session, event_pks: Sequence[int]) -> dict[int, 
 
 
 def _matches(
-    index: CriteriaIndex, study: StudyConcepts, terms: list[TermCandidates]
+    index: CriteriaIndex,
+    study: StudyConcepts,
+    terms: list[TermCandidates],
+    places: StudyPlaces | None = None,
 ) -> tuple[list[TermCandidates], list[int]]:
     """The terms among these that the study matches, and their criteria whose filters it passes."""
     matching = matching_keys([(term, term.words, _ANY_PLACE) for term in terms], study)
-    return matching, index.matching_ids(matching, study) if matching else []
+    return matching, index.matching_ids(matching, study, places) if matching else []
 
 
 def matched_before(
@@ -136,13 +139,15 @@ def matched_before(
     index: CriteriaIndex,
     events: dict[int, EventSummary],
     matched: dict[int, tuple[list[TermCandidates], list[int]]],
+    places: StudyPlaces | None = None,
 ) -> dict[int, set[int]]:
     """For each matched event, which of the criteria it matches its previous snapshot matched.
 
     Most updates leave what matching reads as it was (a title, a date), and
     ingest says so: then the previous snapshot matched the same criteria.  The
     other previous summaries that are not events of this batch are read in one
-    query.
+    query.  `places`: the batch's site points, from matching the events (a
+    snapshot mostly lists the same sites as the update after it).
     """
     before: dict[int, set[int]] = {}
     previous: dict[int, int] = {}
@@ -162,7 +167,7 @@ def matched_before(
         summary = known.get(previous_pk)
         if summary is not None:
             terms = matched[pk][0]
-            before[pk] = set(_matches(index, study_concepts(summary), terms)[1])
+            before[pk] = set(_matches(index, study_concepts(summary), terms, places)[1])
     return before
 
 
@@ -176,15 +181,16 @@ def match_events(
     index.refresh(session)
     events = event_summaries(session, list(by_event))
     matched: dict[int, tuple[list[TermCandidates], list[int]]] = {}
+    places = StudyPlaces()
     for event_pk in sorted(by_event):
         summary = events[event_pk].summary
         if summary is None:
             continue
         study = study_concepts(summary)
-        terms, ids = _matches(index, study, index.candidates(study.words))
+        terms, ids = _matches(index, study, index.candidates(study.words), places)
         if ids:
             matched[event_pk] = terms, ids
-    before = matched_before(session, index, events, matched)
+    before = matched_before(session, index, events, matched, places)
 
     fires: dict[int, list[Fire]] = {}  # event → what it fires
     result = MatchResult(changes=sum(map(len, by_event.values())))

@@ -1,0 +1,188 @@
+"""The fast near-site checks of the criteria cache decide exactly as the plain haversine test.
+
+Matching looks for a study's sites in a near criteria's circle through
+precomputed forms (the circle's band and trigonometry, one-degree cells, a
+grid of circles by cell, answers shared between two matchings of the same
+sites).  Whatever the path, the answer must be the one of checking every
+site with `haversine_km(...) <= km`, at the poles, across the antimeridian
+and on the radius itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from worker.matching.conditions import (
+    EARTH_RADIUS_KM,
+    Filters,
+    StudyConcepts,
+    haversine_from_km,
+    haversine_km,
+    near_reach,
+    site_within,
+)
+from worker.matching.criteria_index import (
+    CriteriaIndex,
+    NearCriteria,
+    StudyPlaces,
+    TermCandidates,
+    _Sites,
+)
+
+# Latitudes and longitudes, with the poles, the antimeridian and cell edges drawn often.
+latitudes = st.one_of(
+    st.floats(min_value=-90, max_value=90),
+    st.sampled_from([-90.0, -89.99, 0.0, 45.0, 89.99, 90.0]),
+)
+longitudes = st.one_of(
+    st.floats(min_value=-180, max_value=180),
+    st.sampled_from([-180.0, -179.99, 0.0, 9.0, 179.99, 180.0]),
+)
+points = st.tuples(latitudes, longitudes)
+radii = st.one_of(
+    st.floats(min_value=0.001, max_value=25000),
+    st.sampled_from([1.0, 25.0, 50.0, 100.0, 250.0, 20000.0]),
+)
+
+
+def _haversine_as_written(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The haversine distance written out in one piece, as matching always computed it."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    half_dphi = (phi2 - phi1) / 2
+    half_dlambda = math.radians(lon2 - lon1) / 2
+    a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _circle(centre: tuple[float, float], km: float, criteria_id: int = 1) -> NearCriteria:
+    lat, lon = centre
+    return NearCriteria(lat, lon, km, *near_reach(lat, km), filter_set=0, id=criteria_id)
+
+
+def _study(sites: list[tuple[float, float]], status: str = "RECRUITING") -> StudyConcepts:
+    return StudyConcepts(
+        concepts=(frozenset({"melanoma"}),),
+        status=status,
+        sites=tuple({"lat": lat, "lon": lon} for lat, lon in sites),
+    )
+
+
+def _index(*filters: Filters) -> CriteriaIndex:
+    """A criteria cache whose filter set n is the n-th of these filters (place part only)."""
+    index = CriteriaIndex()
+    for number, place in enumerate(filters or (Filters(),)):
+        index.parts.append(place)
+        index.filter_sets.append((number, number))
+    return index
+
+
+def _brute(circles: list[NearCriteria], sites: list[tuple[float, float]]) -> set[int]:
+    return {
+        circle.id
+        for circle in circles
+        if any(haversine_km(circle.lat, circle.lon, *site) <= circle.km for site in sites)
+    }
+
+
+@settings(max_examples=300)
+@given(first=points, second=points)
+def test_a_distance_from_a_precomputed_centre_is_the_haversine_bit_for_bit(
+    first: tuple[float, float], second: tuple[float, float]
+) -> None:
+    phi = math.radians(first[0])
+    expected = _haversine_as_written(*first, *second)
+    assert haversine_from_km(phi, math.cos(phi), first[1], *second) == expected
+    assert haversine_km(*first, *second) == expected
+
+
+def _radius_at(centre: tuple[float, float], site: tuple[float, float], nudge: int) -> float:
+    """The site's distance from the centre (nudge 0), or the float just below or above it."""
+    distance = haversine_km(*centre, *site)
+    return distance if nudge == 0 else math.nextafter(distance, math.inf * nudge)
+
+
+@settings(max_examples=500)
+@given(centre=points, site=points, km=radii, nudge=st.sampled_from([-1, 0, 1, None]))
+def test_covers_decides_as_site_within_on_the_radius_too(
+    centre: tuple[float, float], site: tuple[float, float], km: float, nudge: int | None
+) -> None:
+    """`covers`, for a site in the circle's latitude band, is `site_within` with its band."""
+    km = km if nudge is None else _radius_at(centre, site, nudge)
+    if not 0 < km < math.inf:
+        return
+    circle = _circle(centre, km)
+    in_band = circle.south <= site[0] <= circle.north
+    assert (in_band and circle.covers(*site)) is site_within(site, circle)
+
+
+@settings(max_examples=300)
+@given(centre=points, km=radii, sites=st.lists(points, min_size=1, max_size=40))
+def test_a_study_finds_a_site_in_a_circle_as_checking_every_site_does(
+    centre: tuple[float, float], km: float, sites: list[tuple[float, float]]
+) -> None:
+    circle = _circle(centre, km)
+    assert _Sites(_study(sites)).within(circle) is bool(_brute([circle], sites))
+
+
+@settings(max_examples=300)
+@given(
+    circles=st.lists(st.tuples(points, radii), min_size=1, max_size=40),
+    sites=st.lists(points, min_size=1, max_size=40),
+)
+def test_the_criteria_cache_finds_the_circles_checking_every_site_finds(
+    circles: list[tuple[tuple[float, float], float]], sites: list[tuple[float, float]]
+) -> None:
+    """Through a term's grid (many circles, few cells) or circle by circle (few circles)."""
+    near = [_circle(centre, km, number) for number, (centre, km) in enumerate(circles)]
+    term = TermCandidates(frozenset({"melanoma"}), {}).extended([], near)
+    found = _index().matching_ids([term], _study(sites))
+    assert sorted(found) == sorted(_brute(near, sites))
+    assert len(found) == len(set(found))
+
+
+def test_both_ways_through_the_cache_are_taken_and_agree() -> None:
+    """Many circles around a study with one site go through the grid; a few, one by one."""
+    milan, rome = (45.4642, 9.19), (41.9028, 12.4964)
+    ring = [(milan[0] + dlat / 10, milan[1] + dlon / 10) for dlat in (-9, 0, 9) for dlon in (-5, 5)]
+    near = [_circle(centre, 30.0, number) for number, centre in enumerate([*ring, rome])]
+    term = TermCandidates(frozenset({"melanoma"}), {}).extended([], near)
+    index = _index()
+    for sites in ([milan], [milan, rome], [(float(lat), 9.19) for lat in range(-80, 81, 4)]):
+        assert sorted(index.matching_ids([term], _study(sites))) == sorted(_brute(near, sites))
+
+
+def test_a_second_matching_of_the_same_sites_reuses_what_the_first_found() -> None:
+    """An update and its previous snapshot: same sites, another status, the same circles found."""
+    barcelona, madrid = (41.3874, 2.1686), (40.4168, -3.7038)
+    recruiting = Filters(statuses=frozenset({"RECRUITING"}))
+    index = _index(Filters(), recruiting)
+    near = [
+        NearCriteria(*barcelona, 30.0, *near_reach(barcelona[0], 30.0), filter_set=0, id=1),
+        NearCriteria(*barcelona, 30.0, *near_reach(barcelona[0], 30.0), filter_set=1, id=2),
+        NearCriteria(*madrid, 50.0, *near_reach(madrid[0], 50.0), filter_set=0, id=3),
+    ]
+    term = TermCandidates(frozenset({"melanoma"}), {}).extended([], near)
+    places = StudyPlaces()
+    sites = [(41.4287, 2.1436), (42.6, -5.57)]  # Vall d'Hebron, León
+    now = index.matching_ids([term], _study(sites), places)
+    before = index.matching_ids([term], _study(sites, status="NOT_YET_RECRUITING"), places)
+    assert (sorted(now), sorted(before)) == ([1, 2], [1])
+    assert places.sites(_study(sites)) is places.sites(_study(list(sites)))
+    # Madrid's circle lies wholly south of these sites: set aside without a distance.
+    assert places.sites(_study(sites)).found == {1: True, 2: True}
+    elsewhere = index.matching_ids([term], _study([madrid]), places)
+    assert sorted(elsewhere) == [3]
+
+
+def test_circles_grouped_in_the_grid_are_the_ones_whose_cells_hold_a_site() -> None:
+    """Any site within a circle lies in one of the cells the term files the circle under."""
+    circle = _circle((0.0, 179.9), 50.0)
+    term = TermCandidates(frozenset({"melanoma"}), {}).extended([], [circle])
+    fiji: Any = (0.0, -179.9)  # across the antimeridian
+    cell = (math.floor(fiji[0]), math.floor(fiji[1]) % 360)
+    assert circle in term.grid[cell]
+    assert circle.covers(*fiji)

@@ -25,6 +25,7 @@ from tests.ses_support import fake_ses as fake_ses  # noqa: F401 - fixture
 from tests.ses_support import queue_deliveries
 from worker.bench.fake_ses import (
     FakeSes,
+    Fault,
     late,
     paused_account,
     quota_spent,
@@ -405,7 +406,7 @@ def test_a_resent_delivery_is_given_up_at_its_second_interrupted_send_whatever_c
     fake_ses: FakeSes,
     sender: Sender,
     monkeypatch: pytest.MonkeyPatch,
-    between: list[object],
+    between: list[Fault],
 ) -> None:
     """The first interrupted send may have reached SES: a claim that goes back to the
     queue in between (held, too fast, server errors) does not wipe that out, or the
@@ -422,7 +423,7 @@ def test_a_resent_delivery_is_given_up_at_its_second_interrupted_send_whatever_c
             return release_stale_sending(session, at + lease, lease)
 
     assert cut_off_during_the_ses_call(NOW) == ([delivery_id], [])
-    fake_ses.script(*between)  # type: ignore[arg-type]
+    fake_ses.script(*between)
     with contextlib.suppress(SendingHeld):
         assert send(runtime, [delivery_id], sender).requeued == [delivery_id]
     [row] = rows(runtime)

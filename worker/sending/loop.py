@@ -175,7 +175,8 @@ def _send_chunk(batch: _Batch, chunk_ids: list[int]) -> None:
 def _deliver(batch: _Batch, chunk: Chunk, row: Any, notes: Any) -> Attempt | None:
     """How one claimed row's send ended, or None when the row was taken from us."""
     if row.id not in chunk.open:
-        return _taken_from_us(row.id)
+        _taken_from_us(row.id)
+        return None
     if batch.result.hold is not None:
         return _still_held(batch.result.hold)
     if batch.ses_silent():
@@ -204,7 +205,8 @@ def _deliver(batch: _Batch, chunk: Chunk, row: Any, notes: Any) -> Attempt | Non
         batch.sender, batch.gate, message, take=take, while_waiting=chunk.write_pending
     )
     if row.id not in chunk.open:
-        return _taken_from_us(row.id)
+        _taken_from_us(row.id)
+        return None
     timed_out = (attempt.error or "").startswith(UNCERTAIN)
     batch.timeouts_in_a_row = batch.timeouts_in_a_row + 1 if timed_out else 0
     return attempt

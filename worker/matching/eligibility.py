@@ -130,17 +130,42 @@ def contradictory_ages(minimum: object, maximum: object) -> bool:
 
 
 def study_eligibility(summary: Mapping[str, Any]) -> StudyEligibility:
-    """The study's eligibility and design, as the filters compare them."""
+    """The study's eligibility and design, as the filters compare them.
+
+    Records repeat a few combinations of these fields, and matching reads
+    them for each study a filter asks about (an update and its previous
+    snapshot alike): each combination is worked out once.
+    """
     eligibility = summary.get("eligibility")
     eligibility = eligibility if isinstance(eligibility, Mapping) else {}
-    minimum, maximum = eligibility.get("minimumAge"), eligibility.get("maximumAge")
+    phases = summary.get("phases")
+    fields = (
+        eligibility.get("minimumAge"),
+        eligibility.get("maximumAge"),
+        eligibility.get("sex"),
+        eligibility.get("healthyVolunteers"),
+        tuple(phases) if isinstance(phases, list) else None,
+        summary.get("study_type"),
+    )
+    try:
+        return _known_eligibility(*fields)
+    except TypeError:  # a value no key can hold (not a registry one): read it as it is
+        return _eligibility(*fields)
+
+
+def _eligibility(
+    minimum: Any,
+    maximum: Any,
+    sex: Any,
+    healthy: Any,
+    phases: tuple[Any, ...] | None,
+    study_type: Any,
+) -> StudyEligibility:
     if contradictory_ages(minimum, maximum):
         minimum = maximum = None
     low, high = _age_minutes(minimum), _age_minutes(maximum)
     year = _MINUTES["year"]
-    healthy = eligibility.get("healthyVolunteers")
-    phases = summary.get("phases")
-    listed = frozenset(map(_text, phases)) - {""} if isinstance(phases, list) else None
+    listed = frozenset(map(_text, phases)) - {""} if phases is not None else None
     return StudyEligibility(
         min_days=low[0] / _MINUTES_PER_DAY if low else None,
         max_end_days=high[1] / _MINUTES_PER_DAY if high else None,
@@ -149,11 +174,15 @@ def study_eligibility(summary: Mapping[str, Any]) -> StudyEligibility:
         # maximum's unit ends.
         youngest=low[0] // year if low else 0,
         oldest=(high[1] - 1) // year if high else NO_UPPER_AGE,
-        sexes=_SEXES_TAKEN.get(_text(eligibility.get("sex"))),
+        sexes=_SEXES_TAKEN.get(_text(sex)),
         healthy_volunteers=healthy if isinstance(healthy, bool) else None,
         phases=None if listed is None else listed or frozenset({NO_PHASE}),
-        study_type=_text(summary.get("study_type")) or None,
+        study_type=_text(study_type) or None,
     )
+
+
+# typed: True and 1 are different answers to healthyVolunteers.
+_known_eligibility = lru_cache(maxsize=4096, typed=True)(_eligibility)
 
 
 def eligibility_stated(summary: Mapping[str, Any]) -> bool:

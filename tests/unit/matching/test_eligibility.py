@@ -330,3 +330,16 @@ def test_accepts_is_refused_by_nothing(
     design = {"study_type": study_type} | ({} if phases is None else {"phases": phases})
     parsed = study_eligibility(study(minimum, None, sex, healthy, **design))
     assert accepts(ask, parsed) == (refused_by(ask, parsed) == [])
+
+
+def test_a_combination_read_before_is_the_same_answer_and_odd_values_are_still_read() -> None:
+    """Eligibility is worked out once per combination of fields, whatever the summary."""
+    first = study_eligibility(study("18 Years", "65 Years", "FEMALE", True, phases=["PHASE2"]))
+    again = study_eligibility(study("18 Years", "65 Years", "FEMALE", True, phases=["PHASE2"]))
+    assert again is first and (first.youngest, first.oldest) == (18, 65)
+    # 1 is no answer to healthyVolunteers, though it equals True as a key would see it.
+    assert study_eligibility(study(healthy=True)).healthy_volunteers is True
+    assert study_eligibility({"eligibility": {"healthyVolunteers": 1}}).healthy_volunteers is None
+    odd = study_eligibility({"eligibility": {"sex": ["FEMALE"]}, "phases": [["PHASE2"], "PHASE3"]})
+    assert odd.sexes is None and odd.phases == {"PHASE3"}
+    assert study_eligibility({"phases": "PHASE2"}).phases is None  # not a list: not known

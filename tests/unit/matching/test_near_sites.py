@@ -11,7 +11,6 @@ and on the radius itself.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,6 +30,7 @@ from worker.matching.criteria_index import (
     StudyPlaces,
     TermCandidates,
     _Sites,
+    cell_of,
 )
 
 # Latitudes and longitudes, with the poles, the antimeridian and cell edges drawn often.
@@ -182,7 +182,6 @@ def test_circles_grouped_in_the_grid_are_the_ones_whose_cells_hold_a_site() -> N
     """Any site within a circle lies in one of the cells the term files the circle under."""
     circle = _circle((0.0, 179.9), 50.0)
     term = TermCandidates(frozenset({"melanoma"}), {}).extended([], [circle])
-    fiji: Any = (0.0, -179.9)  # across the antimeridian
-    cell = (math.floor(fiji[0]), math.floor(fiji[1]) % 360)
-    assert circle in term.grid[cell]
+    fiji = (0.0, -179.9)  # across the antimeridian
+    assert circle in term.grid[cell_of(*fiji)]
     assert circle.covers(*fiji)

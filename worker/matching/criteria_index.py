@@ -316,7 +316,11 @@ class CriteriaIndex:
             if len(term.near) * CELLS_PER_CIRCLE <= len(sites.by_cell):
                 matched += _circles_with_a_site(term.near, sites, passes, study)
             else:
-                matched += _circles_reached(term, sites, passes, study)
+                met = sites.met.get(id(term))
+                if met is not None and met[0] is term:
+                    matched += _circles_with_a_site(met[1], sites, passes, study)
+                else:
+                    matched += _circles_reached(term, sites, passes, study)
                 if term.wide:
                     matched += _circles_with_a_site(term.wide, sites, passes, study)
         return matched
@@ -365,8 +369,10 @@ CELLS_PER_CIRCLE = 10
 class _Sites:
     """One study's site points, sorted by latitude and by one-degree cell.
 
-    `found` remembers, by criteria id, whether a site lies in that criteria's
-    circle, for a second matching of the same sites (see `StudyPlaces`).
+    For a second matching of the same sites (see `StudyPlaces`), `found`
+    remembers, by criteria id, whether a site lies in that criteria's circle,
+    and `met`, by term, the grid circles its sites met that may hold one: those
+    found to, and those set aside untried because their other filters failed.
     """
 
     def __init__(self, study: StudyConcepts) -> None:
@@ -377,6 +383,7 @@ class _Sites:
         for point in points:
             self.by_cell.setdefault(floor(point[0]) * 360 + floor(point[1]) % 360, []).append(point)
         self.found: dict[int, bool] = {}
+        self.met: dict[int, tuple[TermCandidates, list[NearCriteria]]] = {}  # id(term) →
 
     @cached_property
     def latitudes(self) -> list[float]:
@@ -446,6 +453,7 @@ def _circles_reached(
     decided: set[int] = set()  # found, or failing its other filters
     tried: set[int] = set()  # tried on a cell's sites and not found there
     found: list[int] = []
+    met: list[NearCriteria] = []  # found, or untried
     for cell, points in sites.by_cell.items():
         circles = grid.get(cell)
         if not circles:
@@ -459,6 +467,8 @@ def _circles_reached(
                 age is not None and not takes_age(study.eligibility, age)
             ):
                 decided.add(key)
+                if known.get(key) is not False:
+                    met.append(circle)
                 continue
             holds = known.get(key)
             if holds is None:
@@ -473,8 +483,10 @@ def _circles_reached(
             decided.add(key)
             if holds:
                 found.append(key)
+                met.append(circle)
     for key in tried - decided:
         known[key] = False
+    sites.met[id(term)] = term, met
     return found
 
 

@@ -128,20 +128,51 @@ def test_a_study_finds_a_site_in_a_circle_as_checking_every_site_does(
     assert _Sites(_study(sites)).within(circle) is bool(_brute([circle], sites))
 
 
+def _near_one_of(centres: list[tuple[float, float]], data: st.DataObject) -> tuple[float, float]:
+    """A point within a degree or so of one of the centres (latitude kept, longitude wrapped)."""
+    lat, lon = data.draw(st.sampled_from(centres))
+    dlat, dlon = data.draw(st.tuples(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5)))
+    return min(90.0, max(-90.0, lat + dlat)), (lon + dlon + 180) % 360 - 180
+
+
 @settings(max_examples=300)
 @given(
-    circles=st.lists(st.tuples(points, radii), min_size=1, max_size=40),
-    sites=st.lists(points, min_size=1, max_size=40),
+    circles=st.lists(st.tuples(points, radii, st.booleans()), min_size=1, max_size=40),
+    far=st.lists(points, max_size=20),
+    close=st.integers(0, 20),
+    statuses=st.lists(st.sampled_from(["RECRUITING", "COMPLETED"]), min_size=1, max_size=3),
+    data=st.data(),
 )
 def test_the_criteria_cache_finds_the_circles_checking_every_site_finds(
-    circles: list[tuple[tuple[float, float], float]], sites: list[tuple[float, float]]
+    circles: list[tuple[tuple[float, float], float, bool]],
+    far: list[tuple[float, float]],
+    close: int,
+    statuses: list[str],
+    data: st.DataObject,
 ) -> None:
-    """Through a term's grid (many circles, few cells) or circle by circle (few circles)."""
-    near = [_circle(centre, km, number) for number, (centre, km) in enumerate(circles)]
+    """Through a term's grid (many circles, few cells) or circle by circle (few circles).
+
+    Some circles also ask for recruiting studies; the same sites matched again
+    with another status (an update and its previous snapshot, sharing what the
+    first matching found) find what checking every site finds for that status.
+    """
+    centres = [centre for centre, _, _ in circles]
+    sites = far + [_near_one_of(centres, data) for _ in range(close)]
+    if not sites:
+        return
+    index = _index(Filters(), Filters(statuses=frozenset({"RECRUITING"})))
+    near = [
+        NearCriteria(*centre, km, *near_reach(centre[0], km), filter_set=int(asks), id=number)
+        for number, (centre, km, asks) in enumerate(circles)
+    ]
     term = TermCandidates(frozenset({"melanoma"}), {}).extended([], near)
-    found = _index().matching_ids([term], _study(sites))
-    assert sorted(found) == sorted(_brute(near, sites))
-    assert len(found) == len(set(found))
+    places = StudyPlaces()
+    for status in statuses:
+        wanted = [c for c in near if c.filter_set == 0 or status == "RECRUITING"]
+        for shared in (None, places):
+            found = index.matching_ids([term], _study(sites, status), shared)
+            assert sorted(found) == sorted(_brute(wanted, sites))
+            assert len(found) == len(set(found))
 
 
 def test_both_ways_through_the_cache_are_taken_and_agree() -> None:

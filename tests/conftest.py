@@ -200,3 +200,21 @@ def broker_url(request: pytest.FixtureRequest, redis_url: str) -> str:
     url = request.getfixturevalue("amqp_url")
     _purge_rabbitmq(url)
     return url
+
+
+# Tests that take seconds each (real worker processes, subprocess commands, bench
+# scenarios): run first, so that the parallel test processes do not end the run
+# waiting on one of them.
+SLOW_FIRST = (
+    "tests/integration/bench/",
+    "tests/integration/queue/test_faults.py",
+    "tests/integration/test_wheel.py",
+    "tests/integration/cli/",
+    "tests/fuzz/",
+    "tests/integration/subscriptions/test_file_safety.py",
+    "tests/integration/registry/test_poll_command.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))

@@ -297,6 +297,7 @@ class CriteriaIndex:
         passes = _Verdicts(self, study)
         matched: list[int] = []
         sites: _Sites | None = None
+        circles: list[NearCriteria] = []  # to look at one by one, all terms together
         for term in terms:
             for number, ids in term.by_filters.items():
                 if passes[number]:
@@ -314,15 +315,17 @@ class CriteriaIndex:
             if sites is None:
                 sites = _Sites(study) if places is None else places.sites(study)
             if len(term.near) * CELLS_PER_CIRCLE <= len(sites.by_cell):
-                matched += _circles_with_a_site(term.near, sites, passes, study)
+                circles += term.near
+                continue
+            met = sites.met.get(id(term))
+            if met is not None and met[0] is term:
+                circles += met[1]
             else:
-                met = sites.met.get(id(term))
-                if met is not None and met[0] is term:
-                    matched += _circles_with_a_site(met[1], sites, passes, study)
-                else:
-                    matched += _circles_reached(term, sites, passes, study)
-                if term.wide:
-                    matched += _circles_with_a_site(term.wide, sites, passes, study)
+                matched += _circles_reached(term, sites, passes, study)
+            circles += term.wide
+        if circles:
+            assert sites is not None
+            matched += _circles_with_a_site(circles, sites, passes, study)
         return matched
 
     def __len__(self) -> int:

@@ -286,10 +286,18 @@ def _longitude_reach(lat: float, km: float) -> float:
     return math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(math.radians(lat)))))
 
 
+# The box checked before any distance is the box of a circle a metre wider: the
+# haversine distance is off by up to a fraction of a metre (most near antipodes),
+# and a site the distance puts on the radius must never fall outside the box
+# (on a circle that just reaches a pole, the site at the pole did).
+_BOX_PAD_KM = 0.001
+
+
 @lru_cache(maxsize=4096)
 def near_reach(lat: float, km: float) -> tuple[float, float]:
-    """Latitude and longitude reach (degrees, with a hair of slack) of a circle of km around lat."""
-    return km / _KM_PER_DEGREE_LATITUDE + 1e-9, _longitude_reach(lat, km) + 1e-9
+    """Latitude and longitude reach (degrees, with slack) of the box around a circle of km."""
+    padded = km + _BOX_PAD_KM
+    return padded / _KM_PER_DEGREE_LATITUDE + 1e-9, _longitude_reach(lat, padded) + 1e-9
 
 
 class NearCircle(Protocol):

@@ -119,6 +119,34 @@ def test_covers_decides_as_site_within_on_the_radius_too(
     assert (in_band and circle.covers(*site)) is site_within(site, circle)
 
 
+@settings(max_examples=1000)
+@given(centre=points, site=points, km=radii, nudge=st.sampled_from([-1, 0, 1, None]))
+def test_a_site_is_near_exactly_when_the_haversine_says_so(
+    centre: tuple[float, float], site: tuple[float, float], km: float, nudge: int | None
+) -> None:
+    """The box checked first never refuses a site the distance accepts, on the radius too.
+
+    At the poles (a circle that just reaches one) and between near antipodes,
+    where the distance is least exact.
+    """
+    km = km if nudge is None else _radius_at(centre, site, nudge)
+    if not 0 < km < math.inf:
+        return
+    circle = _circle(centre, km)
+    expected = haversine_km(*centre, *site) <= km
+    assert site_within(site, circle) is expected
+    assert (circle.south <= site[0] <= circle.north and circle.covers(*site)) is expected
+
+
+def test_the_box_keeps_sites_on_the_radius_at_a_pole_and_across_the_globe() -> None:
+    equator, pole = (0.0, 91.0), (90.0, 0.0)  # a quarter of the globe apart
+    quarter = haversine_km(*equator, *pole)
+    assert site_within(pole, _circle(equator, quarter))
+    near_north, near_south = (89.99983673938537, 180.0), (-89.999999, 180.0)
+    across = haversine_km(*near_north, *near_south)
+    assert site_within(near_south, _circle(near_north, math.nextafter(across, math.inf)))
+
+
 @settings(max_examples=300)
 @given(centre=points, km=radii, sites=st.lists(points, min_size=1, max_size=40))
 def test_a_study_finds_a_site_in_a_circle_as_checking_every_site_does(

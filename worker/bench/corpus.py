@@ -83,6 +83,14 @@ def record(name: str) -> dict[str, Any]:
     return parsed
 
 
+def _shift_sites(protocol: dict[str, Any], north: float, east: float) -> None:
+    for location in protocol.get("contactsLocationsModule", {}).get("locations", []):
+        point = location.get("geoPoint")
+        if isinstance(point, dict) and {"lat", "lon"} <= point.keys():
+            point["lat"] = round(max(-90.0, min(90.0, point["lat"] + north)), 5)
+            point["lon"] = round((point["lon"] + east + 180.0) % 360.0 - 180.0, 5)
+
+
 def record_names() -> list[str]:
     return sorted(path.stem for path in records_dir().glob("NCT*.json"))
 
@@ -119,9 +127,14 @@ class EventTemplate:
     title: str
 
     @classmethod
-    def of(cls, name: str, conditions: bool = False) -> EventTemplate:
+    def of(
+        cls, name: str, conditions: bool = False, shift: tuple[float, float] = (0.0, 0.0)
+    ) -> EventTemplate:
+        """`shift` moves every site of the record by (degrees north, degrees east)."""
         data = record(name)
         protocol = data["protocolSection"]
+        if shift != (0.0, 0.0):
+            _shift_sites(protocol, *shift)
         ident = protocol["identificationModule"]
         status = protocol.setdefault("statusModule", {})
         original = (status.get("overallStatus") or "RECRUITING", ident.get("briefTitle") or "")

@@ -46,6 +46,11 @@ STATUS_CHANGE_SHARE = 0.30  # of the updates: a status change; the rest change t
 KNOWN_STATUSES = (("NOT_YET_RECRUITING", "RECRUITING", "ACTIVE_NOT_RECRUITING"), (30, 50, 20))
 NEW_STATUSES = ("NOT_YET_RECRUITING", "RECRUITING")
 STUDY_ZIPF_EXPONENT = 0.5
+# The studies are rendered from a few real records: each record comes in this many
+# versions whose sites are all moved by up to SITE_SHIFT degrees, so that a batch holds
+# as many different sets of sites as the registry's would, not a handful.
+SITE_VERSIONS = 64
+SITE_SHIFT = 0.3
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ def _studies(known: int, new: int) -> list[_Study]:
     term is in about 2 % of the studies, as breast cancer is in the registry.
     """
     names = mix_names(REALISTIC_MIX, known + new)
-    templates = {name: EventTemplate.of(name, conditions=True) for name in set(names)}
+    templates: dict[tuple[str, int], EventTemplate] = {}
     terms = vocabulary()
     weights = zipf_weights(len(terms), STUDY_ZIPF_EXPONENT)
     studies = []
@@ -92,7 +97,12 @@ def _studies(known: int, new: int) -> list[_Study]:
         rng = random.Random(f"study-{number}")
         drawn = rng.choices(terms, cum_weights=weights, k=rng.choice((1, 1, 2, 2, 3)))
         status = rng.choices(*KNOWN_STATUSES)[0] if number < known else rng.choice(NEW_STATUSES)
-        studies.append(_Study(number, templates[name], tuple(dict.fromkeys(drawn)), status))
+        version = (name, number % SITE_VERSIONS)
+        if version not in templates:
+            moved = random.Random(f"sites-{name}-{version[1]}")
+            shift = (moved.uniform(-SITE_SHIFT, SITE_SHIFT), moved.uniform(-SITE_SHIFT, SITE_SHIFT))
+            templates[version] = EventTemplate.of(name, conditions=True, shift=shift)
+        studies.append(_Study(number, templates[version], tuple(dict.fromkeys(drawn)), status))
     return studies
 
 

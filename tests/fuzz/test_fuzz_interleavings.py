@@ -15,6 +15,7 @@ the in-process run. SQLite and PostgreSQL both.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -99,6 +100,7 @@ class Interleavings(RuleBasedStateMachine):
         set_runtime(None)
         self.runtime.close()
         self.broker.close()
+        shutil.rmtree(self.folder, ignore_errors=True)  # one folder per example: hundreds a run
 
     # -- what people and admins do ------------------------------------------------
 

@@ -16,7 +16,7 @@
 pacing slot is granted and right before the first request: a worker stopped
 while it waits for its slot has marked nothing, so its row goes back to the
 queue untouched instead of counting as a send SES may have seen.
-`while_waiting` runs whenever a slot is not free yet (the send loop writes
+`while_waiting` runs when a slot is some way off (the send loop writes
 its earlier outcomes then, rather than after the wait).
 
 No database here: the result is an `Attempt` the send loop records.

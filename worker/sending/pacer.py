@@ -38,13 +38,16 @@ class SendingStopped(Exception):
 
 
 WhileWaiting = Callable[[], None] | None
+# A slot at least this far off is worth a short write first (`while_waiting`); a
+# nearer one is not: the write would cost more than it shortens the wait.
+WORTH_WORKING_FOR = 0.02  # seconds
 
 
 def _wait(seconds: float, while_waiting: WhileWaiting, sleep: Callable[[float], None]) -> None:
-    """Sleep until a slot `seconds` away, running `while_waiting` first."""
+    """Sleep until a slot `seconds` away, running `while_waiting` first if it is far enough."""
     if seconds <= 0:
         return
-    if while_waiting is not None:
+    if while_waiting is not None and seconds >= WORTH_WORKING_FOR:
         started = time.monotonic()
         while_waiting()
         seconds -= time.monotonic() - started
@@ -56,8 +59,8 @@ class Pacer(Protocol):
     def acquire(self, while_waiting: WhileWaiting = None) -> float:
         """Block until this caller may send one message; returns the seconds waited.
 
-        `while_waiting` runs first when the slot is not free yet (the wait
-        counts from the reservation, so its time is not added to the wait).
+        `while_waiting` runs first when the slot is WORTH_WORKING_FOR or more
+        away (the wait counts from the reservation: its time is not added).
         """
         ...
 

@@ -19,8 +19,9 @@ The whole protocol is here; the send loop (worker/sending/loop.py) only calls it
    after its mark by an error in the worker (a time limit, Redis gone at a
    retry's slot) is left in flight, as a stopped worker's would be.
    The outcome is written with the next write: before the next message's
-   pacing wait when its slot is not free yet, otherwise in that message's
-   transaction (or at the end of the chunk), so a worker killed at any
+   pacing wait when its slot is some way off (pacer.WORTH_WORKING_FOR),
+   otherwise in that message's transaction (or at the end of the chunk),
+   so a worker killed at any
    moment leaves at most one row whose fate is unknown.  One message
    (pacing wait and SES call) must take less than two thirds of the lease.
 4. Outcome.  Written on the row while it carries the stamp.  A sent message
@@ -305,7 +306,7 @@ class Chunk:
     outcome is known, `close` at the end (whatever was not settled goes back
     as `interrupted`, but a row marked in flight).  Outcomes wait for the next
     write (one short transaction per message, not two), unless the next slot
-    is not free yet (`write_pending`).
+    is some way off (`write_pending`).
     """
 
     def __init__(
@@ -329,7 +330,7 @@ class Chunk:
         return self._write(delivery_id)
 
     def write_pending(self) -> None:
-        """The next slot is not free yet: write the outcomes now, not after the wait,
+        """The next slot is some way off: write the outcomes now, not after the wait,
         so a worker stopped while it waits leaves no sent message looking in flight."""
         if self.pending:
             self._write(None)

@@ -10,6 +10,7 @@ import redis
 
 from worker.sending.pacer import (
     MIN_RATE_FRACTION,
+    WORTH_WORKING_FOR,
     LocalPacer,
     QuotaSpent,
     RedisPacer,
@@ -162,7 +163,7 @@ def test_one_workers_slow_down_slows_them_all_once(client: redis.Redis) -> None:
     assert second.rate() == pytest.approx(40.0)
 
 
-def test_work_done_while_waiting_runs_only_for_a_wait_and_shortens_it() -> None:
+def test_work_done_while_waiting_runs_only_for_a_wait_worth_it_and_shortens_it() -> None:
     clock = FakeClock()
     pacer = local(2.0, clock)
     ran: list[float] = []
@@ -170,3 +171,7 @@ def test_work_done_while_waiting_runs_only_for_a_wait_and_shortens_it() -> None:
     assert ran == [] and clock.slept == []  # the slot was free: nothing to do before it
     assert pacer.acquire(lambda: ran.append(clock.now)) == pytest.approx(0.5)
     assert len(ran) == 1 and clock.slept == pytest.approx([0.5], abs=0.05)
+    fast = local(1 / (WORTH_WORKING_FOR / 2), FakeClock())
+    fast.acquire()
+    assert fast.acquire(lambda: ran.append(0.0)) == pytest.approx(WORTH_WORKING_FOR / 2)
+    assert len(ran) == 1  # a slot that near is not worth a write first

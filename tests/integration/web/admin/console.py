@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from worker.core.models import AdminImport
 from worker.core.runtime import Runtime
 from worker.web.admin.accounts import add_admin
 from worker.web.admin.passwords import Passwords
@@ -83,3 +84,23 @@ def logged_in(console: Console) -> FlaskClient:
 def post_form(client: FlaskClient, path: str, data: dict[str, str]) -> TestResponse:
     """POST with the CSRF token of this client's session (read from the audit page)."""
     return client.post(path, data={"csrf_token": form_token(client, "/admin/audit"), **data})
+
+
+def import_under_way(
+    runtime: Runtime, *, state: str, lines_done: int, lines_total: int = 100_001, content: str = ""
+) -> int:
+    """The id of a console import of big.csv left in `state` (a dry run or an apply at work)."""
+    with runtime.sessions() as session, session.begin():
+        row = AdminImport(
+            created_by=ADMIN_EMAIL,
+            created_at=runtime.now(),
+            filename="big.csv",
+            format="csv",
+            content=content,
+            state=state,
+            lines_total=lines_total,
+            lines_done=lines_done,
+        )
+        session.add(row)
+        session.flush()
+        return row.id

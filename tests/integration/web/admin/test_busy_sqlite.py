@@ -13,27 +13,14 @@ import threading
 from pathlib import Path
 
 from tests.conftest import make_runtime
-from tests.integration.web.admin.console import ADMIN_EMAIL, logged_in, open_console
-from worker.core.models import AdminImport
+from tests.integration.web.admin.console import import_under_way, logged_in, open_console
 
 
 def test_pages_that_only_read_do_not_wait_for_a_writer(sqlite_url: str, tmp_path: Path) -> None:
     runtime = make_runtime(sqlite_url, tmp_path)
     console = open_console(runtime)
-    with runtime.sessions() as session, session.begin():
-        row = AdminImport(
-            created_by=ADMIN_EMAIL,
-            created_at=runtime.now(),
-            filename="big.csv",
-            format="csv",
-            content="email,kind\n",
-            state="checking",
-            lines_total=100_001,
-            lines_done=0,
-        )
-        session.add(row)
-        session.flush()
-        path = f"/admin/import/{row.id}"
+    import_id = import_under_way(runtime, state="checking", lines_done=0, content="email,kind\n")
+    path = f"/admin/import/{import_id}"
     client = logged_in(console)
     answers: dict[str, int] = {}
 

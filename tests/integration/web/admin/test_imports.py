@@ -21,6 +21,7 @@ from tests.integration.web.admin.console import (
     ADMIN_EMAIL,
     Console,
     form_token,
+    import_under_way,
     logged_in,
     open_console,
     post_form,
@@ -150,21 +151,7 @@ def test_a_file_in_another_encoding_gets_a_clear_report_and_nothing_is_kept(
 
 
 def test_running_work_shows_its_progress_and_reloads_itself(console: Console) -> None:
-    runtime = console.runtime
-    with runtime.sessions() as session, session.begin():
-        row = AdminImport(
-            created_by=ADMIN_EMAIL,
-            created_at=runtime.now(),
-            filename="big.csv",
-            format="csv",
-            content="",
-            state="applying",
-            lines_total=100_001,
-            lines_done=40_001,
-        )
-        session.add(row)
-        session.flush()
-        import_id = row.id
+    import_id = import_under_way(console.runtime, state="applying", lines_done=40_001)
     client = logged_in(console)
 
     page = client.get(f"/admin/import/{import_id}")
@@ -176,22 +163,10 @@ def test_running_work_shows_its_progress_and_reloads_itself(console: Console) ->
 
 def test_the_page_that_reloads_itself_leaves_the_file_in_the_database(console: Console) -> None:
     """It reloads every 2 s while a file of up to 50 MB is applied: it reads the row only."""
-    runtime = console.runtime
     content = "email,kind,condition\n" + "p@example.org,condition,asthma\n" * 130_000
-    with runtime.sessions() as session, session.begin():
-        row = AdminImport(
-            created_by=ADMIN_EMAIL,
-            created_at=runtime.now(),
-            filename="big.csv",
-            format="csv",
-            content=content,
-            state="applying",
-            lines_total=130_001,
-            lines_done=1_001,
-        )
-        session.add(row)
-        session.flush()
-        import_id = row.id
+    import_id = import_under_way(
+        console.runtime, state="applying", lines_done=1_001, lines_total=130_001, content=content
+    )
     client = logged_in(console)
 
     tracemalloc.start()

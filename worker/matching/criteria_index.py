@@ -381,10 +381,9 @@ class _Sites:
     def __init__(self, study: StudyConcepts) -> None:
         self.points = points = study.points
         self.south, self.north = points[0][0], points[-1][0]
-        floor = math.floor
         self.by_cell: dict[Cell, list[tuple[float, float]]] = {}
         for point in points:
-            self.by_cell.setdefault(floor(point[0]) * 360 + floor(point[1]) % 360, []).append(point)
+            self.by_cell.setdefault(cell_of(*point), []).append(point)
         self.found: dict[int, bool] = {}
         self.met: dict[int, tuple[TermCandidates, list[NearCriteria]]] = {}  # id(term) →
 

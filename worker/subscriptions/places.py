@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -353,7 +354,10 @@ _loading = threading.Lock()
 
 def _gazetteer() -> _Gazetteer:
     """Every city indexed by folded name and other names; read once per process
-    (a few seconds), under a lock so that two requests do not both read it."""
+    (a few seconds), under a lock so that two requests do not both read it.
+
+    A read that fails leaves nothing behind: the next request reads again.
+    """
     if not _loaded:
         with _loading:
             if not _loaded:
@@ -361,12 +365,31 @@ def _gazetteer() -> _Gazetteer:
     return _loaded[0]
 
 
+def _unlock_in_child() -> None:
+    """A process forked while a thread read the gazetteer has the lock held and no such
+    thread: without a lock of its own, its first place would wait for ever."""
+    global _loading
+    _loading = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_unlock_in_child)
+
+
 def warm_up() -> threading.Thread:
-    """Read the gazetteer in the background now (web processes at start), not in a request."""
+    """Read the gazetteer in the background now (web processes at start), not in a request.
+
+    A failed read is one error line in the log (an exception leaving the thread
+    would be a bare traceback on stderr); the first request for a place reads
+    again.
+    """
 
     def read() -> None:
         started = time.monotonic()
-        gazetteer = _gazetteer()
+        try:
+            gazetteer = _gazetteer()
+        except Exception:
+            log.exception("place gazetteer not read at start; the first place asked reads it")
+            return
         log.info(
             "place gazetteer ready: %d places in %.1f s",
             len(gazetteer.places),

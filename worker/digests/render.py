@@ -30,6 +30,7 @@ from worker.core.tokens import (
 )
 from worker.digests.css import inline_css
 from worker.digests.digest import Digest, DigestItem, Section, subject_line
+from worker.digests.escaping import EscapingEnvironment
 from worker.digests.facts import stale_status
 
 SUBJECT_LIMIT = 200
@@ -61,7 +62,7 @@ class InliningLoader(FileSystemLoader):
 @lru_cache(maxsize=1)
 def email_environment() -> Environment:
     """The Jinja2 environment over templates/email, built on first use."""
-    return Environment(
+    return EscapingEnvironment(
         loader=InliningLoader(templates_dir() / "email"),
         autoescape=lambda name: bool(name and name.endswith(".html")),
         undefined=StrictUndefined,

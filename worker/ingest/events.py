@@ -18,6 +18,7 @@ import fastjsonschema
 import orjson
 
 from worker.core.paths import schema_dir
+from worker.ingest.schema_rules import meets_schema
 from worker.ingest.studies import summarize
 
 EVENT_SCHEMA = "events/study-event.v1.json"
@@ -107,7 +108,8 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
         reason = f"expected a JSON object, got {type(value).__name__}"
         return Rejection(item.where, item.line, None, reason, _raw_text(item))
     try:
-        _validator()(value)
+        if not meets_schema(value):
+            _validator()(value)  # raises, saying why (or accepts what meets_schema left to it)
         data = value.get("data")
         summary = summarize(data) if data is not None else None
         nct_id = summary["nct_id"] if summary else value["subject"].upper()

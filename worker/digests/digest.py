@@ -23,7 +23,8 @@ from worker.digests.facts import opened_note, site_line, study_lines
 from worker.digests.labels import (  # change_lines and status_label are part of this API
     KIND_ORDER,
     SITE_KINDS,
-    change_lines,
+    change_line_tuple,
+    change_lines,  # noqa: F401 (part of this API, see above)
     clean_text,
     status_label,
     status_note,
@@ -106,8 +107,9 @@ class Digest:
     new_count: int = 0  # distinct new studies, capped ones included
 
 
-@dataclass
-class _Study:
+class _Study(NamedTuple):
+    """A study's notifications and what they say together; a NamedTuple: one per study."""
+
     nct_id: str
     notifications: list[PendingNotification]  # ascending id: oldest first
     refs: list[SubscriptionRef]  # condition refs first, each kind by id
@@ -184,7 +186,8 @@ def _group(notifications: Sequence[PendingNotification]) -> list[_Study]:
     studies = []
     for nct_id, group in by_nct.items():
         first = group[0]
-        key = _ref_ids(first)
+        subscriptions = first.subscriptions  # _ref_ids(first), inline: once per study
+        key = tuple(map(id, subscriptions)) if type(subscriptions) is tuple else None
         if len(group) == 1:
             is_new = first.kind == "new_study"
             site_opened = not is_new and opened_note(first.near_site)
@@ -239,14 +242,14 @@ def _by_kind(notification: PendingNotification) -> float:
     return KIND_ORDER.get(kind, _LAST_RANK) if isinstance(kind, str) else _LAST_RANK
 
 
-def _lines(notification: PendingNotification) -> list[str]:
+def _lines(notification: PendingNotification) -> tuple[str, ...]:
     """A change's lines; a site that opened near the subscriber is named with its distance."""
     if opened_note(notification.near_site):
         line = site_line(notification.near_site)
         if line:
-            return [line]
+            return (line,)
     n = notification
-    return change_lines(n.kind, n.field, n.before, n.after)
+    return change_line_tuple(n.kind, n.field, n.before, n.after)
 
 
 def _change_lines(study: _Study) -> tuple[str, ...]:
@@ -258,7 +261,7 @@ def _change_lines(study: _Study) -> tuple[str, ...]:
     if len(notifications) == 1:  # most studies: one line or none, nothing to merge
         lines = _lines(notifications[0])
         if len(lines) <= 1:
-            return tuple(lines)
+            return lines
     ordered = sorted(notifications, key=_by_kind) if len(notifications) > 1 else notifications
     shown: list[str] = []
     seen: set[str] = set()
@@ -317,26 +320,30 @@ def _facts(study: _Study) -> tuple[tuple[str, ...], str | None]:
     """(phase, who can join, nearest site lines; the status verified date) of a study.
 
     The newest notification's facts speak for the study; the nearest site is
-    the nearest any of its notifications noted.
+    the nearest any of its notifications noted (the first of equals).
     """
+    notifications = study.notifications
     facts = None
-    for notification in reversed(study.notifications):
+    for notification in reversed(notifications):
         if notification.facts is not None:
             facts = notification.facts
             break
-    lines: list[str] = []
+    phase = who = ""
     verified = None
-    if isinstance(facts, Mapping):
-        lines.extend(study_lines(facts))
+    # A dict (what the sender reads) is answered before the slower Mapping check.
+    if facts is not None and (type(facts) is dict or isinstance(facts, Mapping)):
+        phase, who = study_lines(facts)
         verified = facts.get("status_verified")
-    nearest = [
-        note
-        for n in study.notifications
-        if (note := n.near_site) is not None and isinstance(note, Mapping) and not opened_note(note)
-    ]
-    if nearest:
-        lines.append(site_line(min(nearest, key=_km)))
-    return tuple(filter(None, lines)), verified if isinstance(verified, str) else None
+    nearest = None
+    nearest_km = 0.0
+    for n in notifications:
+        note = n.near_site
+        if note is not None and isinstance(note, Mapping) and not opened_note(note):
+            km = _km(note)
+            if nearest is None or km < nearest_km:
+                nearest, nearest_km = note, km
+    site = site_line(nearest) if nearest is not None else ""
+    return tuple(filter(None, (phase, who, site))), verified if isinstance(verified, str) else None
 
 
 def _km(note: Mapping[str, Any]) -> float:
@@ -345,20 +352,28 @@ def _km(note: Mapping[str, Any]) -> float:
 
 
 def _item(study: _Study) -> DigestItem:
-    status = _latest_text(study, "status")
+    newest = study.notifications[-1]
+    status = newest.status  # most often the newest says it: _latest_text looks further back
+    if type(status) is not str or not status:
+        status = _latest_text(study, "status")
+    title = newest.title
+    if type(title) is not str or not title:
+        title = _latest_text(study, "title")
+    nct_id = study.nct_id
     facts, verified = _facts(study)
+    # Positional, in DigestItem's field order: a NamedTuple is built faster so.
     return DigestItem(
-        nct_id=study.nct_id,
-        title=_latest_text(study, "title") or study.nct_id,
-        status=status_label(status),
-        url=_study_url(study.nct_id),
-        is_new=study.is_new,
-        changes=_change_lines(study),
-        matched_by=study.matched_by,
-        status_note=status_note(status),
-        facts=facts,
-        site_opened=study.site_opened,
-        status_verified=verified,
+        nct_id,
+        title or nct_id,
+        status_label(status),
+        _study_url(nct_id),
+        study.is_new,
+        _change_lines(study),
+        study.matched_by,
+        status_note(status),
+        facts,
+        study.site_opened,
+        verified,
     )
 
 

@@ -123,10 +123,13 @@ def study_lines(facts: Mapping[str, Any]) -> tuple[str, str]:
     phases = tuple(phases) if isinstance(phases, list) else None
     study_type = facts.get("study_type")
     eligibility = facts.get("eligibility")
-    asked = (
-        tuple(map(eligibility.get, _ELIGIBILITY_KEYS)) if isinstance(eligibility, Mapping) else None
-    )
-    if _PLAIN.issuperset(map(type, (*(phases or ()), *(asked or ())))):
+    # A dict (what the sender reads) is answered before the slower Mapping check.
+    if type(eligibility) is dict or isinstance(eligibility, Mapping):
+        asked = tuple(map(eligibility.get, _ELIGIBILITY_KEYS))
+        plain = _PLAIN.issuperset(map(type, asked))
+    else:
+        asked, plain = None, True
+    if plain and (phases is None or _PLAIN.issuperset(map(type, phases))):
         return _lines_of(phases, study_type if isinstance(study_type, str) else None, asked)
     return phase_words(facts), who_can_join(facts)
 

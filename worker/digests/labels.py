@@ -318,6 +318,13 @@ def change_lines(kind: Any, field: Any, before: Any, after: Any) -> list[str]:
     return _lines(kind, field, before, after)
 
 
+def change_line_tuple(kind: Any, field: Any, before: Any, after: Any) -> tuple[str, ...]:
+    """`change_lines` as a tuple: for a change of plain values, the kept tuple itself."""
+    if _KEPT_TYPES.issuperset((type(kind), type(field), type(before), type(after))):
+        return _kept_lines(kind, field, before, after)
+    return tuple(_lines(kind, field, before, after))
+
+
 @lru_cache(maxsize=16384, typed=True)
 def _kept_lines(kind: Any, field: Any, before: Any, after: Any) -> tuple[str, ...]:
     return tuple(_lines(kind, field, before, after))

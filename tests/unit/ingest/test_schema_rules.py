@@ -191,7 +191,7 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
         if _has(parent, last) and isinstance(parent, dict) and draw(st.booleans()):
             del parent[last]
         elif _has(parent, last) or isinstance(parent, dict) and isinstance(last, str):
-            parent[last] = draw(NEAR | JSON)
+            parent[last] = copy.deepcopy(draw(NEAR | JSON))  # later draws may change it
     return value
 
 

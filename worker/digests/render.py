@@ -158,23 +158,46 @@ class SectionView:
     more_url: str | None
 
     @classmethod
-    def of(cls, section: Section, stop_label: str, stop_url: str, today: date) -> SectionView:
+    def of(
+        cls, section: Section, stop_label: str, stop_url: str, notes: _StaleNotes
+    ) -> SectionView:
         return cls(
             section,
             stop_label,
             stop_url,
             section.kind,
             section.heading,
-            tuple(_dated(item, today) for item in section.items),
+            tuple([_dated(item, notes) for item in section.items]),
             section.more,
             section.more_url,
         )
 
 
-def _dated(item: DigestItem, today: date) -> DigestItem:
+_FACTS = DigestItem._fields.index("facts")
+
+
+class _StaleNotes(dict[str, str]):
+    """`stale_status` of each verified date on one day: a digest's studies share a few dates."""
+
+    def __init__(self, today: date) -> None:
+        super().__init__()
+        self.today = today
+
+    def __missing__(self, verified: str) -> str:
+        note = self[verified] = stale_status(verified, self.today)
+        return note
+
+
+def _dated(item: DigestItem, notes: _StaleNotes) -> DigestItem:
     """The item, saying so when its status was last verified long before the email's day."""
-    note = stale_status(item.status_verified, today) if item.status_verified else ""
-    return item._replace(facts=(*item.facts, note)) if note else item
+    verified = item.status_verified
+    if not verified:
+        return item
+    note = notes[verified] if type(verified) is str else stale_status(verified, notes.today)
+    if not note:
+        return item
+    # The fields with the note added to the facts: a third of `_replace`'s cost.
+    return DigestItem._make((*item[:_FACTS], (*item.facts, note), *item[_FACTS + 1 :]))
 
 
 def _stop_link(
@@ -208,11 +231,12 @@ def digest_context(
         digest.frequency, FREQUENCY_WORDING["daily"]
     )
     preferences = preferences_url(settings, subscriber_id, link_key=link_key)
+    notes = _StaleNotes(now.date())
     sections = [
         SectionView.of(
             section,
             *_stop_link(settings, subscriber_id, link_key, section, preferences),
-            now.date(),
+            notes,
         )
         for section in digest.sections
     ]

@@ -18,6 +18,7 @@ import fastjsonschema
 import orjson
 
 from worker.core.paths import schema_dir
+from worker.ingest.lean import lean_event
 from worker.ingest.schema_rules import meets_schema
 from worker.ingest.studies import summarize
 
@@ -29,13 +30,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RawItem:
-    """One input item before validation: its position and the parsed JSON or the raw text."""
+    """One input item before validation: its position and the parsed JSON or the raw text.
+
+    `lean`: `value` holds only the members that validation and the summary
+    read (worker/ingest/lean.py); `validate` parses `text` whole when it
+    does not accept the event, so a rejection reads as it always has.
+    """
 
     where: str
     line: int | None
     value: Any = None
     text: str | None = None
     error: str | None = None
+    lean: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,14 @@ def _parse_time(raw: str | None) -> datetime | None:
 
 def validate(item: RawItem) -> StudyEvent | Rejection:
     """One item → a StudyEvent, or a Rejection with the reason."""
+    if item.lean:
+        try:
+            if meets_schema(item.value):
+                return _study_event(item, item.value)
+        except Exception:  # noqa: BLE001, S110 - the whole parse below says why
+            pass
+        assert item.line is not None and item.text is not None
+        item = parse_line(item.line, item.text)
     value = item.value
     event_id = value.get("id") if isinstance(value, dict) else None
     event_id = event_id if isinstance(event_id, str) and event_id else None
@@ -110,22 +125,7 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
     try:
         if not meets_schema(value):
             _validator()(value)  # raises, saying why (or accepts what meets_schema left to it)
-        data = value.get("data")
-        summary = summarize(data) if data is not None else None
-        nct_id = summary["nct_id"] if summary else value["subject"].upper()
-        subject = value.get("subject")
-        if subject and subject.upper() != nct_id:
-            raise ValueError(f"subject {subject!r} does not match data nctId {nct_id!r}")
-        event = StudyEvent(
-            source=value["source"],
-            event_id=value["id"],
-            type=value["type"],
-            nct_id=nct_id,
-            time=_parse_time(value.get("time")),
-            last_update=summary["last_update"] if summary else None,
-            raw=_raw_text(item),
-            summary=summary,
-        )
+        return _study_event(item, value)
     except fastjsonschema.JsonSchemaValueException as error:
         reason = "event" + error.message.removeprefix("data")
         return Rejection(item.where, item.line, event_id, reason, _raw_text(item))
@@ -135,7 +135,26 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
         log.exception("%s: event could not be read", item.where, extra={"event_id": event_id})
         reason = f"event could not be read ({type(error).__name__})"
         return Rejection(item.where, item.line, event_id, reason, _raw_text(item))
-    return event
+
+
+def _study_event(item: RawItem, value: dict[str, Any]) -> StudyEvent:
+    """The event of a value that meets the schema; ValueError for what the schema cannot say."""
+    data = value.get("data")
+    summary = summarize(data) if data is not None else None
+    nct_id = summary["nct_id"] if summary else value["subject"].upper()
+    subject = value.get("subject")
+    if subject and subject.upper() != nct_id:
+        raise ValueError(f"subject {subject!r} does not match data nctId {nct_id!r}")
+    return StudyEvent(
+        source=value["source"],
+        event_id=value["id"],
+        type=value["type"],
+        nct_id=nct_id,
+        time=_parse_time(value.get("time")),
+        last_update=summary["last_update"] if summary else None,
+        raw=_raw_text(item),
+        summary=summary,
+    )
 
 
 def parse_line(number: int, text: str) -> RawItem:
@@ -170,9 +189,21 @@ def read_items(stream: IO[bytes]) -> Iterator[RawItem]:
         return
     yield RawItem(f"line {number}", number, value, head.decode(errors="replace"))
     if second is not None:
-        yield parse_line(second[0], second[1].decode("utf-8", errors="replace"))
+        yield _line_item(*second)
     for later, raw in lines:
-        yield parse_line(later, raw.decode("utf-8", errors="replace"))
+        yield _line_item(later, raw)
+
+
+def _line_item(number: int, raw: bytes) -> RawItem:
+    """A JSONL line after the first, parsed lean where it can be (worker/ingest/lean.py)."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return parse_line(number, raw.decode(errors="replace"))
+    value = lean_event(raw)
+    if value is None:
+        return parse_line(number, text)
+    return RawItem(f"line {number}", number, value, text, lean=True)
 
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:

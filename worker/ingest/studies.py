@@ -150,7 +150,11 @@ def _status_verified(status: dict) -> str | None:
 
 
 def summarize(record: dict) -> dict[str, Any]:
-    """The compact summary every later stage works on (shape documented in DESIGN)."""
+    """The compact summary every later stage works on (shape documented in DESIGN).
+
+    Publish hands it records parsed lean: a member of the record read here
+    must be named in worker/ingest/lean.py too.
+    """
     nct_id = nct_id_of(record)
     protocol = _dict(record.get("protocolSection"))
     ident = _dict(protocol.get("identificationModule"))

@@ -31,7 +31,8 @@ def _schema_accepts(value: Any) -> bool:
 def test_the_rules_are_those_of_the_schema_as_it_is() -> None:
     text = (schema_dir() / EVENT_SCHEMA).read_bytes()
     assert hashlib.sha256(text).hexdigest() == SCHEMA_SHA256, (
-        "the event schema changed: change worker/ingest/schema_rules.py to match, then this hash"
+        "the event schema changed: change worker/ingest/schema_rules.py to match, and the"
+        " members worker/ingest/lean.py reads, then this hash"
     )
 
 

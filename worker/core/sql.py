@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg.adapt import Buffer, Dumper
 from psycopg.rows import namedtuple_row
 from sqlalchemy import String, Table, Text, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +26,8 @@ def insert_ignoring_conflicts(
     if not rows:
         return []
     if is_postgresql(session):
+        driver: Any = session.connection().connection.driver_connection
+        driver.adapters.register_dumper(Utf8Text, _Utf8TextDumper)
         defaults = _scalar_defaults(table, rows[0])
         if defaults is not None:
             return _insert_with_psycopg(session, table, rows, defaults, returning)
@@ -34,6 +37,23 @@ def insert_ignoring_conflicts(
         session.execute(statement, rows)
         return []
     return list(session.execute(statement.returning(returning), rows))
+
+
+class Utf8Text(bytes):
+    """Valid UTF-8 text bound as text on PostgreSQL, sent as it is.
+
+    A str is encoded to UTF-8 again on its way to the server: for an event
+    line publish has just decoded, that took half of psycopg's CPU for the
+    row (31 -> 16 us for an event of 27 KB).  For `insert_ignoring_conflicts`
+    on PostgreSQL only: SQLite would store these bytes as a BLOB.
+    """
+
+
+class _Utf8TextDumper(Dumper):
+    oid = psycopg.adapters.types["text"].oid
+
+    def dump(self, obj: Any) -> Buffer:
+        return obj
 
 
 def _scalar_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import IO, Any
@@ -43,6 +43,7 @@ class RawItem:
     text: str | None = None
     error: str | None = None
     lean: bool = False
+    encoded: bytes | None = field(default=None, repr=False)  # `text` as received, in UTF-8
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class StudyEvent:
     last_update: str | None
     raw: str
     summary: dict[str, Any] | None
+    # `raw` as received, in UTF-8, when it was (a JSONL line): stored as it is.  The same
+    # text as `raw`, so neither shown nor compared.
+    encoded: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def removed(self) -> bool:
@@ -154,6 +158,7 @@ def _study_event(item: RawItem, value: dict[str, Any]) -> StudyEvent:
         last_update=summary["last_update"] if summary else None,
         raw=_raw_text(item),
         summary=summary,
+        encoded=item.encoded,
     )
 
 
@@ -203,7 +208,7 @@ def _line_item(number: int, raw: bytes) -> RawItem:
     value = lean_event(raw)
     if value is None:
         return parse_line(number, text)
-    return RawItem(f"line {number}", number, value, text, lean=True)
+    return RawItem(f"line {number}", number, value, text, lean=True, encoded=raw)
 
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from worker.core.models import DeadLetter, ReceivedEvent
-from worker.core.sql import insert_ignoring_conflicts
+from worker.core.sql import Utf8Text, insert_ignoring_conflicts, is_postgresql
 from worker.ingest.collector import collector_paused
 from worker.ingest.deadletters import dead_letter, store_dead_letters
 from worker.ingest.events import RawItem, Rejection, StudyEvent, parse_line, validate
@@ -40,7 +40,8 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _event_row(event: StudyEvent, now: datetime) -> dict[str, Any]:
+def _event_row(event: StudyEvent, now: datetime, postgres: bool) -> dict[str, Any]:
+    payload = event.raw if event.encoded is None or not postgres else Utf8Text(event.encoded)
     return {
         "source": event.source,
         "event_id": event.event_id,
@@ -51,7 +52,7 @@ def _event_row(event: StudyEvent, now: datetime) -> dict[str, Any]:
         "received_at": now,
         "outcome": "pending",
         "ingested_at": None,
-        "payload": event.raw,
+        "payload": payload,
         "summary": event.summary,
     }
 
@@ -59,7 +60,8 @@ def _event_row(event: StudyEvent, now: datetime) -> dict[str, Any]:
 def store_events(session: Session, events: list[StudyEvent], now: datetime) -> list[int]:
     """Insert new events (one round trip); returns the ids of those not seen before."""
     unique = {(e.source, e.event_id): e for e in reversed(events)}
-    rows = [_event_row(e, now) for e in reversed(unique.values())]
+    postgres = is_postgresql(session)
+    rows = [_event_row(e, now, postgres) for e in reversed(unique.values())]
     table = ReceivedEvent.__table__
     inserted = insert_ignoring_conflicts(session, table, rows, returning=table.c.id)
     return sorted(row.id for row in inserted)

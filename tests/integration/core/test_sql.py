@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from worker.core.models import ReceivedEvent, Study, Subscriber
 from worker.core.runtime import Runtime
-from worker.core.sql import insert_ignoring_conflicts, one_of
+from worker.core.sql import Utf8Text, insert_ignoring_conflicts, one_of
 
 NOW = datetime(2026, 6, 1, 9, tzinfo=UTC)
 EVENTS = ReceivedEvent.__table__
@@ -114,3 +114,20 @@ def test_one_of_finds_exactly_the_rows_named(runtime: Runtime) -> None:
     assert found(ReceivedEvent.id, []) == []
     assert found(ReceivedEvent.nct_id, ["NCT00000002", "nct00000001"]) == ["b"]
     assert found(ReceivedEvent.nct_id, ["NCT000000012", "NCT0000000"]) == [], "never cut to fit"
+
+
+def test_text_already_in_utf8_is_stored_as_that_text_on_postgresql(runtime: Runtime) -> None:
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("Utf8Text is bound on PostgreSQL only")
+    payload = '{"title": "Ünïcode ✓ 😀"}'
+    with runtime.sessions() as session, session.begin():
+        row = _event("a", payload=Utf8Text(payload.encode()))
+        insert_ignoring_conflicts(session, EVENTS, [row])
+        insert_ignoring_conflicts(  # a computed default: SQLAlchemy's statement, same binding
+            session,
+            Subscriber.__table__,
+            [{"email": Utf8Text("é@example.org".encode()), "created_at": NOW}],
+        )
+    with runtime.sessions() as session:
+        assert session.scalar(select(ReceivedEvent.payload)) == payload
+        assert session.scalar(select(Subscriber.email)) == "é@example.org"

@@ -56,3 +56,19 @@ def test_the_cycle_collector_is_left_as_the_caller_had_it(runtime: Runtime) -> N
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_each_event_is_stored_as_the_text_it_came_in(runtime: Runtime) -> None:
+    data = record("NCT00973089")
+    data["protocolSection"]["identificationModule"]["briefTitle"] = "Étude ✓ 😀"
+    lines = [
+        json.dumps(event(data, "e-0"), ensure_ascii=False),
+        json.dumps(event(data, "e-1"), ensure_ascii=False, indent=None, separators=(",", ":")),
+        json.dumps(event(data, "e-2")),
+    ]
+    items = read_items(io.BytesIO("\n".join(lines).encode()))
+    report = publish_items(runtime.sessions, items, "t", lambda: NOW, _ignore)
+    assert report.accepted == 3
+    with runtime.sessions() as session:
+        stored = dict(session.execute(select(ReceivedEvent.event_id, ReceivedEvent.payload)).all())
+    assert stored == {f"e-{n}": line for n, line in enumerate(lines)}

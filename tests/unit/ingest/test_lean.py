@@ -34,6 +34,7 @@ def test_every_real_record_is_read_lean_into_the_same_event(name: str) -> None:
     result = validate(item)
     assert isinstance(result, StudyEvent)
     assert repr(result) == repr(validate(_whole(line)))
+    assert result.encoded == line and result.raw == line.decode()
 
 
 @pytest.mark.parametrize("name", real_record_names())

@@ -112,7 +112,7 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
     """One item → a StudyEvent, or a Rejection with the reason."""
     if item.lean:
         try:
-            if meets_schema(item.value):
+            if meets_schema(item.value, sites_typed=True):
                 return _study_event(item, item.value)
         except Exception:  # noqa: BLE001, S110 - the whole parse below says why
             pass

@@ -28,17 +28,19 @@ from typing import Any, TypedDict, cast
 import msgspec
 
 
+# A location's named fields have the schema's types here (meets_schema's `sites_typed`):
+# a record can have a thousand sites, and msgspec checks them as it builds them.
 class _GeoPoint(TypedDict, total=False):
-    lat: Any
-    lon: Any
+    lat: int | float
+    lon: int | float
 
 
 class _Location(TypedDict, total=False):
-    facility: Any
-    status: Any
-    city: Any
+    facility: str
+    status: str
+    city: str
     state: Any
-    country: Any
+    country: str
     geoPoint: _GeoPoint
 
 

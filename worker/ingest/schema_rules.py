@@ -33,8 +33,13 @@ _DATE_STRUCTS = ("startDateStruct", "primaryCompletionDateStruct", "completionDa
 _NONE: dict[str, Any] = {}  # an absent object: nothing in it to check (never changed)
 
 
-def meets_schema(event: Any) -> bool:
-    """True: the schema accepts `event`.  False: it may not (ask the compiled schema)."""
+def meets_schema(event: Any, *, sites_typed: bool = False) -> bool:
+    """True: the schema accepts `event`.  False: it may not (ask the compiled schema).
+
+    `sites_typed`: each location is known to be an object whose named fields
+    have the schema's types (worker/ingest/lean.py decodes them so): only
+    that they come in a list is checked here.
+    """
     if type(event) is not dict:
         return False
     get = event.get
@@ -55,7 +60,7 @@ def meets_schema(event: Any) -> bool:
         if type(content_type) is not str or not _CONTENT_TYPE.match(content_type):
             return False
     if "data" in event:
-        return _study(event["data"])
+        return _study(event["data"], sites_typed)
     return kind == _REMOVED and "subject" in event
 
 
@@ -72,11 +77,11 @@ def _strings(values: Any) -> bool:
     return type(values) is list and all(type(value) is str for value in values)
 
 
-def _study(data: Any) -> bool:
+def _study(data: Any, sites_typed: bool) -> bool:
     if type(data) is not dict:
         return False
     protocol = data.get("protocolSection")
-    if type(protocol) is not dict or not _protocol(protocol):
+    if type(protocol) is not dict or not _protocol(protocol, sites_typed):
         return False
     derived = data.get("derivedSection", _NONE)
     if type(derived) is not dict:
@@ -91,7 +96,7 @@ def _study(data: Any) -> bool:
     return type(data.get("hasResults", False)) is bool
 
 
-def _protocol(protocol: dict[str, Any]) -> bool:
+def _protocol(protocol: dict[str, Any], sites_typed: bool) -> bool:
     ident = protocol.get("identificationModule")
     if type(ident) is not dict or not _matches(_NCT_ID, ident.get("nctId")):
         return False
@@ -126,7 +131,10 @@ def _protocol(protocol: dict[str, Any]) -> bool:
     contacts = protocol.get("contactsLocationsModule", _NONE)
     if type(contacts) is not dict:
         return False
-    return "locations" not in contacts or _locations(contacts["locations"])
+    if "locations" not in contacts:
+        return True
+    locations = contacts["locations"]
+    return type(locations) is list if sites_typed else _locations(locations)
 
 
 def _date_struct(struct: Any) -> bool:

@@ -202,3 +202,24 @@ def _default_recursion_limit() -> Iterator[None]:
         yield
     finally:
         sys.setrecursionlimit(limit)
+
+
+BASE_LINE = json.dumps(BASE, ensure_ascii=False).encode()
+EDIT_BYTES = st.binary(min_size=0, max_size=3) | st.lists(
+    st.sampled_from(list(b'{}[]":,\\0123456789eE+-.tfnul \txa\xff\xc3')), min_size=1, max_size=3
+).map(bytes)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(BASE_LINE) - 1), st.integers(0, 3), EDIT_BYTES)))
+def test_lean_and_whole_parses_agree_on_a_line_with_a_few_bytes_changed(
+    edits: list[tuple[int, int, bytes]],
+) -> None:
+    """Broken JSON anywhere, most of it where msgspec skips and orjson does not."""
+    line = bytearray(BASE_LINE)
+    for at, removed, added in edits[:3]:
+        line[at : at + removed] = added
+    text = bytes(line).replace(b"\n", b" ").replace(b"\r", b" ").strip() or b"{}"
+    with _default_recursion_limit():
+        lean = validate(_second_line(text))
+    assert repr(lean) == repr(validate(_whole(text)))

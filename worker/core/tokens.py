@@ -24,17 +24,22 @@ which is how a key is rotated.
 
 Signing is itsdangerous (sha256, the purpose as salt), so a token's format is
 the library's.  A digest signs several links, so untimed tokens skip what
-`dumps` redoes per call (a new Signer, the key derivation, a new HMAC): the
-payload is still the library's `dump_payload` and the signature the HMAC of
-its derived key, kept per keys and purpose (`_Minter`); a test holds them
-equal to `dumps` for every purpose, payload shape and key list.
+`dumps` redoes per call (a new JSON encoder, a new Signer, the key
+derivation, a new HMAC): the payload is packed as `dump_payload` packs it
+(`_packed`, with one encoder kept) and signed with the HMAC of the derived
+key, kept per keys and purpose (`_Minter`); the preferences and
+unsubscribe-all links carry the same payload, packed once (`account_links`).
+Tests pin tokens made for fixed keys and inputs and hold them equal to `dumps`
+for every purpose, payload shape and key list.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -123,20 +128,36 @@ def _new_serializer(
 _serializer = lru_cache(maxsize=64)(_new_serializer)
 
 
+# itsdangerous' compact JSON (`_CompactJSON.dumps`), its encoder built once.
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _packed(payload: dict[str, Any]) -> bytes:
+    """The payload part of an untimed token, as `URLSafeSerializer.dump_payload` makes it.
+
+    Compact JSON, zlib-compressed when that saves more than one byte (then
+    marked by a leading "."), base64url without padding.
+    """
+    text = _compact_json(payload).encode()
+    compressed = zlib.compress(text)
+    if len(compressed) < len(text) - 1:
+        return b"." + base64_encode(compressed)
+    return base64_encode(text)
+
+
 class _Minter:
     """`serializer.dumps` of an untimed purpose, with its signer's key derived once."""
 
     def __init__(self, serializer: _AnySerializer) -> None:
         signer = serializer.make_signer()
-        self._payload = serializer.dump_payload
         self._separator = signer.sep
         self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
 
-    def dumps(self, payload: dict[str, Any]) -> str:
-        value = self._payload(payload)
+    def signed(self, packed: bytes) -> str:
+        """The token of a payload `_packed` gave."""
         mac = self._mac.copy()
-        mac.update(value)
-        return (value + self._separator + base64_encode(mac.digest())).decode("utf-8")
+        mac.update(packed)
+        return (packed + self._separator + base64_encode(mac.digest())).decode("utf-8")
 
 
 @lru_cache(maxsize=64)
@@ -206,7 +227,7 @@ def make_token(
     if not _well_formed(spec, payload):
         raise ValueError(f"payload {payload!r} does not fit purpose {purpose!r}")
     if not spec.timed:
-        return _minter(tuple(keys), purpose).dumps(payload)
+        return _minter(tuple(keys), purpose).signed(_packed(payload))
     if now is not None:
         serializer = _new_serializer(tuple(keys), purpose, stamp=int(now.timestamp()))
     else:
@@ -332,6 +353,20 @@ def unsubscribe_all_url(settings: Settings, subscriber_id: int, *, link_key: str
         settings.secret_keys, "unsubscribe-all", {"s": subscriber_id, LINK_KEY: link_key}
     )
     return f"{settings.base_url}/u/all/{token}"
+
+
+def account_links(settings: Settings, subscriber_id: int, *, link_key: str) -> tuple[str, str]:
+    """(preferences URL, unsubscribe-all URL): one payload, packed once, signed for each."""
+    payload = {"s": subscriber_id, LINK_KEY: link_key}
+    for purpose in ("preferences", "unsubscribe-all"):
+        if not _well_formed(PURPOSES[purpose], payload):
+            raise ValueError(f"payload {payload!r} does not fit purpose {purpose!r}")
+    keys = tuple(settings.secret_keys)
+    packed = _packed(payload)
+    return (
+        f"{settings.base_url}/preferences/{_minter(keys, 'preferences').signed(packed)}",
+        f"{settings.base_url}/u/all/{_minter(keys, 'unsubscribe-all').signed(packed)}",
+    )
 
 
 def preferences_token(keys: Sequence[str], subscriber_id: int, link_key: str) -> str:

@@ -22,10 +22,9 @@ from worker.core.config import Settings
 from worker.core.paths import templates_dir
 from worker.core.tokens import (
     CONFIRM_MAX_AGE,
+    account_links,
     confirm_url,
-    preferences_url,
     stream_unsubscribe_links,
-    unsubscribe_all_url,
     unsubscribe_subscription_url,
 )
 from worker.digests.css import inline_css
@@ -230,7 +229,7 @@ def digest_context(
     label, title, intro, stream_label = FREQUENCY_WORDING.get(
         digest.frequency, FREQUENCY_WORDING["daily"]
     )
-    preferences = preferences_url(settings, subscriber_id, link_key=link_key)
+    preferences, unsubscribe_all = account_links(settings, subscriber_id, link_key=link_key)
     notes = _StaleNotes(now.date())
     sections = [
         SectionView.of(
@@ -261,7 +260,7 @@ def digest_context(
         "unsubscribe_url": unsubscribe,
         "unsubscribe_mailto": mailto,
         "preferences_url": preferences,
-        "unsubscribe_all_url": unsubscribe_all_url(settings, subscriber_id, link_key=link_key),
+        "unsubscribe_all_url": unsubscribe_all,
     }
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 from itsdangerous.encoding import base64_decode
 
@@ -15,6 +17,7 @@ from worker.core.config import Settings
 from worker.core.tokens import (
     PURPOSES,
     BadToken,
+    account_links,
     confirm_url,
     make_token,
     minted_for,
@@ -356,3 +359,105 @@ def test_tokens_match_itsdangerous_whatever_the_payload_and_keys(
         assert token == reference.dumps(payload)
         assert read_token(keys, purpose, token) == payload
     assert make_token(keys, purpose, {**PAYLOADS[purpose], "k": "a" * 64}).startswith(".")
+
+
+# Made by the code that signed the emails already sent, for fixed keys and
+# inputs: however minting is done, the same inputs must give the same text.
+MINTED = {
+    "preferences": (
+        "https://alerts.example.org/preferences/"
+        "eyJzIjo0MiwiayI6IlpxM3Y5eF9saW5rLWtleS0wMTIzNDU2In0."
+        "T2U_9UyWTEPMQPEx1i79A2UF0IrRv0C7tnxmzD4PLec"
+    ),
+    "unsubscribe-all": (
+        "https://alerts.example.org/u/all/"
+        "eyJzIjo0MiwiayI6IlpxM3Y5eF9saW5rLWtleS0wMTIzNDU2In0."
+        "tKY7vIdR28hHTeDlh3CfLI2aEg-1KkUOagUmLL4MCuA"
+    ),
+    "unsubscribe-stream": (
+        "https://alerts.example.org/u/"
+        "eyJzIjo0MiwiZiI6ImRhaWx5IiwiayI6IlpxM3Y5eF9saW5rLWtleS0wMTIzNDU2In0."
+        "r8vXx858ilnm4P2GjuX2HRIxRHtrgOGlKVv9BFCvEV4"
+    ),
+    "unsubscribe-mailto": (
+        "mailto:unsubscribe@mail.example.org?subject=unsubscribe%20"
+        "eyJzIjo0MiwiZiI6IndlZWtseSIsImsiOiJacTN2OXhfbGluay1rZXktMDEyMzQ1NiJ9."
+        "kZ25aNxvRYW64Hp09SDcI33Jlqb-3MrvLYmIw0cdaO8"
+    ),
+    "unsubscribe-subscription": (
+        "https://alerts.example.org/u/s/"
+        "eyJzIjo0Miwic3ViIjo3LCJrIjoiWnEzdjl4X2xpbmsta2V5LTAxMjM0NTYifQ."
+        "0gGHmBbePvQby99kH3Kjg0uStIru5xyti-R_lx1-o90"
+    ),
+    "confirm": (
+        "https://alerts.example.org/confirm/"
+        "eyJwIjoxMDAxLCJrIjoiWnEzdjl4X2xpbmsta2V5LTAxMjM0NTYifQ.aj-REA."
+        "QBqCf76xsQ4VRU42sqMBstkYZjde-VKkmsqf0OYebro"
+    ),
+    "compressed": (
+        ".eJyrVipWsjI0sLQ0NTQ0MzI3NzfTUcpWslJKpBAo1QIA61IeMA."
+        "U_2Du4NVSibGXPlUmrCWOcBVFh421Bj_4cKPj2nGWUg"
+    ),
+    "non-ascii": (
+        "eyJzIjowLCJzdWIiOjMsImsiOiJjbMOpLcOxLeODquODs-OCryJ9."
+        "ipJXJxJ90ojCF3LF7SCRX3LA3Le-cG9JUQ_03U5hUyc"
+    ),
+    "one-key": (
+        "eyJzIjo1LCJmIjoibW9udGhseSIsImsiOiJacTN2OXhfbGluay1rZXktMDEyMzQ1NiJ9."
+        "cymMRuqG-nNrao1HfaI-UIAbKVoR95LZ6ioli5z9gDE"
+    ),
+}
+
+
+def test_the_same_inputs_and_keys_mint_the_same_links_as_before() -> None:
+    assert {
+        "preferences": preferences_url(SETTINGS, 42, link_key=LINK),
+        "unsubscribe-all": unsubscribe_all_url(SETTINGS, 42, link_key=LINK),
+        "unsubscribe-stream": unsubscribe_url(SETTINGS, 42, "daily", link_key=LINK),
+        "unsubscribe-mailto": unsubscribe_mailto(SETTINGS, 42, "weekly", link_key=LINK),
+        "unsubscribe-subscription": unsubscribe_subscription_url(SETTINGS, 42, 7, link_key=LINK),
+        "confirm": confirm_url(SETTINGS, 1001, link_key=LINK, now=NOW),
+        "compressed": make_token(KEYS, "preferences", {"s": 2**40, "k": "a" * 64}),
+        "non-ascii": make_token(
+            KEYS, "unsubscribe-subscription", {"s": 0, "sub": 3, "k": "clé-ñ-リンク"}
+        ),
+        "one-key": make_token(
+            (NEW_KEY,), "unsubscribe-stream", {"s": 5, "f": "monthly", "k": LINK}
+        ),
+    } == MINTED
+    assert account_links(SETTINGS, 42, link_key=LINK) == (
+        MINTED["preferences"],
+        MINTED["unsubscribe-all"],
+    )
+
+
+@pytest.mark.parametrize("link_key", [LINK, "a" * 64, "clé-ñ-リンク"])
+def test_account_links_are_the_preferences_and_unsubscribe_all_urls(link_key: str) -> None:
+    for subscriber in (0, 42, 2**40):
+        assert account_links(SETTINGS, subscriber, link_key=link_key) == (
+            preferences_url(SETTINGS, subscriber, link_key=link_key),
+            unsubscribe_all_url(SETTINGS, subscriber, link_key=link_key),
+        )
+    with pytest.raises(ValueError):
+        account_links(SETTINGS, 42, link_key="")
+
+
+@settings(max_examples=300)
+@given(
+    subscriber=st.integers(min_value=0, max_value=2**63),
+    subscription=st.integers(min_value=0, max_value=2**63),
+    link_key=st.text(min_size=1, max_size=200)
+    | st.builds(
+        lambda part, times: part * times, st.text(min_size=1, max_size=4), st.integers(1, 40)
+    ),
+)
+def test_a_token_is_what_itsdangerous_dumps_on_either_side_of_compression(
+    subscriber: int, subscription: int, link_key: str
+) -> None:
+    payload = {"s": subscriber, "sub": subscription, "k": link_key}
+    reference = URLSafeSerializer(
+        [OLD_KEY, NEW_KEY],
+        salt="unsubscribe-subscription",
+        signer_kwargs={"digest_method": hashlib.sha256},
+    )
+    assert make_token(KEYS, "unsubscribe-subscription", payload) == reference.dumps(payload)

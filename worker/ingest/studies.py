@@ -15,6 +15,10 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from msgspec import UnsetType
+
+from worker.ingest.lean import LeanGeoPoint, LeanLocation
+
 NCT_ID = re.compile(r"^NCT\d{8}$")
 ELIGIBILITY_FIELDS = ("criteria", "sex", "minimumAge", "maximumAge", "healthyVolunteers", "stdAges")
 DATE_FIELDS = (
@@ -95,6 +99,8 @@ _NO_MEMBERS: dict[str, Any] = {}  # what a location that is no object holds (nev
 
 def _site(location: Any) -> dict[str, Any]:
     """One location's summary, written out: a record can have a thousand sites."""
+    if type(location) is LeanLocation:
+        return _lean_site(location)
     get = location.get if isinstance(location, dict) else _NO_MEMBERS.get
     point = get("geoPoint")
     lat = lon = None
@@ -116,6 +122,31 @@ def _site(location: Any) -> dict[str, Any]:
         "state": state.strip() if isinstance(state, str) else "",
         "country": country.strip() if isinstance(country, str) else "",
         "status": status.strip() if isinstance(status, str) else "",
+        "lat": lat,
+        "lon": lon,
+    }
+
+
+def _lean_site(location: LeanLocation) -> dict[str, Any]:
+    """`_site` of a location parsed lean, whose named fields are strings and its point numbers."""
+    point = location.geoPoint
+    lat = lon = None
+    if isinstance(point, LeanGeoPoint):
+        north, east = point.lat, point.lon
+        if (
+            not isinstance(north, UnsetType)
+            and not isinstance(east, UnsetType)
+            and -90 <= north <= 90
+            and -180 <= east <= 180
+        ):
+            lat, lon = float(north), float(east)
+    state = location.state
+    return {
+        "facility": location.facility.strip(),
+        "city": location.city.strip(),
+        "state": state.strip() if isinstance(state, str) else "",
+        "country": location.country.strip(),
+        "status": location.status.strip(),
         "lat": lat,
         "lon": lon,
     }

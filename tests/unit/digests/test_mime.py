@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -16,6 +18,7 @@ from worker.core.config import Settings
 from worker.core.tokens import read_token
 from worker.digests.digest import Digest, DigestItem, Section, subject_line
 from worker.digests.mime import (
+    _base64_lines,
     build_message,
     confirm_message,
     digest_message,
@@ -145,6 +148,30 @@ def test_bodies_of_any_length_decode_exactly(length: int) -> None:
     decoded_text, decoded_html = _bodies(_parse(raw))
     assert _crlf_to_lf(decoded_text) == text
     assert _crlf_to_lf(decoded_html) == text
+
+
+def _standard_base64_lines(raw: bytes) -> bytes:
+    """The standard library's MIME base64: 76-character lines, here ended by CRLF."""
+    return base64.encodebytes(raw).replace(b"\n", b"\r\n").removesuffix(b"\r\n")
+
+
+_RANDOM = random.Random(7)
+
+
+@pytest.mark.parametrize(
+    "length",
+    [0, 1, 2, 3, 4, 5, 6, 55, 56, 57, 58, 59, 75, 76, 77, 113, 114, 115, 7295, 7296, 7297]
+    + [7296 * 2 + 57, 28_000, 100_003],
+)
+def test_body_base64_is_the_standard_librarys_byte_for_byte(length: int) -> None:
+    """Around 1-3 bytes (padding), 57 bytes (one line), 76, 128 lines (7,296 bytes), large."""
+    for raw in (
+        _RANDOM.randbytes(length),
+        bytes([0xFF]) * length,
+        bytes(length),
+        ("é→✓ digest\n" * length).encode()[:length],
+    ):
+        assert _base64_lines(raw) == _standard_base64_lines(raw)
 
 
 def test_every_byte_is_ascii() -> None:

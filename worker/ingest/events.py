@@ -114,7 +114,7 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
         try:
             if meets_schema(item.value, sites_typed=True):
                 return _study_event(item, item.value)
-        except Exception:  # noqa: BLE001, S110 - the whole parse below says why
+        except Exception:  # noqa: BLE001 - the whole parse below says why
             pass
         assert item.line is not None and item.text is not None
         item = parse_line(item.line, item.text)

@@ -64,3 +64,16 @@ def test_an_undefined_value_is_still_an_error() -> None:
     )
     with pytest.raises(UndefinedError):
         template.render({})
+
+
+def test_the_email_templates_print_through_escape_output() -> None:
+    """Jinja2 compiles the HTML templates' output to `escape_output`: a Jinja2 or
+    markupsafe upgrade that turns the fast path off, silently escaping as before
+    but slower, fails here."""
+    from worker.digests.render import email_environment
+
+    environment = email_environment()
+    assert environment.loader is not None
+    source = environment.loader.get_source(environment, "digest/body.html")[0]
+    compiled = environment.compile(source, "digest/body.html", raw=True)
+    assert "environment.escape_output(" in compiled

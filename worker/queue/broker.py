@@ -17,6 +17,7 @@ from dramatiq import Broker, Message
 from dramatiq.brokers.stub import StubBroker
 
 from worker.core.config import RABBITMQ_SCHEMES, Settings
+from worker.queue.boot_heap import FrozenBootHeap
 from worker.queue.log_context import LogContext
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def make_broker(settings: Settings, in_process: bool = False) -> Broker:
 
         broker = RedisBroker(url=settings.broker_url)
     broker.add_middleware(LogContext())
+    broker.add_middleware(FrozenBootHeap())  # in dramatiq's worker processes only
     if settings.metrics_port:
         _add_prometheus(broker, settings.metrics_port)
     return broker

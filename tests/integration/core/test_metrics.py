@@ -75,9 +75,7 @@ def test_a_restarted_worker_counts_from_what_this_run_did(tmp_path: Path, pg_url
 def test_an_unusable_metrics_folder_stops_the_worker_at_start(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     for folder in (tmp_path / "a-file" / "metrics", Path("/proc/self")):
-        env = clean_env(
-            TRIALALERTS_BROKER_URL=REDIS_URL, TRIALALERTS_METRICS_DIR=str(folder)
-        )
+        env = clean_env(TRIALALERTS_BROKER_URL=REDIS_URL, TRIALALERTS_METRICS_DIR=str(folder))
         done = subprocess.run(
             [sys.executable, "-m", "worker", "worker"],
             env=env,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg.abc import AdaptContext
 from psycopg.adapt import Buffer, Dumper
 from psycopg.rows import namedtuple_row
 from sqlalchemy import String, Table, Text, any_, bindparam, text
@@ -45,15 +46,23 @@ class Utf8Text(bytes):
     A str is encoded to UTF-8 again on its way to the server: for an event
     line publish has just decoded, that took half of psycopg's CPU for the
     row (31 -> 16 us for an event of 27 KB).  For `insert_ignoring_conflicts`
-    on PostgreSQL only: SQLite would store these bytes as a BLOB.
+    on PostgreSQL only: SQLite would store these bytes as a BLOB.  A
+    connection whose client encoding is not UTF-8 (PGCLIENTENCODING=LATIN1)
+    gets the text in its encoding, as it gets a str.
     """
 
 
 class _Utf8TextDumper(Dumper):
     oid = psycopg.adapters.types["text"].oid
 
+    def __init__(self, cls: type, context: AdaptContext | None = None):
+        super().__init__(cls, context)
+        encoding = self.connection.info.encoding if self.connection else "utf-8"
+        # SQL_ASCII ("ascii"): psycopg sends a str as UTF-8 there, and so do we.
+        self._recode = None if encoding in ("utf-8", "ascii") else encoding
+
     def dump(self, obj: Any) -> Buffer:
-        return obj
+        return obj if self._recode is None else obj.decode().encode(self._recode)
 
 
 def _scalar_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any] | None:

@@ -21,8 +21,8 @@ def collector_paused() -> Iterator[None]:
     it back on, so it ends on as long as someone found it so.
     """
     was_on = gc.isenabled()
-    gc.disable()
     try:
+        gc.disable()  # inside: an exception raised as it returns (a time limit) still ends here
         yield
     finally:
         if was_on:

@@ -26,7 +26,9 @@ DATE_FIELDS = (
     ("primary_completion", "primaryCompletionDateStruct"),
     ("completion", "completionDateStruct"),
 )
-_MESH_ID = re.compile(r"^([A-Za-z]+)0*(\d+)$")
+# Letters then digits, the number read by int() whatever its leading zeros.  Not "0*(\d+)":
+# on "D", many zeros and a letter, it backtracked through every split of the zeros.
+_MESH_ID = re.compile(r"^([A-Za-z]+)(\d+)$")
 
 
 class InvalidStudy(ValueError):

@@ -52,8 +52,8 @@ def test_any_mesh_id_reads_as_it_always_has(raw: str) -> None:
 
 
 def test_a_line_with_a_mesh_id_of_many_zeros_is_published_in_linear_time() -> None:
-    """ "D" and 50,000 zeros then "x": the old expression backtracked through every split
-    of the zeros (12 s here; a 10 MB body, the most POST /events takes, days)."""
+    """An id of "D", 50,000 zeros and "x": the old expression backtracked through every
+    split of the zeros (11 s here; a 10 MB body, the most POST /events takes, days)."""
     data = record("NCT00973089")
     hostile = "D" + "0" * 50_000 + "x"
     data["derivedSection"]["conditionBrowseModule"]["meshes"] = [{"id": hostile, "term": "T"}]

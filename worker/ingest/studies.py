@@ -26,8 +26,8 @@ DATE_FIELDS = (
     ("primary_completion", "primaryCompletionDateStruct"),
     ("completion", "completionDateStruct"),
 )
-# Letters then digits, the number read by int() whatever its leading zeros.  Not "0*(\d+)":
-# on "D", many zeros and a letter, it backtracked through every split of the zeros.
+# Letters then digits.  Not "0*(\d+)$": on "D", many zeros and a letter, it backtracked
+# through every split of the zeros; the zeros are stripped after the match instead.
 _MESH_ID = re.compile(r"^([A-Za-z]+)(\d+)$")
 
 
@@ -57,7 +57,10 @@ _LONGEST_KEPT = 24
 
 def _mesh_id_of(raw: str) -> str:
     found = _MESH_ID.match(raw.strip())
-    return f"{found.group(1).upper()}{int(found.group(2))}" if found else raw.strip()
+    if not found:
+        return raw.strip()
+    # Without its leading zeros, as "0*" left it: int() reads at most 4,300 digits.
+    return f"{found.group(1).upper()}{int(found.group(2).lstrip('0') or '0')}"
 
 
 _canonical_mesh_id = lru_cache(maxsize=65536)(_mesh_id_of)

@@ -13,26 +13,52 @@ from sqlalchemy.orm import Session, defer
 from worker.core.models import DeadLetter
 from worker.core.sql import insert_ignoring_conflicts
 
+# Said in the reason of a letter whose NUL characters are kept as U+FFFD.
+NUL_KEPT = "its NUL characters, which the database cannot store, are kept as U+FFFD"
+
 
 def dead_letter(
     origin: str, line: int | None, event_id: Any, reason: str, payload: Any, now: datetime
 ) -> dict[str, Any]:
-    """A dead_letters row; `payload` is kept byte for byte when it is text."""
+    """A dead_letters row; `payload` is kept byte for byte when it is text.
+
+    But for NUL, which PostgreSQL text cannot hold: it is kept as U+FFFD, and
+    the reason says so (see `altered`).
+    """
     if not isinstance(payload, str):
         try:
             payload = orjson.dumps(payload).decode()
         except TypeError:
             payload = repr(payload)
+    if "\x00" in payload:
+        reason = f"{reason} ({NUL_KEPT})"
     return {
-        "origin": origin[:200],
+        "origin": _storable(origin[:200]),
         "line": line,
-        "event_id": event_id[:500] if isinstance(event_id, str) else None,
-        "reason": reason,
-        "payload": payload,
-        "fingerprint": hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest(),
+        "event_id": _storable(event_id[:500]) if isinstance(event_id, str) else None,
+        "reason": _storable(reason),
+        "payload": _storable(payload),
+        "fingerprint": _fingerprint(payload),
         "created_at": now,
         "replayed_at": None,
     }
+
+
+def altered(letter: DeadLetter) -> bool:
+    """Whether the letter still holds the U+FFFD its NUL was kept as (not fixed since).
+
+    A U+FFFD in a JSON string is valid where a raw NUL was not: replayed as it
+    is, the letter would publish a line upstream never sent.
+    """
+    return NUL_KEPT in letter.reason and "\ufffd" in letter.payload
+
+
+def _fingerprint(payload: str) -> str:
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def store_dead_letters(session: Session, rows: list[dict[str, Any]]) -> None:

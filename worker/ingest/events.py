@@ -143,8 +143,15 @@ def validate(item: RawItem) -> StudyEvent | Rejection:
 
 def _study_event(item: RawItem, value: dict[str, Any]) -> StudyEvent:
     """The event of a value that meets the schema; ValueError for what the schema cannot say."""
+    for name in ("id", "source", "type"):
+        if "\x00" in value[name]:
+            raise ValueError(
+                f"event {name} holds a NUL character (\\u0000), which no column stores"
+            )
     data = value.get("data")
     summary = summarize(data) if data is not None else None
+    if summary is not None and _holds_nul(item, summary):
+        summary = without_nul(summary)  # every later stage stores or prints it: U+FFFD
     nct_id = summary["nct_id"] if summary else value["subject"].upper()
     subject = value.get("subject")
     if subject and subject.upper() != nct_id:
@@ -160,6 +167,24 @@ def _study_event(item: RawItem, value: dict[str, Any]) -> StudyEvent:
         summary=summary,
         encoded=item.encoded,
     )
+
+
+def _holds_nul(item: RawItem, summary: dict[str, Any]) -> bool:
+    """Whether the summary may hold a NUL: valid JSON text writes one only as an escape."""
+    if item.text is not None:
+        return "\\u0000" in item.text
+    return b"\\u0000" in orjson.dumps(summary)
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL of its strings as U+FFFD (PostgreSQL text cannot hold NUL)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(member) for key, member in value.items()}
+    if isinstance(value, list):
+        return [without_nul(member) for member in value]
+    return value
 
 
 def parse_line(number: int, text: str) -> RawItem:

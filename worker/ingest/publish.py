@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from worker.core.models import DeadLetter, ReceivedEvent
 from worker.core.sql import Utf8Text, insert_ignoring_conflicts, is_postgresql
 from worker.ingest.collector import collector_paused
-from worker.ingest.deadletters import dead_letter, store_dead_letters
+from worker.ingest.deadletters import NUL_KEPT, altered, dead_letter, store_dead_letters
 from worker.ingest.events import RawItem, Rejection, StudyEvent, parse_line, validate
 
 
@@ -158,6 +158,9 @@ def replay_dead_letters(
     new_ids: list[int] = []
     still_bad: list[tuple[int, str]] = []
     for letter in letters:
+        if altered(letter):
+            still_bad.append((letter.id, f"not replayed as it is: {NUL_KEPT}"))
+            continue
         result = checked(parse_line(letter.line or 1, letter.payload), now)
         if isinstance(result, Rejection):
             still_bad.append((letter.id, result.reason))

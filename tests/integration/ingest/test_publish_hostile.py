@@ -15,9 +15,11 @@ from sqlalchemy import select
 
 from tests.conftest import make_runtime
 from tests.support import event, record
-from worker.core.models import ReceivedEvent
+from worker.core.models import DeadLetter, ReceivedEvent, Study
+from worker.core.runtime import Runtime
 from worker.ingest.events import read_items
-from worker.ingest.publish import publish_items
+from worker.ingest.publish import publish_items, replay_dead_letters
+from worker.queue.pipeline import ingest_batch
 
 NOW = datetime(2026, 6, 28, 9, tzinfo=UTC)
 
@@ -53,3 +55,58 @@ def test_a_line_is_stored_as_its_text_on_a_connection_whose_encoding_is_not_utf8
         assert dict(rows) == {"e-0": lines[0], "e-1": lines[1]}
     finally:
         runtime.close()
+
+
+def test_a_line_holding_nul_is_a_dead_letter_and_the_rest_of_its_batch_is_stored(
+    runtime: Runtime,
+) -> None:
+    """PostgreSQL text cannot hold NUL: a raw NUL in a line (bad JSON) or a \\u0000 in an
+    event id (good JSON) made the batch's insert fail, losing the good events beside it."""
+    raw_nul = _line("e-1", "Étude").replace("Étude", "Étu\x00de")
+    nul_id = _line("e-2", "Étude").replace('"e-2"', '"e-\\u00002"')
+    lines = [_line("e-0", "Étude"), raw_nul, nul_id, _line("e-3", "Étude")]
+    items = read_items(io.BytesIO("\n".join(lines).encode()))
+    report = publish_items(runtime.sessions, items, "t", lambda: NOW, _ignore)
+    assert report.accepted == 2
+    assert [rejection.line for rejection in report.rejections] == [2, 3]
+    with runtime.sessions() as session:
+        stored = session.scalars(select(ReceivedEvent.event_id)).all()
+        letters = session.scalars(select(DeadLetter).order_by(DeadLetter.line)).all()
+    assert sorted(stored) == ["e-0", "e-3"]
+    assert [letter.line for letter in letters] == [2, 3]
+    assert letters[0].payload == raw_nul.replace("\x00", "\ufffd")
+    assert "NUL" in letters[1].reason
+
+
+def test_a_dead_letter_kept_with_its_nul_replaced_is_never_replayed_as_if_sent(
+    runtime: Runtime,
+) -> None:
+    """U+FFFD in a JSON string is valid where a raw NUL was not: replaying the kept text
+    would accept a line upstream never sent."""
+    raw_nul = _line("e-1", "Étude").replace("Étude", "Étu\x00de")
+    items = read_items(io.BytesIO(raw_nul.encode()))
+    publish_items(runtime.sessions, items, "t", lambda: NOW, _ignore)
+    with runtime.sessions() as session, session.begin():
+        letters = list(session.scalars(select(DeadLetter)))
+        new_ids, still_bad = replay_dead_letters(session, letters, NOW)
+    assert new_ids == []
+    assert len(still_bad) == 1 and "NUL" in still_bad[0][1]
+
+
+def test_nul_in_a_record_s_text_reaches_no_column_and_the_study_is_ingested(
+    runtime: Runtime,
+) -> None:
+    """A \\u0000 in a title or a site's city is good JSON: publish stores the line as sent
+    (an escape), and the summary, which every later stage stores and prints, reads U+FFFD."""
+    data = record("NCT00973089")
+    data["protocolSection"]["identificationModule"]["briefTitle"] = "Ét\x00ude"
+    line = json.dumps(event(data, "e-0"), ensure_ascii=False)
+    items = read_items(io.BytesIO(line.encode()))
+    report = publish_items(runtime.sessions, items, "t", lambda: NOW, _ignore)
+    assert report.accepted == 1
+    with runtime.sessions() as session:
+        pks = session.scalars(select(ReceivedEvent.id)).all()
+    ingest_batch(list(pks), runtime)
+    with runtime.sessions() as session:
+        titles = session.scalars(select(Study.title)).all()
+    assert titles == ["Ét\ufffdude"]

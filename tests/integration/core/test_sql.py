@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
+from tests.conftest import _truncate, make_runtime
 from worker.core.models import ReceivedEvent, Study, Subscriber
 from worker.core.runtime import Runtime
 from worker.core.sql import Utf8Text, insert_ignoring_conflicts, one_of
@@ -116,9 +118,19 @@ def test_one_of_finds_exactly_the_rows_named(runtime: Runtime) -> None:
     assert found(ReceivedEvent.nct_id, ["NCT000000012", "NCT0000000"]) == [], "never cut to fit"
 
 
-def test_text_already_in_utf8_is_stored_as_that_text_on_postgresql(runtime: Runtime) -> None:
-    if runtime.engine.dialect.name != "postgresql":
-        pytest.skip("Utf8Text is bound on PostgreSQL only")
+def test_text_already_in_utf8_is_stored_as_that_text_on_postgresql(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Utf8Text is bound on PostgreSQL only (SQLite would store the bytes as a BLOB)."""
+    _truncate(pg_url)
+    runtime = make_runtime(pg_url, tmp_path)
+    try:
+        _store_utf8_text(runtime)
+    finally:
+        runtime.close()
+
+
+def _store_utf8_text(runtime: Runtime) -> None:
     payload = '{"title": "Ünïcode ✓ 😀"}'
     with runtime.sessions() as session, session.begin():
         row = _event("a", payload=Utf8Text(payload.encode()))

@@ -40,6 +40,11 @@ def insert_ignoring_conflicts(
     return list(session.execute(statement.returning(returning), rows))
 
 
+def storable_text(text: str) -> str:
+    """`text` as a text column can hold it on PostgreSQL: NUL, which it cannot, as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 class Utf8Text(bytes):
     """Valid UTF-8 text bound as text on PostgreSQL, sent as it is.
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from worker.core.delivery_states import FEEDBACK_STATES, State, sources_of
 from worker.core.models import Delivery, FeedbackMessage, Subscriber, Subscription
 from worker.core.runtime import Runtime
-from worker.core.sql import insert_ignoring_conflicts
+from worker.core.sql import insert_ignoring_conflicts, storable_text
 from worker.feedback.messages import (
     SOFT_BOUNCE_LIMIT,
     Action,
@@ -99,7 +99,7 @@ def record_feedback(session: Session, bodies: Sequence[str], now: datetime) -> _
             "outcome": feedback.outcome,
             "reason": feedback.reason,
             # PostgreSQL text cannot hold NUL; everything else is kept as received.
-            "payload": body.replace("\x00", "\ufffd"),
+            "payload": storable_text(body),
             "received_at": now,
         }
         for feedback, body in by_key.values()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from worker.core.models import DeadLetter
-from worker.core.sql import insert_ignoring_conflicts
+from worker.core.sql import insert_ignoring_conflicts, storable_text
 
 # Said in the reason of a letter whose NUL characters are kept as U+FFFD.
 NUL_KEPT = "its NUL characters, which the database cannot store, are kept as U+FFFD"
@@ -33,12 +33,12 @@ def dead_letter(
     if "\x00" in payload:
         reason = f"{reason} ({NUL_KEPT})"
     return {
-        "origin": _storable(origin[:200]),
+        "origin": storable_text(origin[:200]),
         "line": line,
-        "event_id": _storable(event_id[:500]) if isinstance(event_id, str) else None,
-        "reason": _storable(reason),
-        "payload": _storable(payload),
-        "fingerprint": _fingerprint(payload),
+        "event_id": storable_text(event_id[:500]) if isinstance(event_id, str) else None,
+        "reason": storable_text(reason),
+        "payload": storable_text(payload),
+        "fingerprint": hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest(),
         "created_at": now,
         "replayed_at": None,
     }
@@ -51,14 +51,6 @@ def altered(letter: DeadLetter) -> bool:
     is, the letter would publish a line upstream never sent.
     """
     return NUL_KEPT in letter.reason and "\ufffd" in letter.payload
-
-
-def _fingerprint(payload: str) -> str:
-    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _storable(text: str) -> str:
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def store_dead_letters(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ import fastjsonschema
 import orjson
 
 from worker.core.paths import schema_dir
+from worker.core.sql import storable_text
 from worker.ingest.lean import lean_event
 from worker.ingest.schema_rules import meets_schema
 from worker.ingest.studies import summarize
@@ -179,7 +180,7 @@ def _holds_nul(item: RawItem, summary: dict[str, Any]) -> bool:
 def without_nul(value: Any) -> Any:
     """`value` with every NUL of its strings as U+FFFD (PostgreSQL text cannot hold NUL)."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return storable_text(value)
     if isinstance(value, dict):
         return {without_nul(key): without_nul(member) for key, member in value.items()}
     if isinstance(value, list):

@@ -34,7 +34,7 @@ from worker.core.audit import record_audit
 from worker.core.exclusive import exclusive
 from worker.core.models import AdminImport
 from worker.core.runtime import Runtime
-from worker.core.sql import is_postgresql
+from worker.core.sql import is_postgresql, storable_text
 from worker.subscriptions.files import (
     FILE_FORMATS,
     ImportFileError,
@@ -119,7 +119,7 @@ def store_upload(
     session: Session, actor: str, filename: str, fmt: str, text: str, now: datetime
 ) -> int:
     """Keep an accepted upload, waiting for its dry run; returns its id (audited)."""
-    name = filename.replace("\x00", "\ufffd")[:MAX_FILENAME]  # PostgreSQL cannot store NUL
+    name = storable_text(filename)[:MAX_FILENAME]  # PostgreSQL cannot store NUL
     upload = AdminImport(
         created_by=actor,
         created_at=now,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from worker.core.audit import record_audit
 from worker.core.models import AdminLoginFailure, AdminUser, new_link_key
+from worker.core.sql import storable_text
 from worker.web.admin.lockout import RELEVANT, is_locked
 from worker.web.admin.passwords import Passwords, password_problem
 
@@ -41,7 +42,7 @@ def login_email(email: str) -> str:
 
     NUL, which PostgreSQL cannot store, becomes U+FFFD: still no account's address.
     """
-    return email.strip().lower()[:MAX_EMAIL].replace("\x00", "\ufffd")
+    return storable_text(email.strip().lower()[:MAX_EMAIL])
 
 
 def add_admin(

@@ -21,6 +21,7 @@ from worker.core.audit import record_audit
 from worker.core.ids import parse_id
 from worker.core.models import Subscriber, Suppression
 from worker.core.quoting import terminal_safe
+from worker.core.sql import storable_text
 from worker.digests.preview import Preview, preview_digests
 from worker.subscriptions.lists import remove_subscriber
 from worker.subscriptions.preferences import restart_subscription, stop_subscription
@@ -177,7 +178,7 @@ def suppress(subscriber_id: str) -> AnyResponse:
     with database(runtime, write=False) as db:
         record = _record(db, subscriber_id)
     # NUL, which PostgreSQL cannot take, kept as U+FFFD.
-    typed = request.form.get("reason", "").replace("\x00", "\ufffd")
+    typed = storable_text(request.form.get("reason", ""))
     reason = " ".join(typed.split())[:MAX_REASON] or ADMIN_REASON
     if not confirmed():
         return confirmation(

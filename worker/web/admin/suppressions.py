@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response as AnyResponse
 
 from worker.core.audit import record_audit
 from worker.core.models import Suppression
+from worker.core.sql import storable_text
 from worker.subscriptions.rows import normalize_email
 from worker.subscriptions.suppressions import ADMIN_REASON, add_suppression, remove_suppression
 from worker.web.admin.auth import admin_required, current_admin_email
@@ -23,7 +24,7 @@ MAX_REASON = 200
 
 def _field(values: Mapping[str, str], name: str) -> str:
     """A request value with NUL, which PostgreSQL cannot take, as U+FFFD (no address holds it)."""
-    return values.get(name, "").replace("\x00", "\ufffd")
+    return storable_text(values.get(name, ""))
 
 
 def _page(status: int = 200, error: str | None = None) -> Response:

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from worker.core.collector import collector_paused
 from worker.core.models import DeadLetter, ReceivedEvent
 from worker.core.sql import Utf8Text, insert_ignoring_conflicts, is_postgresql
-from worker.ingest.collector import collector_paused
 from worker.ingest.deadletters import NUL_KEPT, altered, dead_letter, store_dead_letters
 from worker.ingest.events import RawItem, Rejection, StudyEvent, parse_line, validate
 
@@ -131,7 +131,7 @@ def publish_items(
 
     Each item is checked as it is read, so a batch holds summaries and raw
     text, never its parsed records.  The cycle collector stays paused
-    (worker/ingest/collector.py) until the batch is stored and freed: turned
+    (worker/core/collector.py) until the batch is stored and freed: turned
     back on while the batch's summaries were still held, collections walked
     them: 7 us an event on the realistic mix, 33-38 us in a run with a full
     collection; now under 1 us.

@@ -28,9 +28,9 @@ from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from worker.core.collector import collector_paused
 from worker.core.models import ReceivedEvent, Study, StudyChange
 from worker.core.sql import is_postgresql, lock_keys, one_of
-from worker.ingest.collector import collector_paused
 from worker.ingest.studies import Change, diff, matching_view_changed
 
 REMOVED = "gov.clinicaltrials.study.removed"
@@ -132,7 +132,7 @@ def _load_states(session: Session, nct_ids: Sequence[str]) -> dict[str, StudySta
 
 def ingest_events(session: Session, pks: Sequence[int], now: datetime) -> IngestResult:
     """Apply a batch of pending received events; the caller commits."""
-    with collector_paused():  # the batch's summaries are trees: see worker/ingest/collector.py
+    with collector_paused():  # the batch's summaries are trees: see worker/core/collector.py
         return _ingest_events(session, pks, now)
 
 

@@ -3,7 +3,8 @@
 Records and summaries are JSON trees: no cycles, so reference counting frees
 each one whole, and every collection meanwhile only walks objects still in
 use.  Measured on the realistic mix, collections took a third of publish's
-CPU, and a fifth of ingest's once publish no longer set them off.
+CPU, and a fifth of ingest's once publish no longer set them off; in
+matching, which decodes a summary per event, about a sixth.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from worker.ingest.collector import collector_paused
+from worker.core.collector import collector_paused
 
 
 def test_the_collector_is_paused_inside_and_on_again_after() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from worker.ingest.collector import collector_paused
+from worker.core.collector import collector_paused
 
 
 class Interrupted(BaseException):

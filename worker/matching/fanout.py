@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
+from worker.core.collector import collector_paused
 from worker.core.models import Notification, ReceivedEvent, StudyChange, Subscription
 from worker.core.sql import (
     insert_arrays_ignoring_conflicts,
@@ -175,6 +176,13 @@ def match_events(
     session: Session, event_pks: Sequence[int], now: datetime, index: CriteriaIndex
 ) -> MatchResult:
     """Match the unmatched changes of these events' studies; the caller commits."""
+    with collector_paused():  # the batch's summaries are trees: see worker/core/collector.py
+        return _match_events(session, event_pks, now, index)
+
+
+def _match_events(
+    session: Session, event_pks: Sequence[int], now: datetime, index: CriteriaIndex
+) -> MatchResult:
     by_event = _unmatched_changes(session, event_pks)
     if not by_event:
         return MatchResult()

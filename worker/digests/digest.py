@@ -158,6 +158,12 @@ def _refs_and_labels(
     return refs, _matched_by(refs)
 
 
+def _one_ref_and_label(ref: Any) -> tuple[list[SubscriptionRef], tuple[str, ...]]:
+    """`_refs_and_labels` of notifications that all share one subscription ref."""
+    refs = [ref] if isinstance(ref, SubscriptionRef) else []
+    return refs, _matched_by(refs)
+
+
 def _ref_ids(notification: PendingNotification) -> tuple[int, ...] | None:
     """The identity of a notification's subscription refs, or None if they are not a tuple."""
     subscriptions = notification.subscriptions
@@ -193,14 +199,21 @@ def _group(notifications: Sequence[PendingNotification]) -> list[_Study]:
             site_opened = not is_new and opened_note(first.near_site)
         else:
             _by_id(group)
-            is_new = any(n.kind == "new_study" for n in group)
-            site_opened = not is_new and any(opened_note(n.near_site) for n in group)
-            if key is not None and any(_ref_ids(n) != key for n in group):
-                key = None  # the notifications disagree: merge their refs
+            is_new = site_opened = False
+            for n in group:  # one pass rather than three any(): a study has a few notifications
+                if n.kind == "new_study":
+                    is_new = True
+                if not site_opened and opened_note(n.near_site):
+                    site_opened = True
+                if key is not None and _ref_ids(n) != key:
+                    key = None  # the notifications disagree: merge their refs
+            site_opened = site_opened and not is_new
         if key is None:
             found = _refs_and_labels(group)
         elif key in memo:
             found = memo[key]
+        elif len(key) == 1:  # one subscription matched: nothing to merge or sort
+            found = memo[key] = _one_ref_and_label(first.subscriptions[0])
         else:
             found = memo[key] = _refs_and_labels(group)
         studies.append(_Study(nct_id, group, found[0], is_new, found[1], site_opened))
@@ -323,27 +336,43 @@ def _facts(study: _Study) -> tuple[tuple[str, ...], str | None]:
     the nearest any of its notifications noted (the first of equals).
     """
     notifications = study.notifications
-    facts = None
-    for notification in reversed(notifications):
-        if notification.facts is not None:
-            facts = notification.facts
-            break
-    phase = who = ""
-    verified = None
+    if len(notifications) == 1:  # most studies: the one notification says it all
+        only = notifications[0]
+        facts = only.facts
+        note = only.near_site
+        nearest = note if note is not None and _nearest_note(note) else None
+    else:
+        facts = None
+        for notification in reversed(notifications):
+            if notification.facts is not None:
+                facts = notification.facts
+                break
+        nearest = None
+        nearest_km = 0.0
+        for n in notifications:
+            note = n.near_site
+            if note is not None and _nearest_note(note):
+                km = _km(note)
+                if nearest is None or km < nearest_km:
+                    nearest, nearest_km = note, km
     # A dict (what the sender reads) is answered before the slower Mapping check.
     if facts is not None and (type(facts) is dict or isinstance(facts, Mapping)):
         phase, who = study_lines(facts)
         verified = facts.get("status_verified")
-    nearest = None
-    nearest_km = 0.0
-    for n in notifications:
-        note = n.near_site
-        if note is not None and isinstance(note, Mapping) and not opened_note(note):
-            km = _km(note)
-            if nearest is None or km < nearest_km:
-                nearest, nearest_km = note, km
+        if not isinstance(verified, str):
+            verified = None
+    else:
+        phase = who = ""
+        verified = None
     site = site_line(nearest) if nearest is not None else ""
-    return tuple(filter(None, (phase, who, site))), verified if isinstance(verified, str) else None
+    if phase and who and not site:  # the usual lines: no filtering needed
+        return (phase, who), verified
+    return tuple(filter(None, (phase, who, site))), verified
+
+
+def _nearest_note(note: Any) -> bool:
+    """Whether a site note names the nearest site (rather than one that opened)."""
+    return isinstance(note, Mapping) and not opened_note(note)
 
 
 def _km(note: Mapping[str, Any]) -> float:

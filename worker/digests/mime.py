@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from functools import lru_cache
-from itertools import chain
 from typing import Any
 
 import pybase64
@@ -38,8 +37,8 @@ STREAM_NAMES = {
 SOFT_LINE = 78  # RFC 5322: lines SHOULD be at most 78 characters
 HARD_LINE = 998  # ... and MUST be at most 998
 BASE64_LINE = 76  # RFC 2045
-_LINE = struct.Struct(f"{BASE64_LINE}s")
-_BLOCK = struct.Struct(f"{BASE64_LINE}s" * 128)  # 128 lines at a time: fewer tuples
+_BLOCK_LINES = 128
+_BLOCK = struct.Struct(f"{BASE64_LINE}s" * _BLOCK_LINES)
 _WORD_BYTES = 42  # UTF-8 bytes per encoded word: 56 base64 characters, 68 with framing
 
 # Control characters (C0, DEL, and the Unicode line breaks) turn into spaces.
@@ -190,16 +189,27 @@ def _message_id(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=_BLOCK_LINES)
+def _lines_struct(count: int) -> struct.Struct:
+    return struct.Struct(f"{BASE64_LINE}s" * count)
+
+
 def _base64_lines(raw: bytes) -> bytes:
-    """base64 in 76-character CRLF lines, cut by struct in C rather than sliced in a loop."""
+    """base64 in 76-character CRLF lines, cut by struct in C rather than sliced in a loop.
+
+    Whole blocks of lines, then the remaining whole lines with one struct of
+    their count, each unpacked straight from the encoded bytes: a tuple per
+    block and no list to gather them into.
+    """
     encoded = pybase64.b64encode(raw)
-    whole = len(encoded) - len(encoded) % BASE64_LINE  # the last, short line is sliced off
-    blocks = whole - whole % _BLOCK.size
-    view = memoryview(encoded)
-    lines = list(chain.from_iterable(_BLOCK.iter_unpack(view[:blocks])))
-    lines.extend(chain.from_iterable(_LINE.iter_unpack(view[blocks:whole])))
-    if whole < len(encoded):
-        lines.append(encoded[whole:])
+    count, rest = divmod(len(encoded), BASE64_LINE)
+    blocks, left = divmod(count, _BLOCK_LINES)
+    lines: tuple[bytes, ...] = ()
+    for block in range(blocks):
+        lines += _BLOCK.unpack_from(encoded, block * _BLOCK.size)
+    lines += _lines_struct(left).unpack_from(encoded, blocks * _BLOCK.size)
+    if rest:
+        lines += (encoded[count * BASE64_LINE :],)
     return b"\r\n".join(lines)
 
 

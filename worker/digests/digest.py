@@ -107,6 +107,12 @@ class Digest:
     new_count: int = 0  # distinct new studies, capped ones included
 
 
+# A NamedTuple built by calling its class runs a Python-level __new__ that
+# checks the fields; one built from a tuple of every field in order skips it
+# (as `_make` does) at about 40% of the cost.  A digest builds a few of them per study.
+new_tuple = tuple.__new__
+
+
 class _Study(NamedTuple):
     """A study's notifications and what they say together; a NamedTuple: one per study."""
 
@@ -216,12 +222,19 @@ def _group(notifications: Sequence[PendingNotification]) -> list[_Study]:
             found = memo[key] = _one_ref_and_label(first.subscriptions[0])
         else:
             found = memo[key] = _refs_and_labels(group)
-        studies.append(_Study(nct_id, group, found[0], is_new, found[1], site_opened))
+        studies.append(new_tuple(_Study, (nct_id, group, found[0], is_new, found[1], site_opened)))
     return studies
 
 
+_NCT_ID = attrgetter("nct_id")
+_IS_NEW = attrgetter("is_new")
+
+
 def _sort_items(studies: list[_Study]) -> list[_Study]:
-    return sorted(studies, key=lambda study: (not study.is_new, study.nct_id))
+    """New studies first, each part by NCT id: two sorts on C keys, the second stable."""
+    ordered = sorted(studies, key=_NCT_ID)
+    ordered.sort(key=_IS_NEW, reverse=True)  # reverse keeps equal keys in their order
+    return ordered
 
 
 def _latest_text(study: _Study, attribute: str) -> str:
@@ -390,19 +403,22 @@ def _item(study: _Study) -> DigestItem:
         title = _latest_text(study, "title")
     nct_id = study.nct_id
     facts, verified = _facts(study)
-    # Positional, in DigestItem's field order: a NamedTuple is built faster so.
-    return DigestItem(
-        nct_id,
-        title or nct_id,
-        status_label(status),
-        _study_url(nct_id),
-        study.is_new,
-        _change_lines(study),
-        study.matched_by,
-        status_note(status),
-        facts,
-        study.site_opened,
-        verified,
+    # Every field, in DigestItem's order, straight into the tuple (see `new_tuple`).
+    return new_tuple(
+        DigestItem,
+        (
+            nct_id,
+            title or nct_id,
+            status_label(status),
+            _study_url(nct_id),
+            study.is_new,
+            _change_lines(study),
+            study.matched_by,
+            status_note(status),
+            facts,
+            study.site_opened,
+            verified,
+        ),
     )
 
 
@@ -445,7 +461,7 @@ def build_digest(
     sections: list[Section] = []
     for home, members in _section_plan(studies):
         ordered = _sort_items(members)
-        shown = tuple(_item(study) for study in ordered[:room])
+        shown = tuple(map(_item, ordered[:room]))
         room -= len(shown)
         if home is None:
             follow_ids = {

@@ -28,7 +28,7 @@ from worker.core.tokens import (
     unsubscribe_subscription_url,
 )
 from worker.digests.css import inline_css
-from worker.digests.digest import Digest, DigestItem, Section, subject_line
+from worker.digests.digest import Digest, DigestItem, Section, new_tuple, subject_line
 from worker.digests.escaping import EscapingEnvironment
 from worker.digests.facts import stale_status
 
@@ -160,15 +160,18 @@ class SectionView(NamedTuple):
     def of(
         cls, section: Section, stop_label: str, stop_url: str, notes: _StaleNotes
     ) -> SectionView:
-        return cls(
-            section,
-            stop_label,
-            stop_url,
-            section.kind,
-            section.heading,
-            tuple([_dated(item, notes) for item in section.items]),
-            section.more,
-            section.more_url,
+        return new_tuple(
+            cls,
+            (
+                section,
+                stop_label,
+                stop_url,
+                section.kind,
+                section.heading,
+                tuple([_dated(item, notes) for item in section.items]),
+                section.more,
+                section.more_url,
+            ),
         )
 
 
@@ -195,8 +198,8 @@ def _dated(item: DigestItem, notes: _StaleNotes) -> DigestItem:
     note = notes[verified] if type(verified) is str else stale_status(verified, notes.today)
     if not note:
         return item
-    # The fields with the note added to the facts: a third of `_replace`'s cost.
-    return DigestItem._make((*item[:_FACTS], (*item.facts, note), *item[_FACTS + 1 :]))
+    # The fields with the note added to the facts: about half of `_replace`'s cost.
+    return new_tuple(DigestItem, item[:_FACTS] + ((*item.facts, note),) + item[_FACTS + 1 :])
 
 
 def _stop_link(

@@ -29,12 +29,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from worker.core.cadence import FREQUENCIES
 from worker.core.collector import collector_paused
-from worker.core.models import Notification, ReceivedEvent, StudyChange, Subscription
+from worker.core.models import Notification, ReceivedEvent, StudyChange, Subscriber, Subscription
 from worker.core.sql import (
     insert_arrays_ignoring_conflicts,
     insert_ignoring_conflicts,
@@ -72,7 +72,6 @@ FREQUENCY_ORDER = {frequency: rank for rank, frequency in enumerate(FREQUENCIES)
 # Notification rows made and written at a time: bounds the memory a batch's
 # output takes (a popular criteria can have thousands of subscriptions).
 ROWS_PER_CHUNK = 20_000
-FIRST_CHUNK_FIRES = 500  # newly matched criteria in the first chunk; then from rows per fire
 _ANY_PLACE = Filters()  # terms are checked alone; their criteria's filters come after
 
 
@@ -230,30 +229,71 @@ def _fan_out(
     now: datetime,
     sites: Callable[[int], StudySites],
 ) -> int:
-    """Make and write the batch's notifications, whole events at a time; returns how many.
+    """Make and write the batch's notifications, about ROWS_PER_CHUNK at a time; returns how many.
 
     A notification is per (subscriber, change) and a change belongs to one
-    event, so chunks of whole events make exactly the rows the batch would.
-    Chunks aim at ROWS_PER_CHUNK rows, sized from the rows per newly matched
-    criteria the previous chunk gave.
+    event, so a chunk of whole events, or one event's rows for a range of
+    subscriber ids, makes exactly the rows the batch would.  A chunk is sized
+    from the active subscriptions of the criteria it fires, counted first:
+    rows per criteria range from one to tens of thousands, too unevenly to be
+    guessed from the rows the previous chunk made.  (Study follows are few per
+    study and left out of the count.)
     """
-    written = 0
-    limit = FIRST_CHUNK_FIRES
+    counts = _subscription_counts(session, {pk for pairs in fires.values() for pk, _, _ in pairs})
+    written = size = 0
     chunk_fires: list[Fire] = []
     chunk_events: dict[int, list[ChangeRef]] = {}
-    last = max(by_event)
     for event_pk in sorted(by_event):
-        chunk_fires += fires.get(event_pk, ())
+        event_fires = fires.get(event_pk, [])
+        event_size = sum(counts.get(criteria_id, 0) for criteria_id, _, _ in event_fires)
+        if chunk_events and size + event_size > ROWS_PER_CHUNK:
+            written += _write_chunk(session, chunk_fires, chunk_events, now, sites, size)
+            chunk_fires, chunk_events, size = [], {}, 0
+        chunk_fires += event_fires
         chunk_events[event_pk] = by_event[event_pk]
-        if len(chunk_fires) < limit and event_pk != last:
-            continue
-        rows = _notification_rows(session, chunk_fires, chunk_events, now, sites)
+        size += event_size
+    return written + _write_chunk(session, chunk_fires, chunk_events, now, sites, size)
+
+
+def _subscription_counts(session: Session, criteria_ids: set[int]) -> dict[int, int]:
+    """Active subscriptions per criteria: the most rows a fire of it can make."""
+    if not criteria_ids:
+        return {}
+    active = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
+    query = (
+        select(Subscription.criteria_id, func.count())
+        .where(Subscription.criteria_id.in_(criteria_ids), active)
+        .group_by(Subscription.criteria_id)
+    )
+    return {criteria_id: count for criteria_id, count in session.execute(query)}
+
+
+def _write_chunk(
+    session: Session,
+    fires: list[Fire],
+    by_event: dict[int, list[ChangeRef]],
+    now: datetime,
+    sites: Callable[[int], StudySites],
+    size: int,
+) -> int:
+    """Make and write one chunk's rows, in ranges of subscriber ids when `size` is over a chunk."""
+    written = 0
+    for subscribers in _subscriber_ranges(session, -(-size // ROWS_PER_CHUNK)):
+        rows = _notification_rows(session, fires, by_event, now, sites, subscribers)
         write_notifications(session, rows)
         written += len(rows)
-        if rows and chunk_fires:
-            limit = max(1, ROWS_PER_CHUNK * len(chunk_fires) // len(rows))
-        chunk_fires, chunk_events = [], {}
     return written
+
+
+def _subscriber_ranges(session: Session, parts: int) -> list[range | None]:
+    """Subscriber ids cut into this many equal ranges (None: all of them, in one)."""
+    if parts <= 1:
+        return [None]
+    low, high = session.execute(select(func.min(Subscriber.id), func.max(Subscriber.id))).one()
+    if low is None:
+        return [None]
+    step = -(-(high + 1 - low) // parts)
+    return [range(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
 
 
 def _notification_rows(
@@ -262,11 +302,12 @@ def _notification_rows(
     by_event: dict[int, list[ChangeRef]],
     now: datetime,
     sites: Callable[[int], StudySites],
+    subscribers: range | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (subscriber, change), naming every subscription that asked for it.
 
     A new match of a near subscription notes the study's nearest site within
-    its radius.
+    its radius.  `subscribers`: only the rows of the subscribers with these ids.
     """
     wanted: dict[tuple[int, int], tuple[ChangeRef, list[int], list[str], list[SiteNote | None]]]
     wanted = {}
@@ -286,6 +327,8 @@ def _notification_rows(
             entry[3][0] = preferred(entry[3][0], note)
 
     active = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
+    if subscribers is not None:
+        active &= Subscription.subscriber_id.between(subscribers.start, subscribers.stop - 1)
     if fires:
         changes_by_criteria: dict[int, list[tuple[ChangeRef, SiteNote | None]]] = defaultdict(list)
         for criteria_id, change, note in fires:

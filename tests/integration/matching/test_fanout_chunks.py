@@ -1,0 +1,51 @@
+"""Fan-out in bounded chunks: a popular event's rows are made a range of subscribers at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import select
+
+from tests.integration.pipeline_helpers import publish_at, subscribe
+from tests.support import event, record
+from worker.core.models import Notification, Subscriber
+from worker.core.runtime import Runtime
+from worker.matching import fanout
+
+T0 = datetime(2026, 6, 1, 9, tzinfo=UTC)
+
+
+def test_one_event_with_more_rows_than_a_chunk_is_written_a_few_subscribers_at_a_time(
+    runtime: Runtime, stub_broker: StubBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        {"email": f"p{i}@example.org", "kind": "condition", "condition": "lung cancer"}
+        for i in range(7)
+    ]
+    rows += [
+        {"email": "p3@example.org", "kind": "condition", "condition": "non-small cell lung cancer"},
+        {"email": "p3@example.org", "kind": "study", "nct_id": "NCT04267848"},
+    ]
+    subscribe(runtime, rows)
+    written: list[int] = []
+    write = fanout.write_notifications
+
+    def counted(session: Any, made: list[dict[str, Any]]) -> None:
+        written.append(len(made))
+        write(session, made)
+
+    monkeypatch.setattr(fanout, "ROWS_PER_CHUNK", 2)
+    monkeypatch.setattr(fanout, "write_notifications", counted)
+    publish_at(runtime, stub_broker, T0, event(record("NCT04267848"), "c1"))
+    with runtime.sessions() as session:
+        found = session.execute(
+            select(Subscriber.email, Notification.subscription_ids).join(
+                Subscriber, Subscriber.id == Notification.subscriber_id
+            )
+        ).all()
+    assert sorted(email for email, _ in found) == [f"p{i}@example.org" for i in range(7)]
+    assert {email: len(ids) for email, ids in found}["p3@example.org"] == 3
+    assert sum(written) == 7 and max(written) <= 2

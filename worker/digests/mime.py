@@ -46,6 +46,7 @@ _CONTROLS = {code: " " for code in [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]}
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII except ":" (RFC 5322 ftext)
 _BARE_ADDRESS = re.compile(r"[^\s<>\"(),;:\\\[\]@]+@[^\s<>\"(),;:\\\[\]@]+")
 _NAMED_ADDRESS = re.compile(r"([^<>]*)<([^<>]+)>")
+_ADDRESS_SPECIALS = re.compile(r'[ <>"(),;:\\\[\]]')  # never in an address we accept
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _OWN_HEADERS = frozenset(
     name.lower()
@@ -127,7 +128,7 @@ def _phrase(name: str) -> str:
 
 def _addr_spec(address: str) -> str:
     local, at, domain = address.rpartition("@")
-    if not at or not local or not domain or any(c in address for c in ' <>"(),;:\\[]'):
+    if not at or not local or not domain or _ADDRESS_SPECIALS.search(address):
         raise ValueError(f"not an email address: {address!r}")
     if not local.isascii():
         raise ValueError(f"non-ASCII local part needs SMTPUTF8: {address!r}")

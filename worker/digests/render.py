@@ -220,6 +220,11 @@ def _stop_link(
     return ("Choose which studies to stop following", preferences)
 
 
+@lru_cache(maxsize=16)  # a run dates all its digests with the same day
+def _date_label(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
 def digest_context(
     settings: Settings, subscriber: Mapping[str, Any], digest: Digest, now: datetime
 ) -> dict[str, Any]:
@@ -254,7 +259,7 @@ def digest_context(
         "subject_line": subject_line(digest),
         "preheader": one_line(f"{summary} {headings}", PREHEADER_LIMIT),
         "digest_label": label,
-        "date_label": f"{now.day} {now:%B %Y}",
+        "date_label": _date_label(now.date()),
         "title": title,
         "intro": intro,
         "summary": summary,

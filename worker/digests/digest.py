@@ -209,7 +209,7 @@ def _group(notifications: Sequence[PendingNotification]) -> list[_Study]:
             for n in group:  # one pass rather than three any(): a study has a few notifications
                 if n.kind == "new_study":
                     is_new = True
-                if not site_opened and opened_note(n.near_site):
+                if not site_opened and n.near_site is not None and opened_note(n.near_site):
                     site_opened = True
                 if key is not None and _ref_ids(n) != key:
                     key = None  # the notifications disagree: merge their refs
@@ -262,7 +262,8 @@ _OPENED_RANK = KIND_ORDER["results_posted"] + 0.5  # right after results posted
 
 
 def _by_kind(notification: PendingNotification) -> float:
-    if opened_note(notification.near_site):
+    # Most notifications have no site note: None is answered before calling opened_note.
+    if notification.near_site is not None and opened_note(notification.near_site):
         return _OPENED_RANK
     kind = notification.kind
     return KIND_ORDER.get(kind, _LAST_RANK) if isinstance(kind, str) else _LAST_RANK
@@ -270,7 +271,7 @@ def _by_kind(notification: PendingNotification) -> float:
 
 def _lines(notification: PendingNotification) -> tuple[str, ...]:
     """A change's lines; a site that opened near the subscriber is named with its distance."""
-    if opened_note(notification.near_site):
+    if notification.near_site is not None and opened_note(notification.near_site):
         line = site_line(notification.near_site)
         if line:
             return (line,)

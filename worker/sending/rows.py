@@ -52,12 +52,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, CursorResult, Table, bindparam, case, exists, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import FEEDBACK_STATES, State
 from worker.core.models import Delivery, Subscriber, Subscription, Suppression
 from worker.sending.attempt import Attempt
+from worker.sending.precompiled import Precompiled
 from worker.sending.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,8 @@ def renew_lease(db: Db, delivery_ids: Sequence[int], owned_at: datetime, at: dat
 
 
 @cache
-def _mark_statement() -> Any:
-    """Built once: building a statement costs more than running it."""
+def _mark_statement() -> Precompiled:
+    """Built and compiled once: building a statement costs more than running it."""
     suppressed = exists().where(
         Subscriber.id == DELIVERIES.c.subscriber_id, Suppression.email == Subscriber.email
     )
@@ -123,8 +124,8 @@ def _mark_statement() -> Any:
         Subscription.frequency == DELIVERIES.c.frequency,
         Subscription.active.is_(True),
     )
-    again = DELIVERIES.c.last_error.in_((RESEND, IN_FLIGHT_AGAIN))
-    return (
+    again = or_(DELIVERIES.c.last_error == RESEND, DELIVERIES.c.last_error == IN_FLIGHT_AGAIN)
+    return Precompiled(
         update(DELIVERIES)
         .where(DELIVERIES.c.id == bindparam("p_id"), _ours(), ~suppressed, still_wanted)
         .values(
@@ -142,8 +143,8 @@ def mark_in_flight(db: Db, delivery_id: int, owned_at: datetime, at: datetime) -
     False when the row is no longer ours, or its address may no longer be
     mailed (suppressed, no active subscription of this digest's frequency).
     """
-    marked = db.execute(
-        _mark_statement(), {"p_id": delivery_id, "p_owned_at": owned_at, "p_at": at}
+    marked = _mark_statement().execute(
+        db, {"p_id": delivery_id, "p_owned_at": owned_at, "p_at": at}
     )
     return marked.first() is not None
 
@@ -157,7 +158,7 @@ def still_ours(db: Db, delivery_id: int, owned_at: datetime) -> bool:
 
 
 @cache
-def _record_statements() -> tuple[Any, Any, Any]:
+def _record_statements() -> tuple[Precompiled, Precompiled, Precompiled]:
     """On a row still ours, one feedback overtook, one taken back; no IN lists: executemany.
 
     A row resent after an interrupted send that goes back to the queue again
@@ -207,7 +208,7 @@ def _record_statements() -> tuple[Any, Any, Any]:
             updated_at=bindparam("p_now", type_=INSTANT),
         )
     )
-    return ours, overtaken, taken_back
+    return Precompiled(ours), Precompiled(overtaken), Precompiled(taken_back)
 
 
 def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
@@ -232,12 +233,12 @@ def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
         for outcome in outcomes
     ]
     ours, *overtaken = _record_statements()
-    written = cast(CursorResult[Any], db.execute(ours, values[0] if len(values) == 1 else values))
+    written = ours.execute(db, values[0] if len(values) == 1 else values)
     if written.rowcount == len(values):
         return
     sent = [v for v in values if v["p_message_id"] is not None]
     for statement in overtaken if sent else ():
-        db.execute(statement, sent[0] if len(sent) == 1 else sent)
+        statement.execute(db, sent[0] if len(sent) == 1 else sent)
 
 
 def release_stale_sending(

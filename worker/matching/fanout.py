@@ -40,6 +40,7 @@ from worker.core.sql import (
     insert_ignoring_conflicts,
     is_postgresql,
     lock_keys,
+    one_of,
 )
 from worker.ingest.snapshots import EventSummary, event_summaries, summaries
 from worker.matching.conditions import (
@@ -262,7 +263,7 @@ def _subscription_counts(session: Session, criteria_ids: set[int]) -> dict[int, 
     active = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
     query = (
         select(Subscription.criteria_id, func.count())
-        .where(Subscription.criteria_id.in_(criteria_ids), active)
+        .where(one_of(session, Subscription.criteria_id, list(criteria_ids)), active)
         .group_by(Subscription.criteria_id)
     )
     return {criteria_id: count for criteria_id, count in session.execute(query)}

@@ -49,3 +49,14 @@ def test_one_event_with_more_rows_than_a_chunk_is_written_a_few_subscribers_at_a
     assert sorted(email for email, _ in found) == [f"p{i}@example.org" for i in range(7)]
     assert {email: len(ids) for email, ids in found}["p3@example.org"] == 3
     assert sum(written) == 7 and max(written) <= 2
+
+
+def test_counting_the_subscriptions_of_more_criteria_than_a_statement_has_placeholders(
+    runtime: Runtime,
+) -> None:
+    """A batch may fire more criteria than PostgreSQL's 65,535 parameters of one statement."""
+    subscribe(runtime, [{"email": "p@example.org", "kind": "condition", "condition": "asthma"}])
+    with runtime.sessions() as session:
+        criteria_id = session.scalars(select(fanout.Subscription.criteria_id)).one()
+        counts = fanout._subscription_counts(session, {criteria_id, *range(10**9, 10**9 + 70_000)})
+    assert counts == {criteria_id: 1}

@@ -12,6 +12,7 @@ the driver.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,8 @@ class Precompiled:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._forms: dict[Dialect, _Form] = {}
+        # Held weakly: a process that makes many engines (tests) does not keep them all.
+        self._forms: weakref.WeakKeyDictionary[Dialect, _Form] = weakref.WeakKeyDictionary()
 
     def execute(
         self, db: Connection | Session, values: Mapping[str, Any] | Sequence[Mapping[str, Any]]

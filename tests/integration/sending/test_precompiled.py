@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, bindparam, event, update
+from sqlalchemy import Connection, bindparam, create_engine, event, update
 
 from worker.core.delivery_states import State
 from worker.core.runtime import Runtime
@@ -75,3 +77,18 @@ def test_an_in_list_cannot_be_compiled_once(runtime: Runtime) -> None:
     )
     with runtime.engine.connect() as connection, pytest.raises(ValueError, match="IN lists"):
         statement.execute(connection, {"p_now": datetime.now(UTC)})
+
+
+def test_a_disposed_engine_s_dialect_is_not_kept_alive_by_the_compiled_forms() -> None:
+    engine = create_engine("sqlite://")
+    statement = Precompiled(
+        update(DELIVERIES).where(DELIVERIES.c.id == bindparam("p_id")).values(last_error="x")
+    )
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE deliveries (id INTEGER, last_error TEXT)")
+        statement.execute(connection, {"p_id": 1})
+    dialect = weakref.ref(engine.dialect)
+    engine.dispose()
+    del engine, connection
+    gc.collect()
+    assert dialect() is None

@@ -83,9 +83,11 @@ def size_rows(result: SizeResult, base: SizeResult | None, base_size: int) -> li
     )
     split = (
         f"output stubbed out; per event: {decision.candidates / decision.events:,.0f} "
-        f"candidates, {decision.evaluation / decision.events * 1e6:,.0f} us evaluating them, "
+        f"candidates, {decision.evaluation / decision.events * 1e6:,.0f} us evaluating them "
+        "(the study's concepts, its terms, their criteria's filters and sites), "
         f"{decision.previous / decision.events * 1e6:,.0f} us on previous snapshots, "
-        f"the rest in queries; criteria cache cold load {decision.index_load:.2f} s, untimed"
+        "the rest reading the batch (queries, decoding summaries); "
+        f"criteria cache cold load {decision.index_load:.2f} s, untimed"
     )
     output = (
         f"{run.notifications:,} notifications ({run.notifications / run.events:,.1f} per event); "

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, bindparam, create_engine, event, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, update
 
 from worker.core.delivery_states import State
 from worker.core.runtime import Runtime
@@ -32,7 +32,7 @@ VALUES = {
 
 
 @contextmanager
-def driver_calls(connection: Connection) -> Iterator[list[tuple[str, Any]]]:
+def driver_calls(connection: Connection | Engine) -> Iterator[list[tuple[str, Any]]]:
     """What the driver is given meanwhile (SQLite's BEGIN IMMEDIATE left out)."""
     calls: list[tuple[str, Any]] = []
 

@@ -7,14 +7,12 @@ chunk costs a few statements for the whole chunk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from math import ceil
-from typing import Any
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import func, select
 
+from tests.integration.sending.test_precompiled import driver_calls
 from worker.bench.sample_deliveries import queue_deliveries
 from worker.core.models import Delivery
 from worker.core.runtime import Runtime
@@ -26,30 +24,14 @@ DELIVERIES = 60
 PER_CHUNK = 8  # claim, rows, notifications and what the digests read of them, closing write
 
 
-@contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """The statements run on `engine` meanwhile (SQLite's BEGIN IMMEDIATE is not one)."""
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        if not args[2].startswith("BEGIN"):
-            statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def test_sending_takes_two_statements_a_delivery(runtime: Runtime) -> None:
     ids = queue_deliveries(runtime.sessions, DELIVERIES)
     sender = sender_of(runtime)
-    with counted(runtime.engine) as statements:
+    with driver_calls(runtime.engine) as calls:
         result = send_deliveries(runtime.sessions, runtime.settings, sender, ids, NOW)
     assert sorted(result.sent) == ids
     with runtime.sessions() as session:
         states = session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
         assert dict(states.all()) == {"sent": DELIVERIES}
     budget = 2 * DELIVERIES + PER_CHUNK * ceil(DELIVERIES / CHUNK) + 1
-    assert len(statements) <= budget, "\n".join(statements)
+    assert len(calls) <= budget, "\n".join(sql for sql, _ in calls)

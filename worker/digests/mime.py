@@ -37,8 +37,7 @@ STREAM_NAMES = {
 SOFT_LINE = 78  # RFC 5322: lines SHOULD be at most 78 characters
 HARD_LINE = 998  # ... and MUST be at most 998
 BASE64_LINE = 76  # RFC 2045
-_BLOCK_LINES = 128
-_BLOCK = struct.Struct(f"{BASE64_LINE}s" * _BLOCK_LINES)
+_BLOCK_LINES = 128  # lines cut from the encoded bytes by one struct at a time
 _WORD_BYTES = 42  # UTF-8 bytes per encoded word: 56 base64 characters, 68 with framing
 
 # Control characters (C0, DEL, and the Unicode line breaks) turn into spaces.
@@ -190,9 +189,13 @@ def _message_id(value: str) -> str:
     return value
 
 
-@lru_cache(maxsize=_BLOCK_LINES)
+@lru_cache(maxsize=_BLOCK_LINES + 1)
 def _lines_struct(count: int) -> struct.Struct:
+    """Cuts `count` base64 lines: whole blocks of _BLOCK_LINES, then the lines left."""
     return struct.Struct(f"{BASE64_LINE}s" * count)
+
+
+_BLOCK = _lines_struct(_BLOCK_LINES)
 
 
 def _base64_lines(raw: bytes) -> bytes:

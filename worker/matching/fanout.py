@@ -74,6 +74,8 @@ FREQUENCY_ORDER = {frequency: rank for rank, frequency in enumerate(FREQUENCIES)
 # output takes (a popular criteria can have thousands of subscriptions).
 ROWS_PER_CHUNK = 20_000
 _ANY_PLACE = Filters()  # terms are checked alone; their criteria's filters come after
+# The subscriptions that hear of their matches, as fan-out counts and reads them.
+_HEARING = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
 
 
 @dataclass(frozen=True)
@@ -260,10 +262,9 @@ def _subscription_counts(session: Session, criteria_ids: set[int]) -> dict[int, 
     """Active subscriptions per criteria: the most rows a fire of it can make."""
     if not criteria_ids:
         return {}
-    active = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
     query = (
         select(Subscription.criteria_id, func.count())
-        .where(one_of(session, Subscription.criteria_id, list(criteria_ids)), active)
+        .where(one_of(session, Subscription.criteria_id, list(criteria_ids)), _HEARING)
         .group_by(Subscription.criteria_id)
     )
     return {criteria_id: count for criteria_id, count in session.execute(query)}
@@ -327,7 +328,7 @@ def _notification_rows(
         if note is not None:
             entry[3][0] = preferred(entry[3][0], note)
 
-    active = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
+    active = _HEARING
     if subscribers is not None:
         active &= Subscription.subscriber_id.between(subscribers.start, subscribers.stop - 1)
     if fires:

@@ -344,7 +344,7 @@ def _notification_rows(
                 Subscription.near_lat,
                 Subscription.near_lon,
                 Subscription.near_km,
-            ).where(Subscription.criteria_id.in_(changes_by_criteria), active)
+            ).where(one_of(session, Subscription.criteria_id, list(changes_by_criteria)), active)
         ):
             circle = (sub.near_lat, sub.near_lon, sub.near_km)
             for change, note in changes_by_criteria[sub.criteria_id]:

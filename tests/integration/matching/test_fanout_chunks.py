@@ -60,3 +60,18 @@ def test_counting_the_subscriptions_of_more_criteria_than_a_statement_has_placeh
         criteria_id = session.scalars(select(fanout.Subscription.criteria_id)).one()
         counts = fanout._subscription_counts(session, {criteria_id, *range(10**9, 10**9 + 70_000)})
     assert counts == {criteria_id: 1}
+
+
+def test_a_chunk_may_fire_more_criteria_than_a_statement_has_placeholders(
+    runtime: Runtime,
+) -> None:
+    """Criteria without an active subscription weigh nothing, so one chunk may hold 70,000."""
+    subscribe(runtime, [{"email": "p@example.org", "kind": "condition", "condition": "asthma"}])
+    change = fanout.ChangeRef(1, 1, "NCT00000001", "status")
+    with runtime.sessions() as session:
+        criteria_id = session.scalars(select(fanout.Subscription.criteria_id)).one()
+        fires: list[fanout.Fire] = [
+            (pk, change, None) for pk in (criteria_id, *range(10**9, 10**9 + 70_000))
+        ]
+        rows = fanout._notification_rows(session, fires, {1: [change]}, T0, lambda _pk: None)  # type: ignore[arg-type,return-value]
+    assert [row["change_id"] for row in rows] == [1]

@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	scripts/services.sh
 	scripts/browser.sh
-	$(BIN)/python -m pytest -q --numprocesses 4 -m 'not alone'
+	$(BIN)/python -m pytest -q --numprocesses 4 --dist worksteal -m 'not alone'
 	$(BIN)/python -m pytest -q -m alone
 
 ## Run the Procfile's processes (honcho) against the local PostgreSQL and Redis; PROCESSES="web worker" for some

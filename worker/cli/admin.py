@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import TextIO
 
 import click
-from sqlalchemy import select
 
 from worker.cli.common import When, cli_actor, echo, runtime_for
 from worker.cli.subscribers import EmailAddress
-from worker.core.models import AuditEntry
 
 
 @click.group()
@@ -96,6 +94,10 @@ def list_users(ctx: click.Context) -> None:
 
 
 def _write_audit(session: object, since: datetime | None, out: TextIO) -> int:
+    from sqlalchemy import select
+
+    from worker.core.models import AuditEntry
+
     query = select(AuditEntry).order_by(AuditEntry.id)
     if since is not None:
         query = query.where(AuditEntry.at >= since)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from worker.bench.report import format_markdown, format_table, machine, write_json
+# The runner is light: it names the scenarios (for --only) and imports each one when it runs.
 from worker.bench.runner import run_bench, scenario_names
-from worker.bench.scale import Scale
+
+if TYPE_CHECKING:
+    from worker.bench.scale import Scale
 
 
 @click.command()
@@ -47,6 +50,8 @@ def bench(
     A scenario that cannot run (a service down, an error) is a row marked
     "not run" with the reason.
     """
+    from worker.bench.report import format_markdown, format_table, machine, write_json
+
     scale: Scale = "quick" if quick else "full"
     started = datetime.now(UTC)
     rows = run_bench(only, scale, progress=lambda line: click.echo(line, err=True))

@@ -1,19 +1,24 @@
-"""What every command group shares: the --now type, the command's runtime, its audit actor."""
+"""What every command group shares: the --now type, the command's runtime, its audit actor.
+
+The `trialalerts` modules import only click and small pure helpers at the top;
+each command imports what it needs when it runs, so `trialalerts --help` and each command
+start without loading the database layer or the stages they do not use.
+"""
 
 from __future__ import annotations
 
 import getpass
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from worker.core.config import ensure_secret_key
 from worker.core.ids import parse_id
-from worker.core.migrate import upgrade
 from worker.core.quoting import terminal_safe
-from worker.core.runtime import Runtime, fixed_clock, set_runtime
+
+if TYPE_CHECKING:
+    from worker.core.runtime import Runtime
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
@@ -52,6 +57,10 @@ class RowId(click.ParamType):
 
 def runtime_for(ctx: click.Context, now: datetime | None = None) -> Runtime:
     """Build the runtime once per command; SQLite (embedded) schemas upgrade themselves."""
+    from worker.core.config import ensure_secret_key
+    from worker.core.migrate import upgrade
+    from worker.core.runtime import Runtime, fixed_clock, set_runtime
+
     settings = ctx.obj["settings"]
     if settings.email_backend == "file":
         settings = ensure_secret_key(settings)

@@ -15,10 +15,6 @@ from typing import Any
 import click
 
 from worker.cli.common import RowId, When, echo, runtime_for
-from worker.core.config import ConfigError, ensure_secret_key, load_settings
-from worker.core.logs import configure as configure_logging
-from worker.core.metrics_folder import prepare_metrics_folder
-from worker.core.runtime import Runtime
 
 # Commands that are the Procfile's process types log at info: their lines are the operations log.
 PROCESS_TYPES = {"worker": "worker", "scheduler": "scheduler", "poll": "poller", "web": "web"}
@@ -29,6 +25,9 @@ PROCESS_TYPES = {"worker": "worker", "scheduler": "scheduler", "poll": "poller",
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Trialalerts: clinical-trial registry alerts and email digests."""
+    from worker.core.config import load_settings
+    from worker.core.logs import configure as configure_logging
+
     process = PROCESS_TYPES.get(ctx.invoked_subcommand or "", "cli")
     configure_logging(process, logging.INFO if verbose or process != "cli" else logging.WARNING)
     ctx.obj = {"settings": load_settings()}
@@ -45,6 +44,7 @@ def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the schema; re-point criteria made by older matching rules."""
     from worker.cli.match import recompute
     from worker.core.migrate import upgrade
+    from worker.core.runtime import Runtime
 
     runtime = Runtime(ctx.obj["settings"])
     upgrade(runtime.engine)
@@ -198,6 +198,8 @@ def deadletters_replay(ctx: click.Context, letter_id: int | None) -> None:
 @click.pass_context
 def worker(ctx: click.Context, dramatiq_args: tuple[str, ...]) -> None:
     """Run dramatiq worker processes (extra arguments go to the dramatiq CLI)."""
+    from worker.core.metrics_folder import prepare_metrics_folder
+
     if ctx.obj["settings"].is_embedded:
         raise click.UsageError(
             "TRIALALERTS_BROKER_URL is not set: use `trialalerts run --until-idle`"
@@ -220,6 +222,8 @@ def worker(ctx: click.Context, dramatiq_args: tuple[str, ...]) -> None:
 @click.pass_context
 def web(ctx: click.Context, gunicorn_args: tuple[str, ...]) -> None:
     """Serve the web app (worker.web:app) with gunicorn; extra arguments go to gunicorn."""
+    from worker.core.config import ensure_secret_key
+
     settings = ctx.obj["settings"]  # checked already: a configuration error is exit 2
     if settings.email_backend == "file":
         ensure_secret_key(settings)  # one key file, made before the workers read it
@@ -258,6 +262,8 @@ _register_groups()
 
 
 def main() -> None:
+    from worker.core.config import ConfigError
+
     try:
         cli(prog_name="trialalerts")
     except ConfigError as error:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from worker.cli.common import echo, runtime_for
-from worker.core.runtime import Runtime
-from worker.matching.conditions import Filters, index_key, normalize_term
-from worker.matching.criteria import recompute_criteria
-from worker.matching.explain import (
-    ConceptWords,
-    FilterVerdict,
-    explain,
-    explain_filters,
-    study_snapshot,
-    subscription_filters,
-)
-from worker.subscriptions.rows import parse_row
+
+if TYPE_CHECKING:
+    from worker.core.runtime import Runtime
+    from worker.matching.conditions import Filters
+    from worker.matching.explain import ConceptWords, FilterVerdict
 
 
 @click.group()
@@ -51,6 +46,9 @@ FILTER_OPTIONS = (
 
 def _filters_given(term: str, given: dict[str, object]) -> Filters:
     """The filter options, judged as an import row's fields are."""
+    from worker.matching.conditions import Filters
+    from worker.subscriptions.rows import parse_row
+
     fields = {name: value for name, value in given.items() if value not in (None, False)}
     if fields.get("healthy_volunteers"):
         fields["healthy_volunteers"] = "true"
@@ -107,6 +105,14 @@ def match_explain(
     and what the study says.  The study is read from its stored snapshot.
     Exit 1 when the study or the subscription is unknown.
     """
+    from worker.matching.conditions import index_key, normalize_term
+    from worker.matching.explain import (
+        explain,
+        explain_filters,
+        study_snapshot,
+        subscription_filters,
+    )
+
     if not normalize_term(term):
         raise click.BadParameter("only stop words: nothing to match", param_hint="TERM")
     if subscription_id is not None and any(value not in (None, False) for value in given.values()):
@@ -150,6 +156,8 @@ def match_explain(
 
 def recompute(runtime: Runtime) -> None:
     """Re-point condition subscriptions at the criteria the current rules make, and report."""
+    from worker.matching.criteria import recompute_criteria
+
     with runtime.sessions() as session, session.begin():
         done = recompute_criteria(session, runtime.now())
     for subscription_id, why in done.failed:

@@ -9,12 +9,8 @@ from datetime import date, datetime
 from typing import Any
 
 import click
-from tqdm import tqdm
 
 from worker.cli.common import echo, runtime_for
-from worker.registry.client import RegistryError
-from worker.registry.cursor import LeaseLost
-from worker.registry.poll import Poller, Stopped
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -45,6 +41,12 @@ def poll(ctx: click.Context, once: bool, since: datetime | None) -> None:
 
     Safe to run twice: one poller at a time holds the cursor, the other waits.
     """
+    from tqdm import tqdm
+
+    from worker.registry.client import RegistryError
+    from worker.registry.cursor import LeaseLost
+    from worker.registry.poll import Poller, Stopped
+
     runtime = runtime_for(ctx)
     stop = threading.Event()
     _stop_on_signals(stop)

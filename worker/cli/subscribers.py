@@ -15,25 +15,8 @@ from pathlib import Path
 from typing import NoReturn, TextIO, TypeVar
 
 import click
-from tqdm import tqdm
 
 from worker.cli.common import cli_actor, echo, runtime_for
-from worker.core.audit import record_audit
-from worker.subscriptions.files import (
-    FILE_FORMATS,
-    ImportFileError,
-    read_subscription_file,
-    write_subscription_file,
-)
-from worker.subscriptions.lists import (
-    UnknownSubscriber,
-    export_subscriptions,
-    import_subscriptions,
-    list_subscriptions,
-    normalize_email,
-    remove_subscriber,
-    subscriber_exists,
-)
 
 # Files shorter than this import in a blink: no progress bar.
 PROGRESS_MIN_LINES = 20_000
@@ -49,6 +32,8 @@ class EmailAddress(click.ParamType):
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> str:
+        from worker.subscriptions.rows import normalize_email
+
         try:
             return normalize_email(str(value))
         except ValueError as exc:
@@ -73,6 +58,10 @@ def import_command(ctx: click.Context, file: Path, dry_run: bool) -> None:
     and for condition alerts age, sex, healthy_volunteers, phases, study_types.
     Only email and kind are required; a bad value rejects its line only.
     """
+    from worker.core.audit import record_audit
+    from worker.subscriptions.files import ImportFileError, read_subscription_file
+    from worker.subscriptions.lists import import_subscriptions
+
     try:
         items = read_subscription_file(file)
     except ImportFileError as error:
@@ -121,6 +110,9 @@ def export_command(ctx: click.Context, fmt: str | None, output: Path | None) -> 
 
     The output is in the form `import` reads back: importing it changes nothing.
     """
+    from worker.subscriptions.files import FILE_FORMATS, write_subscription_file
+    from worker.subscriptions.lists import export_subscriptions
+
     if fmt is None:
         fmt = FILE_FORMATS.get(output.suffix.lower(), "csv") if output else "csv"
     runtime = runtime_for(ctx)
@@ -148,6 +140,8 @@ def list_command(ctx: click.Context, email: str | None) -> None:
     Tab-separated: email, kind, condition or NCT id, frequency, filters,
     timezone, state (active or inactive, confirmed or unconfirmed).
     """
+    from worker.subscriptions.lists import list_subscriptions, subscriber_exists
+
     runtime = runtime_for(ctx)
     with runtime.sessions() as session:
         if email is not None and not subscriber_exists(session, email):
@@ -169,6 +163,9 @@ def remove_command(ctx: click.Context, email: str) -> None:
 
     Their pending notifications and deliveries go too; shared criteria stay.
     """
+    from worker.core.audit import record_audit
+    from worker.subscriptions.lists import UnknownSubscriber, remove_subscriber
+
     runtime = runtime_for(ctx)
     try:
         with runtime.sessions() as session, session.begin():
@@ -193,6 +190,8 @@ def _with_progress(items: Iterable[tuple[int, T]], path: Path) -> Iterator[tuple
     if total < PROGRESS_MIN_LINES:
         yield from items
         return
+    from tqdm import tqdm
+
     with tqdm(total=total, unit="line", unit_scale=True, file=sys.stderr, leave=False) as bar:
         for item in items:
             bar.update(item[0] - bar.n)

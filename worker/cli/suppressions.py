@@ -10,14 +10,10 @@ import click
 
 from worker.cli.common import cli_actor, echo, runtime_for
 from worker.cli.subscribers import EmailAddress
-from worker.core.audit import record_audit
-from worker.core.models import Suppression
-from worker.subscriptions.suppressions import (
-    ADMIN_REASON,
-    add_suppression,
-    list_suppressions,
-    remove_suppression,
-)
+
+# worker.subscriptions.suppressions.ADMIN_REASON, spelled here so that the help
+# loads no database code (tests/unit/cli/test_startup.py holds them equal).
+ADMIN_REASON = "added by an admin"
 
 
 @click.group()
@@ -29,6 +25,8 @@ def suppressions() -> None:
 @click.pass_context
 def list_command(ctx: click.Context) -> None:
     """One line an address: email, since (UTC), reason."""
+    from worker.subscriptions.suppressions import list_suppressions
+
     runtime = runtime_for(ctx)
     with runtime.sessions() as session:
         entries = list_suppressions(session)
@@ -44,6 +42,9 @@ def list_command(ctx: click.Context) -> None:
 @click.pass_context
 def add_command(ctx: click.Context, email: str, reason: str) -> None:
     """Never send to EMAIL again (checked at send time). Adding it twice changes nothing."""
+    from worker.core.audit import record_audit
+    from worker.subscriptions.suppressions import add_suppression
+
     runtime = runtime_for(ctx)
     with runtime.sessions() as session, session.begin():
         added = add_suppression(session, email, reason, runtime.now())
@@ -60,6 +61,10 @@ def add_command(ctx: click.Context, email: str, reason: str) -> None:
 @click.pass_context
 def remove_command(ctx: click.Context, email: str) -> None:
     """Allow sending to EMAIL again. Subscriptions stopped by a complaint stay stopped."""
+    from worker.core.audit import record_audit
+    from worker.core.models import Suppression
+    from worker.subscriptions.suppressions import remove_suppression
+
     runtime = runtime_for(ctx)
     with runtime.sessions() as session, session.begin():
         kept = session.get(Suppression, email)

@@ -226,7 +226,7 @@ def _measure(
     arrivals = endpoint_record(endpoint_url)["arrivals"]
     size = sum(arrival[4] for arrival in arrivals) // max(1, len(arrivals))
     mark = time.time()
-    drive(endpoint_url, PROCESSES, THREADS, sends=by_scale(scale, 300, 5_000, 20_000),
+    drive(endpoint_url, PROCESSES, THREADS, sends=by_scale(scale, 100, 5_000, 20_000),
           seconds=30.0, size=size)  # fmt: skip
     alone = [arrival[0] for arrival in endpoint_record(endpoint_url)["arrivals"]
              if arrival[0] >= mark]  # fmt: skip
@@ -234,7 +234,7 @@ def _measure(
 
 
 def broker_rows(broker: str, broker_url: str, scale: Scale) -> list[BenchRow]:
-    count = by_scale(scale, 300, 10_000, 100_000)
+    count = by_scale(scale, 100, 10_000, 100_000)
     name = f"end to end, {broker}, {count:,} daily digests"
     try:
         run = run_end_to_end(broker_url, count, scale)

@@ -155,13 +155,13 @@ def test_the_end_to_end_scenario_delivers_every_digest_and_names_a_broker_that_c
     rows = run_bench(["end-to-end"], scale="tiny")
     assert len(rows) == 3, rows
     [throughput, rss, rabbitmq] = rows
-    assert throughput.scenario == "end to end, Redis, 300 daily digests"
+    assert throughput.scenario == "end to end, Redis, 100 daily digests"
     assert throughput.figure and throughput.figure > 0
     assert throughput.anchor and throughput.anchor > 0
     assert throughput.anchor_name == "the SES endpoint alone, 2 processes x 8 client threads"
-    assert throughput.note.startswith("300 of 300 digests sent")
+    assert throughput.note.startswith("100 of 100 digests sent")
     assert rss.figure and rss.figure > 0
-    assert rabbitmq.scenario == "end to end, RabbitMQ, 300 daily digests"
+    assert rabbitmq.scenario == "end to end, RabbitMQ, 100 daily digests"
     assert rabbitmq.figure is None and rabbitmq.met is False
     assert rabbitmq.reason.startswith("RabbitMQ at amqp://guest:***@127.0.0.1:1/%2F: ")
 

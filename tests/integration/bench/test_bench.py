@@ -82,12 +82,23 @@ def test_the_table_shows_every_row_with_its_ratio_and_notes_as_footnotes() -> No
     assert lines[-1] == "[1] same batches"
 
 
-def test_the_command_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+def test_the_command_prints_the_table_and_writes_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's plumbing: `--quick` is asked for, a tiny run stands in for it."""
+    asked: list[tuple[tuple[str, ...], str]] = []
+
+    def tiny_run(only: tuple[str, ...], scale: str, **options: Any) -> list[BenchRow]:
+        asked.append((only, scale))
+        return run_bench(only, "tiny", **options)
+
+    monkeypatch.setattr("worker.cli.bench.run_bench", tiny_run)
     path = tmp_path / "rows.json"
 
     result = CliRunner().invoke(bench, ["--quick", "--only", "digests", "--json", str(path)])
 
     assert result.exit_code == 0, result.output
+    assert asked == [(("digests",), "quick")]
     assert "digests: send-ready" in result.stdout
     assert [row["scenario"] for row in json.loads(path.read_text())["rows"]] == [
         "digests: send-ready",

@@ -177,10 +177,11 @@ def test_gunicorn_serving_a_bad_configuration_answers_503_naming_it(tmp_path: Pa
 
 
 def _get(url: str) -> tuple[int, str]:
+    """The answer, waiting up to 30 s: a busy machine may still be booting the server's worker."""
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
+            with urllib.request.urlopen(url, timeout=30) as answer:
                 return answer.status, answer.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()

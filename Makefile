@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Byte-code caches on even where the environment turns them off: a test run starts
+# hundreds of Python processes, and each would compile the project's modules again
+# (and pytest rewrite every test module again in each of its processes).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test install lint bench clean up
 

@@ -35,6 +35,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import Row, select
@@ -128,13 +129,41 @@ def _cells_of(circle: NearCriteria) -> list[Cell] | None:
     return [lat * 360 + lon % 360 for lat in lats for lon in lons]
 
 
+# A circle narrower than a cell is tall holds no whole cell; one that holds a
+# cell holds it with this much to spare, so that a distance computed to any
+# site of it comes out within the radius however it rounds.
+_CELL_HEIGHT_KM = 111.3
+_INSIDE_SPARE_KM = 0.01
+
+
+def _holds_cell(circle: NearCriteria, cell: Cell) -> bool:
+    """Whether every point of the cell lies within the circle.
+
+    The farthest point of a cell from a centre is one of its corners (distance
+    grows along a parallel with the longitude gap, and along a meridian away
+    from the point nearest the centre), as long as the cell stays short of the
+    antipode, which a circle kept in the grid never reaches.
+    """
+    south, west = divmod(cell, 360)
+    if circle.km < _CELL_HEIGHT_KM or not -90 <= south < 90:
+        return False
+    reach = circle.km - _INSIDE_SPARE_KM
+    phi, cos_phi, lon = circle.phi, circle.cos_phi, circle.lon
+    return all(
+        haversine_from_km(phi, cos_phi, lon, corner_lat, corner_lon) <= reach
+        for corner_lat in (south, south + 1)
+        for corner_lon in (west, west + 1)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TermCandidates:
     """Every criteria of one normalized term, grouped so each filter set is checked once.
 
     Near criteria sit in a one-degree grid by the cells their circle can reach
     (`wide` holds the few reaching too many cells), so a study's sites meet
-    only the circles around them.
+    only the circles around them: `inside` by the cells a circle holds whole
+    (any site there is within it), `grid` by the cells its edge crosses.
     """
 
     words: frozenset[str]
@@ -144,10 +173,15 @@ class TermCandidates:
     wide: tuple[NearCriteria, ...] = ()
     # filter set number → the criteria with an age: (their ages in order, their ids)
     by_age: Mapping[int, tuple[Sequence[int], Sequence[int]]] = field(default_factory=dict)
+    inside: Mapping[Cell, tuple[NearCriteria, ...]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         aged = sum(len(ids) for _, ids in self.by_age.values())
         return sum(map(len, self.by_filters.values())) + aged + len(self.near)
+
+    def around(self, cell: Cell) -> Iterable[NearCriteria]:
+        """The circles that may hold a site in this cell."""
+        return chain(self.inside.get(cell, ()), self.grid.get(cell, ()), self.wide)
 
     def extended(self, plain: list[Plain], near: list[NearCriteria]) -> TermCandidates:
         """A copy with more criteria: those without a near filter, and near ones."""
@@ -160,19 +194,28 @@ class TermCandidates:
                 aged.setdefault(filter_set, []).append((age, criteria_id))
         by_age = {number: _by_age(pairs) for number, pairs in aged.items()}
         if not near:
-            return TermCandidates(self.words, by_filters, self.near, self.grid, self.wide, by_age)
-        circles = self.near + tuple(near)
-        grid: dict[Cell, list[NearCriteria]] = {}
-        wide = []
-        for circle in circles:
+            return TermCandidates(
+                self.words, by_filters, self.near, self.grid, self.wide, by_age, self.inside
+            )
+        grid = {cell: list(found) for cell, found in self.grid.items()}
+        inside = {cell: list(found) for cell, found in self.inside.items()}
+        wide = list(self.wide)
+        for circle in near:
             cells = _cells_of(circle)
             if cells is None:
                 wide.append(circle)
                 continue
             for cell in cells:
-                grid.setdefault(cell, []).append(circle)
-        frozen = {cell: tuple(found) for cell, found in grid.items()}
-        return TermCandidates(self.words, by_filters, circles, frozen, tuple(wide), by_age)
+                (inside if _holds_cell(circle, cell) else grid).setdefault(cell, []).append(circle)
+        return TermCandidates(
+            self.words,
+            by_filters,
+            self.near + tuple(near),
+            {cell: tuple(found) for cell, found in grid.items()},
+            tuple(wide),
+            by_age,
+            {cell: tuple(found) for cell, found in inside.items()},
+        )
 
 
 Plain = tuple[int, int, int | None]  # (filter set number, criteria id, age) of a criteria
@@ -446,21 +489,34 @@ def _circles_reached(
 ) -> list[int]:
     """Ids of the grid's circles passing their other filters and holding a site, each once.
 
-    Looked up from the cells with sites, each circle tried on that cell's
-    sites only; a circle whose other filters fail is set aside at its first
-    cell.  A circle tried in every cell of the study it covers and found in
-    none holds no site (any site within a circle lies in one of its cells).
+    Looked up from the cells with sites: first the circles holding such a
+    cell whole (they hold its sites, no distance needed), then those whose
+    edge crosses one, each tried on that cell's sites only.  A circle whose
+    other filters fail is set aside at its first cell.  A circle tried in
+    every cell of the study it covers and found in none holds no site (any
+    site within a circle lies in one of its cells).
     """
-    grid, known = term.grid, sites.found
+    grid, inside, known = term.grid, term.inside, sites.found
     decided: set[int] = set()  # found, or failing its other filters
     tried: set[int] = set()  # tried on a cell's sites and not found there
     found: list[int] = []
     met: list[NearCriteria] = []  # found, or untried
-    for cell, points in sites.by_cell.items():
-        circles = grid.get(cell)
-        if not circles:
-            continue
-        for circle in circles:
+    by_cell = sites.by_cell
+    if inside:
+        for cell in by_cell.keys() & inside.keys():  # the smaller one is looked through, in C
+            for circle in inside[cell]:
+                key = circle.id
+                if key in decided:
+                    continue
+                decided.add(key)
+                known[key] = True
+                age = circle.age
+                met.append(circle)
+                if passes[circle.filter_set] and (age is None or takes_age(study.eligibility, age)):
+                    found.append(key)
+    for cell in by_cell.keys() & grid.keys():
+        points = by_cell[cell]
+        for circle in grid[cell]:
             key = circle.id
             if key in decided:
                 continue

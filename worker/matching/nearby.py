@@ -19,7 +19,6 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from functools import cached_property
-from itertools import chain
 from typing import Any, TypedDict
 
 from worker.ingest.snapshots import EventSummary
@@ -184,7 +183,7 @@ def sites_opened_near(
         for term in terms:
             if not term.near:
                 continue
-            for circle in chain(term.grid.get(cell, ()), term.wide):
+            for circle in term.around(cell):
                 if circle.id in already and site_within(point, circle):
                     km = haversine_km(circle.lat, circle.lon, *point)
                     found.append((circle.id, change_id, site_note(why, site, km)))

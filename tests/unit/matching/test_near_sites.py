@@ -29,6 +29,8 @@ from worker.matching.criteria_index import (
     NearCriteria,
     StudyPlaces,
     TermCandidates,
+    _cells_of,
+    _holds_cell,
     _Sites,
     cell_of,
 )
@@ -244,3 +246,47 @@ def test_circles_grouped_in_the_grid_are_the_ones_whose_cells_hold_a_site() -> N
     fiji = (0.0, -179.9)  # across the antimeridian
     assert circle in term.grid[cell_of(*fiji)]
     assert circle.covers(*fiji)
+
+
+@settings(max_examples=300)
+@given(
+    centre=points,
+    km=st.one_of(st.floats(min_value=100, max_value=3000), st.sampled_from([111.3, 250.0])),
+    data=st.data(),
+)
+def test_a_cell_the_grid_files_as_held_whole_holds_every_point_of_it(
+    centre: tuple[float, float], km: float, data: st.DataObject
+) -> None:
+    """Any point of such a cell, its corners and edges too, is within the radius."""
+    circle = _circle(centre, km)
+    cells = _cells_of(circle)
+    held = [cell for cell in cells or () if _holds_cell(circle, cell)]
+    if not held:
+        return
+    south, west = divmod(data.draw(st.sampled_from(held)), 360)
+    lat = south + data.draw(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0])))
+    lon = west + data.draw(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0])))
+    lon = (lon + 180) % 360 - 180
+    assert haversine_km(*centre, lat, lon) <= km
+    assert circle.south <= lat <= circle.north and circle.covers(lat, lon)
+
+
+def test_a_wide_circle_holds_the_cells_around_its_centre_and_finds_their_sites() -> None:
+    milan = (45.4642, 9.19)
+    circle = _circle(milan, 250.0)
+    term = TermCandidates(frozenset({"melanoma"}), {}).extended([], [circle])
+    assert circle in term.inside[cell_of(*milan)]
+    assert circle not in term.grid.get(cell_of(*milan), ())
+    assert list(term.around(cell_of(*milan))) == [circle]
+    assert _index().matching_ids([term], _study([(45.07, 7.69)])) == [1]  # Turin
+    assert _index().matching_ids([term], _study([(41.9, 12.5)])) == []  # Rome: 478 km
+
+
+def test_a_term_extended_twice_files_its_circles_as_one_extended_once() -> None:
+    first = [_circle((45.4642, 9.19), km, number) for number, km in enumerate((25.0, 250.0))]
+    second = [_circle((41.9, 12.5), km, number) for number, km in enumerate((100.0, 3000.0), 2)]
+    empty = TermCandidates(frozenset({"melanoma"}), {})
+    once = empty.extended([], first + second)
+    twice = empty.extended([], first).extended([], second)
+    assert (twice.near, twice.wide) == (once.near, once.wide)
+    assert twice.grid == once.grid and twice.inside == once.inside

@@ -129,23 +129,25 @@ def _cells_of(circle: NearCriteria) -> list[Cell] | None:
     return [lat * 360 + lon % 360 for lat in lats for lon in lons]
 
 
-# A circle narrower than a cell is tall holds no whole cell; one that holds a
-# cell holds it with this much to spare, so that a distance computed to any
-# site of it comes out within the radius however it rounds.
-_CELL_HEIGHT_KM = 111.3
+# A circle whose diameter is shorter than a cell is tall holds no whole cell;
+# one that holds a cell holds it with this much to spare, so that a distance
+# computed to any site of it comes out within the radius however it rounds.
+_CELL_HEIGHT_KM = 111.2
 _INSIDE_SPARE_KM = 0.01
 
 
 def _holds_cell(circle: NearCriteria, cell: Cell) -> bool:
     """Whether every point of the cell lies within the circle.
 
-    The farthest point of a cell from a centre is one of its corners (distance
-    grows along a parallel with the longitude gap, and along a meridian away
-    from the point nearest the centre), as long as the cell stays short of the
-    antipode, which a circle kept in the grid never reaches.
+    The farthest point of a cell from the centre is one of its corners: along
+    a parallel, distance grows with the longitude gap up to the meridian
+    opposite the centre, which a circle kept in the grid never reaches (it
+    would hold a pole and be `wide`); along a meridian, it grows away from
+    the point nearest the centre up to a maximum at least a quarter of the
+    globe away, far beyond any circle the grid keeps.
     """
     south, west = divmod(cell, 360)
-    if circle.km < _CELL_HEIGHT_KM or not -90 <= south < 90:
+    if 2 * circle.km < _CELL_HEIGHT_KM or not -90 <= south < 90:
         return False
     reach = circle.km - _INSIDE_SPARE_KM
     phi, cos_phi, lon = circle.phi, circle.cos_phi, circle.lon

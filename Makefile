@@ -26,6 +26,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	scripts/services.sh
 	scripts/browser.sh
+	scripts/promtool.sh
 	$(BIN)/python -m pytest -q --numprocesses 4 --dist worksteal -m 'not alone'
 	$(BIN)/python -m pytest -q -m alone
 

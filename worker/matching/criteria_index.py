@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from worker.core.models import Criteria
 from worker.core.runtime import Runtime
 from worker.matching.conditions import (
+    EARTH_RADIUS_KM,
     Filters,
     StudyConcepts,
     filters_pass,
@@ -136,26 +137,41 @@ _CELL_HEIGHT_KM = 111.2
 _INSIDE_SPARE_KM = 0.01
 
 
-def _holds_cell(circle: NearCriteria, cell: Cell) -> bool:
-    """Whether every point of the cell lies within the circle.
+def _held_cells(circle: NearCriteria) -> set[Cell]:
+    """The cells every point of which lies within the circle.
 
-    The farthest point of a cell from the centre is one of its corners: along
-    a parallel, distance grows with the longitude gap up to the meridian
-    opposite the centre, which a circle kept in the grid never reaches (it
-    would hold a pole and be `wide`); along a meridian, it grows away from
-    the point nearest the centre up to a maximum at least a quarter of the
-    globe away, far beyond any circle the grid keeps.
+    A cell is held when its four corners are: its farthest point from the
+    centre is a corner (along a parallel, distance grows with the longitude
+    gap up to the meridian opposite the centre, which a circle kept in the
+    grid never reaches: it would hold a pole and be `wide`; along a meridian,
+    it grows away from the point nearest the centre up to a maximum at least
+    a quarter of the globe away, far beyond any circle the grid keeps).  So,
+    row by row, the longitudes within reach at each of the row's two edge
+    latitudes form an interval around the centre's (the spherical law of
+    cosines solved for the longitude gap), and the held cells are those that
+    fit in both: a few trigonometric calls a row, not four distances a cell.
     """
-    south, west = divmod(cell, 360)
-    if 2 * circle.km < _CELL_HEIGHT_KM or not -90 <= south < 90:
-        return False
-    reach = circle.km - _INSIDE_SPARE_KM
-    phi, cos_phi, lon = circle.phi, circle.cos_phi, circle.lon
-    return all(
-        haversine_from_km(phi, cos_phi, lon, corner_lat, corner_lon) <= reach
-        for corner_lat in (south, south + 1)
-        for corner_lon in (west, west + 1)
-    )
+    if 2 * circle.km < _CELL_HEIGHT_KM or circle.cos_phi <= 0:
+        return set()
+    reach = (circle.km - _INSIDE_SPARE_KM) / EARTH_RADIUS_KM  # radians
+    cos_reach, sin_phi = math.cos(reach), math.sin(circle.phi)
+    degrees = math.degrees(reach)
+
+    def half_width(lat: int) -> float:
+        """The largest longitude gap (degrees) within reach at this latitude, -1 when none is."""
+        phi = math.radians(lat)
+        gap = (cos_reach - sin_phi * math.sin(phi)) / (circle.cos_phi * math.cos(phi))
+        return -1.0 if gap > 1 else math.degrees(math.acos(max(-1.0, gap)))
+
+    held: set[Cell] = set()
+    # Rows with a corner at a pole are left out: a circle holding a pole is `wide`.
+    for south in range(
+        max(-89, math.ceil(circle.lat - degrees)), min(89, math.floor(circle.lat + degrees))
+    ):
+        width = min(half_width(south), half_width(south + 1))
+        for west in range(math.ceil(circle.lon - width), math.floor(circle.lon + width)):
+            held.add(south * 360 + west % 360)
+    return held
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +223,9 @@ class TermCandidates:
             if cells is None:
                 wide.append(circle)
                 continue
+            held = _held_cells(circle)
             for cell in cells:
-                (inside if _holds_cell(circle, cell) else grid).setdefault(cell, []).append(circle)
+                (inside if cell in held else grid).setdefault(cell, []).append(circle)
         return TermCandidates(
             self.words,
             by_filters,

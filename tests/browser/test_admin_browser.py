@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
+from tests.browser.screen import fits_a_phone
 from tests.browser.test_browser import browser  # noqa: F401  (the shared headless Chromium)
 from tests.conftest import make_runtime
 from tests.integration.web.admin.activity import (
@@ -64,15 +65,11 @@ def narrow(browser: Browser) -> Iterator[Page]:  # noqa: F811
     context.close()
 
 
-def _fits(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
-
-
 def test_log_in_read_the_overview_and_log_out(narrow: Page, console: Console) -> None:
     page = narrow
     page.goto(console.url + "/admin/")
     expect(page.get_by_role("heading", name="Log in to the admin console")).to_be_visible()
-    assert _fits(page)
+    assert fits_a_phone(page)
     page.get_by_label("Email address").fill(ADMIN_EMAIL)
     page.get_by_label("Password").fill("wrong password, surely")
     page.get_by_role("button", name="Log in").click()
@@ -81,7 +78,7 @@ def test_log_in_read_the_overview_and_log_out(narrow: Page, console: Console) ->
     page.get_by_role("button", name="Log in").click()
 
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    assert _fits(page)
+    assert fits_a_phone(page)
     chart = page.locator("#chart-emails")
     expect(chart.get_by_role("img", name="Emails per day")).to_be_visible()
     shown = [int(v) for v in chart.locator("svg desc.value").all_text_contents()]

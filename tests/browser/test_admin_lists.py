@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from tests.browser.screen import fits_a_phone
 from tests.browser.test_browser import browser  # noqa: F401  (the shared headless Chromium)
 from tests.conftest import make_runtime
 from tests.integration.pipeline_helpers import publish_at, subscribe
@@ -82,10 +83,6 @@ def narrow(browser: Browser) -> Iterator[Page]:  # noqa: F811
     context.close()
 
 
-def _fits(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
-
-
 def _log_in(page: Page, site: Site) -> None:
     page.goto(site.url + "/admin/subscribers")
     page.get_by_label("Email address").fill(ADMIN_EMAIL)
@@ -97,14 +94,14 @@ def _log_in(page: Page, site: Site) -> None:
 def test_find_a_subscriber_and_preview_their_digest(narrow: Page, site: Site) -> None:
     page = narrow
     _log_in(page, site)
-    assert _fits(page)
+    assert fits_a_phone(page)
     page.get_by_label("Address or condition starts with").fill("ADA")
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name="ada@example.org").click()
 
     expect(page.get_by_role("heading", name="ada@example.org")).to_be_visible()
     expect(page.locator("#subscriptions")).to_contain_text("lung cancer")
-    assert _fits(page)
+    assert fits_a_phone(page)
     page.get_by_role("link", name="Preview digest").click()
     expect(page.get_by_role("heading", name="Daily digest")).to_be_visible()
     page.get_by_role("link", name="Open the daily digest as the email shows it").click()
@@ -117,14 +114,15 @@ def test_upload_an_import_read_its_bad_line_and_apply_it(
     page = narrow
     _log_in(page, site)
     page.get_by_role("link", name="Import").click()
-    assert _fits(page)
+    expect(page.get_by_role("heading", name="Import subscriptions")).to_be_visible()
+    assert fits_a_phone(page)
     upload = tmp_path / "new people.csv"
     upload.write_text(IMPORT)
     page.get_by_label("File (.csv").set_input_files(upload)
     page.get_by_role("button", name="Upload and check").click()
 
     expect(page.get_by_role("heading", name="Dry run")).to_be_visible()
-    assert _fits(page)
+    assert fits_a_phone(page)
     bad = page.locator("table.rejected tbody tr")
     expect(bad).to_have_count(2)
     expect(bad.nth(0).get_by_role("cell").first).to_have_text("3")
@@ -143,7 +141,7 @@ def test_replay_a_dead_letter(narrow: Page, site: Site) -> None:
     _log_in(page, site)
     page.get_by_role("link", name="Dead letters").click()
     expect(page.locator("#deadletters")).to_contain_text("rejected by an older rule")
-    assert _fits(page)
+    assert fits_a_phone(page)
     page.locator("#deadletters a").first.click()
     expect(page.locator("#payload")).to_contain_text('"id": "resent"')
     page.get_by_role("button", name="Replay…").click()

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwr
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from tests.browser.screen import fits_a_phone
 from tests.conftest import make_runtime
 from tests.integration.pipeline_helpers import publish_at, subscribe, tick
 from tests.support import event, record
@@ -121,10 +122,6 @@ def _subscription(runtime: Runtime) -> tuple[str, bool]:
         return row.frequency, row.active
 
 
-def _fits_a_phone(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
-
-
 def test_the_unsubscribe_link_of_a_digest_stops_it_at_the_click(
     page: Page, site: Site, digest: email.message.EmailMessage
 ) -> None:
@@ -133,7 +130,7 @@ def test_the_unsubscribe_link_of_a_digest_stops_it_at_the_click(
     page.goto(link)
     expect(page.get_by_role("heading", name="Stop your daily digests?")).to_be_visible()
     expect(page.get_by_text("New studies on lung cancer")).to_be_visible()
-    assert _fits_a_phone(page)
+    assert fits_a_phone(page)
     assert _subscription(site.runtime) == ("daily", True)  # opening the link stops nothing
 
     page.get_by_role("button", name="Unsubscribe").click()
@@ -149,9 +146,9 @@ def test_a_frequency_is_changed_on_the_preferences_page(
     [preferences] = set(re.findall(r'href="([^"]+/preferences/[^"]+)"', html.get_content()))
     page.goto(preferences)
     expect(page.get_by_role("heading", name="Your alerts")).to_be_visible()
-    assert _fits_a_phone(page)
+    assert fits_a_phone(page)
     page.get_by_text("Change this alert").click()
-    assert _fits_a_phone(page)
+    assert fits_a_phone(page)
     page.get_by_label("How often").select_option(label="Weekly digest")
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("status")).to_have_text(re.compile("Saved"))
@@ -161,7 +158,7 @@ def test_a_frequency_is_changed_on_the_preferences_page(
 
 def test_sign_up_and_confirm_from_the_email(page: Page, site: Site) -> None:
     page.goto(site.url + "/signup")
-    assert _fits_a_phone(page)
+    assert fits_a_phone(page)
     page.get_by_label("Your email address").fill("grace@example.org")
     page.get_by_label("Condition", exact=True).fill("Head and neck cancer")
     page.get_by_label("How often").select_option("weekly")
@@ -215,7 +212,7 @@ def test_sign_up_near_a_place_then_change_the_distance_and_stop_one_alert(
     page.set_viewport_size(SMALL_PHONE)  # the longest forms, on the narrowest common phone
 
     page.goto(site.url + "/signup")
-    assert _fits_a_phone(page)
+    assert fits_a_phone(page)
     page.get_by_label("Your email address").fill("grace@example.org")
     page.get_by_label("Condition", exact=True).fill("Lung cancer")
     page.get_by_label("Your age in years").fill("42")
@@ -246,14 +243,14 @@ def test_sign_up_near_a_place_then_change_the_distance_and_stop_one_alert(
     expect(alert).to_contain_text("a site within 30 km of Milan, Italy; open to age 42")
     alert.get_by_text("Change this alert").click()
     expect(alert.get_by_label("Place", exact=True)).to_have_value("Milan, Italy")
-    assert _fits_a_phone(page)
+    assert fits_a_phone(page)
 
     alert.get_by_label("Distance", exact=True).fill("99999")
     alert.get_by_role("button", name="Save changes").click()
     alert = page.get_by_role("listitem").filter(has_text="New studies on Lung cancer")
     expect(alert.locator(".field-error")).to_contain_text("at most 20,000 km")
     expect(alert.get_by_label("Distance", exact=True)).to_have_value("99999")
-    assert _fits_a_phone(page)
+    assert fits_a_phone(page)
     assert _alerts(site.runtime) == [followed, lung]
 
     alert.get_by_label("Distance", exact=True).fill("50")

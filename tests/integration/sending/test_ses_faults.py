@@ -54,6 +54,9 @@ from worker.sending.senders import make_sender
 from worker.sending.ses_options import SesOptions
 
 CHECK_SECONDS = 1.0  # long enough for a loaded machine to do the steps before it
+# A hold that must outlast several steps (queries, a second worker's client, a send):
+# 0.3 s measured on a loaded 2-core machine, over a second possible on a slower one.
+LONG_CHECK_SECONDS = 4.0
 SHORT_READ = 0.5  # seconds: the timeout tests' impatience
 NOW = QUEUED_AT + timedelta(minutes=1)
 
@@ -77,9 +80,11 @@ def runtime(pg_url: str, redis_url: str, tmp_path: Path, fake_ses: FakeSes) -> I
     runtime.close()
 
 
-def worker_sender(runtime: Runtime, read_timeout: float = 10.0) -> Sender:
+def worker_sender(
+    runtime: Runtime, read_timeout: float = 10.0, check_seconds: float = CHECK_SECONDS
+) -> Sender:
     """What one worker process builds: its own client and gate, Redis shared with the rest."""
-    options = SesOptions(account_check_seconds=CHECK_SECONDS, read_timeout=read_timeout)
+    options = SesOptions(account_check_seconds=check_seconds, read_timeout=read_timeout)
     return make_sender(runtime.settings, options)
 
 
@@ -143,8 +148,9 @@ def test_too_fast_again_and_again_goes_back_to_the_queue_unsent(
 
 
 def test_a_paused_account_stops_every_worker_keeps_deliveries_queued_and_resumes(
-    runtime: Runtime, fake_ses: FakeSes, sender: Sender, caplog: pytest.LogCaptureFixture
+    runtime: Runtime, fake_ses: FakeSes, caplog: pytest.LogCaptureFixture
 ) -> None:
+    sender = worker_sender(runtime, check_seconds=LONG_CHECK_SECONDS)
     ids = queue_deliveries(runtime, 3)
     fake_ses.script(paused_account())
     with caplog.at_level(logging.WARNING, logger="worker.sending.ses"):
@@ -158,14 +164,15 @@ def test_a_paused_account_stops_every_worker_keeps_deliveries_queued_and_resumes
             r.levelno == logging.CRITICAL and "SendingPausedException" in r.getMessage()
             for r in caplog.records
         )
-        other = worker_sender(runtime)
+        other = worker_sender(runtime, check_seconds=LONG_CHECK_SECONDS)
         with pytest.raises(SendingStopped):
             other.gate.wait_for_slot()  # type: ignore[attr-defined]
         with pytest.raises(SendingHeld):
             send(runtime, ids, other)
         assert fake_ses.send_requests == 1
 
-        time.sleep(CHECK_SECONDS + 0.1)  # GetAccount says healthy at the recheck
+        # GetAccount says healthy at the recheck (the turn to check starts just after the hold)
+        time.sleep(max(0.0, held.value.hold.recheck_at - time.time()) + 0.5)
         result = send(runtime, ids, other)
     assert sorted(result.sent) == ids
     assert states(runtime) == ["sent"] * 3

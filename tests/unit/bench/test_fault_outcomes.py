@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from types import SimpleNamespace
 
+import pytest
+
+from worker.bench import send_events
 from worker.bench.fake_ses import Arrival
 from worker.bench.fault_runs import FaultRun, Outcome, outcome_rows
 from worker.bench.send_events import SendEvents
@@ -58,12 +62,18 @@ def _arrival(n: int) -> Arrival:
     return Arrival(time.time(), (f"r{n}@example.org",), {"delivery": str(n)}, b"", f"m{n}", None)
 
 
-def test_send_events_come_after_their_delay_and_only_once() -> None:
+def test_send_events_come_after_their_delay_and_only_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]  # the module's monotonic clock, moved by hand: no stall can reach the delay
+    monkeypatch.setattr(send_events, "time", SimpleNamespace(monotonic=lambda: now[0]))
     events = SendEvents((0.05, 0.1))
     events.on_send(_arrival(7))
 
     assert events.take_due() == []
-    time.sleep(0.12)
+    now[0] += 0.04
+    assert events.take_due() == []
+    now[0] += 0.08
     [notification] = events.take_due()
     assert events.take_due() == []
     message = json.loads(json.loads(notification)["Message"])

@@ -74,7 +74,9 @@ def test_requests_waiting_on_a_warm_up_that_fails_read_the_gazetteer_once_themse
     monkeypatch.setattr(threading, "excepthook", lambda args: None)
     monkeypatch.setattr(places, "_read_gazetteer", slow_and_failing_first)
     warming = places.warm_up()
-    time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while not reads and time.monotonic() < deadline:  # the warm-up holds the lock and reads
+        time.sleep(0.01)
     answers: list[Place] = []
     asking = [
         threading.Thread(target=lambda: answers.append(resolve_place("Milan, Italy")))

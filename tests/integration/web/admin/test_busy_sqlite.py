@@ -33,7 +33,7 @@ def test_pages_that_only_read_do_not_wait_for_a_writer(sqlite_url: str, tmp_path
     reader = threading.Thread(target=read_pages)
     try:
         reader.start()
-        reader.join(timeout=5)
+        reader.join(timeout=20)  # a page that waited would wait the 30 s busy timeout
         assert not reader.is_alive(), "a page waited for the writer"
     finally:
         writer.rollback()

@@ -73,6 +73,10 @@ def filtered_mix_rows(subscriptions: int, events: int, scale: Scale, label: str)
         return [not_run(scenario, error_reason(error), FILTERS_COST, "events/s")]
     (plain, plain_cpu), (filtered, filtered_cpu) = _best(runs[0.0]), _best(runs[FILTERED_SHARE])
     criteria = {share: setup.criteria for share, (_, setup) in setups.items()}
+    turn_ratios = [  # each turn's filtered throughput over the plain one's: the spread of noise
+        (plain_turn.match / plain_turn.events) / (filtered_turn.match / filtered_turn.events)
+        for (plain_turn, _), (filtered_turn, _) in zip(runs[0.0], runs[FILTERED_SHARE], strict=True)
+    ]
     return [
         BenchRow(
             scenario,
@@ -83,6 +87,7 @@ def filtered_mix_rows(subscriptions: int, events: int, scale: Scale, label: str)
             FILTERS_COST,
             f"output stubbed out; {criteria[FILTERED_SHARE]:,} distinct criteria against "
             f"{criteria[0.0]:,}; CPU in match_events {filtered_cpu / filtered.events * 1e6:,.0f} "
-            f"us/event against {plain_cpu / plain.events * 1e6:,.0f} us/event",
+            f"us/event against {plain_cpu / plain.events * 1e6:,.0f} us/event; turn by turn "
+            f"the ratio read {min(turn_ratios):.2f} to {max(turn_ratios):.2f}",
         )
     ]

@@ -48,6 +48,8 @@ def test_each_scenario_reports_positive_figures_and_the_json_keeps_every_row(
     [filtered] = [row for row in rows if "with eligibility and place filters" in row.scenario]
     assert filtered.scenario.startswith("matching 200 subscriptions, 30% with")
     assert filtered.anchor and filtered.anchor > 0 and filtered.met is not None
+    turn = filtered.figure / filtered.anchor  # one turn at tiny scale: its ratio is the row's
+    assert f"turn by turn the ratio read {turn:.2f} to {turn:.2f}" in filtered.note
     assert any(row.scenario == "digests: send-ready" for row in rows)
     assert [row for row in rows if row.failure] == []
     assert all(row.figure and row.figure > 0 for row in rows), [row for row in rows]

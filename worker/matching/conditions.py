@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 EARTH_RADIUS_KM = 6371.0088
-_KM_PER_DEGREE_LATITUDE = math.pi * EARTH_RADIUS_KM / 180
+KM_PER_DEGREE_LATITUDE = math.pi * EARTH_RADIUS_KM / 180
 
 # Words that many studies share: a poor index key when the term has a better one.
 _GENERIC_WORDS = frozenset(
@@ -297,7 +297,7 @@ _BOX_PAD_KM = 0.001
 def near_reach(lat: float, km: float) -> tuple[float, float]:
     """Latitude and longitude reach (degrees, with slack) of the box around a circle of km."""
     padded = km + _BOX_PAD_KM
-    return padded / _KM_PER_DEGREE_LATITUDE + 1e-9, _longitude_reach(lat, padded) + 1e-9
+    return padded / KM_PER_DEGREE_LATITUDE + 1e-9, _longitude_reach(lat, padded) + 1e-9
 
 
 class NearCircle(Protocol):

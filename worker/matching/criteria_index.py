@@ -45,6 +45,7 @@ from worker.core.models import Criteria
 from worker.core.runtime import Runtime
 from worker.matching.conditions import (
     EARTH_RADIUS_KM,
+    KM_PER_DEGREE_LATITUDE,
     Filters,
     StudyConcepts,
     filters_pass,
@@ -130,10 +131,8 @@ def _cells_of(circle: NearCriteria) -> list[Cell] | None:
     return [lat * 360 + lon % 360 for lat in lats for lon in lons]
 
 
-# A circle whose diameter is shorter than a cell is tall holds no whole cell;
-# one that holds a cell holds it with this much to spare, so that a distance
-# computed to any site of it comes out within the radius however it rounds.
-_CELL_HEIGHT_KM = 111.2
+# A circle holds a cell with this much to spare, so that a distance computed
+# to any site of it comes out within the radius however it rounds.
 _INSIDE_SPARE_KM = 0.01
 
 
@@ -151,7 +150,7 @@ def _held_cells(circle: NearCriteria) -> set[Cell]:
     cosines solved for the longitude gap), and the held cells are those that
     fit in both: a few trigonometric calls a row, not four distances a cell.
     """
-    if 2 * circle.km < _CELL_HEIGHT_KM or circle.cos_phi <= 0:
+    if 2 * circle.km < KM_PER_DEGREE_LATITUDE or circle.cos_phi <= 0:  # shorter than a cell
         return set()
     reach = (circle.km - _INSIDE_SPARE_KM) / EARTH_RADIUS_KM  # radians
     cos_reach, sin_phi = math.cos(reach), math.sin(circle.phi)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, make_url, select, text
 
 from worker.bench.corpus import record
 from worker.bench.fake_ses import Account, FakeSes
@@ -56,6 +56,7 @@ OWN_SETTINGS = (
 OPEN_STATES = (State.BUILDING, State.QUEUED, State.SENDING, State.PAUSED)  # work left to do
 STUDY_PUBLISHED = datetime(2026, 6, 28, 18, tzinfo=UTC)
 DIGESTS_DUE = datetime(2026, 6, 29, 8, 0, 1, tzinfo=UTC)
+WORKERS_APPLICATION = "trialalerts-fault-workers"  # names the workers' PostgreSQL sessions
 
 
 def fault_scale(default: int) -> int:
@@ -113,7 +114,7 @@ class Deployment:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
         return env | {
-            "TRIALALERTS_DATABASE_URL": self.runtime.settings.database_url,
+            "TRIALALERTS_DATABASE_URL": named_sessions(self.runtime.settings.database_url),
             "TRIALALERTS_BROKER_URL": self.broker_url,
             "TRIALALERTS_EMAIL_BACKEND": "ses",
             "TRIALALERTS_SECRET_KEY": KEY,
@@ -160,6 +161,7 @@ class Deployment:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=30)
         self.workers.clear()
+        wait_for_sessions_to_end(self.runtime.engine, WORKERS_APPLICATION)
         with self.runtime.sessions() as session:
             in_flight = session.execute(
                 select(Delivery.id, Delivery.attempts).where(
@@ -298,3 +300,29 @@ def flush_redis_once(deployment: Deployment, expected: int) -> None:
     deployment.run_until_settled(timeout=300 + expected / 20, on_progress=flush)
     if not flushed:
         raise AssertionError("the run ended before Redis was flushed")
+
+
+def wait_for_sessions_to_end(engine: Engine, application: str, timeout: float = 30) -> None:
+    """A killed worker's COMMIT may still sit in its socket: PostgreSQL runs it before
+    it reads the close.  Rows are counted once every session of `application` has ended."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            left = connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": application},
+            )
+            connection.rollback()  # each look sees the sessions as they are now
+            if not left:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"sessions of {application} still open after {timeout:.0f} s")
+
+
+def named_sessions(database_url: str) -> str:
+    """The workers' database URL, their sessions named so a kill can wait for them to end."""
+    url = make_url(database_url).update_query_dict({"application_name": WORKERS_APPLICATION})
+    return url.render_as_string(hide_password=False)

@@ -11,8 +11,9 @@ settled by sending it again.
 What is claimed, and measured here rather than assumed:
 - with Send events: every digest arrives exactly once;
 - without them: none is lost, and a digest arrives twice only when its send
-  was interrupted by a SIGKILL (in flight at the kill, counted in the
-  database right after it), at most once more per interruption.
+  was interrupted (in flight at a SIGKILL, counted in the database once the
+  killed workers' sessions have ended, or taken back from a worker stalled
+  past its lease), at most once more per interruption.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def outcome_rows(run: FaultRun, label: str, outcome: Outcome, events: str) -> li
         BenchRow(f"{label}: delivered", len(outcome.sends), "digests", outcome.claimed,
                  "digests claimed", EVERY_ONE, note),
         BenchRow(f"{label}: sent twice", outcome.twice, "digests",
-                 interrupted, "sends interrupted by a SIGKILL", None,
+                 interrupted, "sends interrupted (SIGKILL or lease)", None,
                  "an interrupted send may have reached SES; with no Send event to say so, it is "
                  "sent again once"),
         BenchRow(f"{label}: resends beyond one per interrupted send",

@@ -106,7 +106,8 @@ class Deployment:
         self.ses.on_send = self.send_events.on_send
         self.ses.start()
         self.workers: list[subprocess.Popen[bytes]] = []
-        self._in_flight_at_kills: set[tuple[str, int]] = set()  # (delivery id, attempt)
+        self._interrupted: set[tuple[str, int]] = set()  # (delivery id, attempt)
+        self.lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
         self.log = (tmp_path / "workers.log").open("ab")
         settings = replace(runtime.settings, broker_url=broker_url, metrics_port=0)
         self.broker = install(make_broker(settings))
@@ -162,14 +163,19 @@ class Deployment:
                 worker.wait(timeout=30)
         self.workers.clear()
         wait_for_sessions_to_end(self.runtime.engine, WORKERS_APPLICATION)
+        self._note_in_flight()
+
+    def _note_in_flight(self, stale_before: datetime | None = None) -> None:
+        """Add the deliveries now in flight (marked, SES's answer not recorded) to the
+        interrupted sends; with `stale_before`, only those the reconciler will take back."""
+        in_flight = select(Delivery.id, Delivery.attempts).where(
+            Delivery.state == State.SENDING, Delivery.last_error.in_((IN_FLIGHT, IN_FLIGHT_AGAIN))
+        )
+        if stale_before is not None:
+            in_flight = in_flight.where(Delivery.updated_at <= stale_before)
         with self.runtime.sessions() as session:
-            in_flight = session.execute(
-                select(Delivery.id, Delivery.attempts).where(
-                    Delivery.state == State.SENDING,
-                    Delivery.last_error.in_((IN_FLIGHT, IN_FLIGHT_AGAIN)),
-                )
-            )
-            self._in_flight_at_kills.update((str(pk), attempt) for pk, attempt in in_flight)
+            found = session.execute(in_flight)
+            self._interrupted.update((str(pk), attempt) for pk, attempt in found)
 
     def given_up(self) -> set[str]:
         """Deliveries failed because their send was cut off twice (rows.GAVE_UP)."""
@@ -179,8 +185,9 @@ class Deployment:
 
     @property
     def interrupted(self) -> Counter[str]:
-        """Delivery id -> its sends interrupted by a SIGKILL (attempts in flight at a kill)."""
-        return Counter(delivery for delivery, _ in self._in_flight_at_kills)
+        """Delivery id -> its interrupted sends: attempts in flight at a kill, or taken back
+        by the reconciler from a worker stalled past its lease."""
+        return Counter(delivery for delivery, _ in self._interrupted)
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -209,9 +216,14 @@ class Deployment:
 
     def reconcile(self, grace: timedelta = timedelta(seconds=3)) -> int:
         """The scheduler's ticks: feedback first, then the reconciler, at wall-clock time."""
-        self.runtime.clock = lambda: datetime.now(UTC)
+        now = datetime.now(UTC)
+        self.runtime.clock = fixed_clock(now)
         self.apply_feedback()
-        return wake_stranded(self.runtime, grace)
+        # A live worker stalled past its lease is taken back as one cut off: count it too.
+        self._note_in_flight(stale_before=now - self.lease)
+        stranded = wake_stranded(self.runtime, grace)
+        self.runtime.clock = lambda: datetime.now(UTC)
+        return stranded
 
     def states(self) -> Counter[str]:
         with self.runtime.sessions() as session:

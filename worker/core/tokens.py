@@ -26,8 +26,8 @@ Signing is itsdangerous (sha256, the purpose as salt), so a token's format is
 the library's.  A digest signs several links, so untimed tokens skip what
 `dumps` redoes per call (a new JSON encoder, a new Signer, the key
 derivation, a new HMAC): the payload is packed as `dump_payload` packs it
-(`_packed`, with one encoder kept) and signed with the HMAC of the derived
-key, kept per keys and purpose (`_Minter`); the preferences and
+(`_packed`, its JSON written out directly) and signed with the HMAC of the
+derived key, kept per keys and purpose (`_Minter`); the preferences and
 unsubscribe-all links carry the same payload, packed once (`account_links`).
 Tests pin tokens made for fixed keys and inputs and hold them equal to `dumps`
 for every purpose, payload shape and key list.
@@ -128,15 +128,28 @@ def _new_serializer(
 _serializer = lru_cache(maxsize=64)(_new_serializer)
 
 
-# itsdangerous' compact JSON (`_CompactJSON.dumps`), its encoder built once.
-_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# How JSONEncoder(ensure_ascii=False) quotes a string.
+_json_string = json.encoder.encode_basestring
+
+
+def _compact_json(payload: dict[str, Any]) -> str:
+    """itsdangerous' compact JSON (`_CompactJSON.dumps`) of a flat payload of ints and strings.
+
+    Written out here: `JSONEncoder.encode` builds a new C encoder on every call.
+    """
+    members = [
+        f"{_json_string(name)}:{value if type(value) is int else _json_string(value)}"
+        for name, value in payload.items()
+    ]
+    return "{" + ",".join(members) + "}"
 
 
 def _packed(payload: dict[str, Any]) -> bytes:
     """The payload part of an untimed token, as `URLSafeSerializer.dump_payload` makes it.
 
     Compact JSON, zlib-compressed when that saves more than one byte (then
-    marked by a leading "."), base64url without padding.
+    marked by a leading "."), base64url without padding.  The payload is
+    well-formed (`_well_formed`): its values are ints and strings.
     """
     text = _compact_json(payload).encode()
     compressed = zlib.compress(text)

@@ -306,22 +306,27 @@ def generic_line(kind: Any, field: Any) -> str:
 _KEPT_TYPES = frozenset({str, int, bool, type(None)})
 
 
-def change_lines(kind: Any, field: Any, before: Any, after: Any) -> list[str]:
-    """Human lines for one change; never raises, whatever the values.
+# Kinds worded without reading their values (a study's headline record): kept per kind.
+_VALUELESS_KINDS = frozenset({"new_study", "removed"})
 
-    One change reaches every subscriber it matched, so the lines of a change
-    made of plain values are kept (per value and type: 1 == True); one with
-    lists or mappings (dates, conditions) is worded afresh.
-    """
-    if _KEPT_TYPES.issuperset((type(kind), type(field), type(before), type(after))):
-        return list(_kept_lines(kind, field, before, after))
-    return _lines(kind, field, before, after)
+
+def change_lines(kind: Any, field: Any, before: Any, after: Any) -> list[str]:
+    """Human lines for one change; never raises, whatever the values."""
+    return list(change_line_tuple(kind, field, before, after))
 
 
 def change_line_tuple(kind: Any, field: Any, before: Any, after: Any) -> tuple[str, ...]:
-    """`change_lines` as a tuple: for a change of plain values, the kept tuple itself."""
+    """`change_lines` as a tuple.
+
+    One change reaches every subscriber it matched, so the lines of a change
+    made of plain values are kept (per value and type: 1 == True), and so are
+    those of a new or removed study, whose values are not read; one with
+    lists or mappings (dates, conditions) is worded afresh.
+    """
     if _KEPT_TYPES.issuperset((type(kind), type(field), type(before), type(after))):
         return _kept_lines(kind, field, before, after)
+    if type(kind) is str and kind in _VALUELESS_KINDS:
+        return _kept_lines(kind, None, None, None)
     return tuple(_lines(kind, field, before, after))
 
 

@@ -134,16 +134,22 @@ def _id_key(value: Any) -> int:
     return value if isinstance(value, int) else 0
 
 
+# Ids of these exact types sort as themselves, with no key function per id; any
+# other int (a subclass) sorts as itself through `_id_key` too, to the same order.
+_PLAIN_INTS = frozenset({int, bool})
+_ID = attrgetter("id")
+
+
 def _sorted_ids(ids: set[Any]) -> tuple[Any, ...]:
-    if all(isinstance(value, int) for value in ids):
+    if _PLAIN_INTS.issuperset(map(type, ids)):
         return tuple(sorted(ids))
     return tuple(sorted(ids, key=_id_key))
 
 
 def _by_id(group: list[PendingNotification]) -> None:
     """Oldest first; ids that are not ints sort as 0 (the order is stable)."""
-    if all(isinstance(n.id, int) for n in group):
-        group.sort(key=attrgetter("id"))
+    if _PLAIN_INTS.issuperset(map(type, map(_ID, group))):
+        group.sort(key=_ID)
     else:
         group.sort(key=lambda n: _id_key(n.id))
 
@@ -496,7 +502,7 @@ def build_digest(
         item_count=sum(len(section.items) for section in sections),
         total_count=len(studies),
         notification_ids=_sorted_ids({n.id for n in notifications}),
-        new_count=sum(1 for study in studies if study.is_new),
+        new_count=sum(map(_IS_NEW, studies)),
     )
 
 

@@ -15,7 +15,7 @@ import binascii
 import re
 import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from functools import lru_cache
@@ -170,6 +170,16 @@ def _structured_header(name: str, value: str) -> str:
     return folded
 
 
+@lru_cache(maxsize=64)  # every message of a run passes the same few names
+def _extra_header_writer(name: str) -> Callable[[str, str], str]:
+    """How `build_message` writes an extra header; a name it may not take raises ValueError."""
+    if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN_HEADERS:
+        raise ValueError(f"header name not allowed: {name!r}")
+    if name.lower().startswith("list-") or name.lower() in ("references", "in-reply-to"):
+        return _structured_header
+    return unstructured_header
+
+
 def _date_header(date: datetime) -> str:
     # Equal instants in other zones hash alike: the offset is part of the key.
     return _date_line(date, date.utcoffset())
@@ -252,12 +262,7 @@ def build_message(
         "MIME-Version: 1.0",
     ]
     for name, value in headers.items():
-        if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN_HEADERS:
-            raise ValueError(f"header name not allowed: {name!r}")
-        if name.lower().startswith("list-") or name.lower() in ("references", "in-reply-to"):
-            lines.append(_structured_header(name, value))
-        else:
-            lines.append(unstructured_header(name, value))
+        lines.append(_extra_header_writer(name)(name, value))
     boundary = "=_" + secrets.token_hex(16)  # "=_" never occurs in base64
     lines.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"')
     head = "\r\n".join(lines).encode("ascii")

@@ -209,11 +209,12 @@ def _well_formed(purpose: Purpose, payload: Any, *, keyless_ok: bool = False) ->
         fields = {name: kind for name, kind in fields.items() if name != LINK_KEY}
     if payload.keys() != fields.keys():
         return False
-    # bool is an int subclass; a payload of True is never an id.
-    return all(
-        type(payload[name]) is kind and (kind is not int or payload[name] >= 0)
-        for name, kind in fields.items()
-    ) and (LINK_KEY not in payload or bool(payload[LINK_KEY]))
+    for name, kind in fields.items():  # a loop, not all(): a digest checks several payloads
+        value = payload[name]
+        # bool is an int subclass; a payload of True is never an id.
+        if type(value) is not kind or (kind is int and value < 0):
+            return False
+    return LINK_KEY not in payload or bool(payload[LINK_KEY])
 
 
 def canonical(part: str) -> bool:

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from operator import itemgetter
-from typing import Any, NamedTuple, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from worker.matching.concepts import (
     normalize_ancestor,
@@ -49,7 +49,6 @@ __all__ = [
     "haversine_from_km",
     "haversine_km",
     "index_key",
-    "matching_keys",
     "mesh_texts",
     "near_reach",
     "normalize_term",
@@ -76,8 +75,6 @@ _COMMON_WORDS = frozenset(
     {"carcinoma", "adenocarcinoma", "lymphoma", "leukemia", "sarcoma", "squamous", "nervous"}
     | {"central", "cardiovascular", "respiratory", "tract", "digestive", "vascular", "immune"}
 )
-
-K = TypeVar("K")
 _NUMBER_TYPES = frozenset({int, float})  # not bool: True is no latitude
 
 
@@ -377,28 +374,3 @@ def filters_pass(filters: Filters, study: StudyConcepts) -> bool:
     if filters.asks_eligibility and not accepts(filters, study.eligibility):
         return False
     return filters.near is None or any_site_within(study, _circle_of(filters.near))
-
-
-def matching_keys(
-    candidates: Iterable[tuple[K, frozenset[str], Filters]], study: StudyConcepts
-) -> list[K]:
-    """Keys of the candidate subscriptions that match, in candidate order.
-
-    Candidates sharing a term or a filter set (common: many subscribers of
-    "breast cancer" in one country) are checked once.
-    """
-    terms: dict[frozenset[str], bool] = {}
-    filter_results: dict[Filters, bool] = {}
-    matched = []
-    for key, words, filters in candidates:
-        term_ok = terms.get(words)
-        if term_ok is None:
-            term_ok = terms[words] = term_matches(words, study)
-        if not term_ok:
-            continue
-        filters_ok = filter_results.get(filters)
-        if filters_ok is None:
-            filters_ok = filter_results[filters] = filters_pass(filters, study)
-        if filters_ok:
-            matched.append(key)
-    return matched

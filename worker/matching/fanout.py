@@ -43,12 +43,7 @@ from worker.core.sql import (
     one_of,
 )
 from worker.ingest.snapshots import EventSummary, event_summaries, summaries
-from worker.matching.conditions import (
-    Filters,
-    StudyConcepts,
-    matching_keys,
-    study_concepts,
-)
+from worker.matching.conditions import StudyConcepts, study_concepts, term_matches
 from worker.matching.criteria_index import CriteriaIndex, StudyPlaces, TermCandidates
 from worker.matching.nearby import SiteNote, StudySites, preferred
 from worker.matching.opened_sites import sites_opened
@@ -73,7 +68,6 @@ FREQUENCY_ORDER = {frequency: rank for rank, frequency in enumerate(FREQUENCIES)
 # Notification rows made and written at a time: bounds the memory a batch's
 # output takes (a popular criteria can have thousands of subscriptions).
 ROWS_PER_CHUNK = 20_000
-_ANY_PLACE = Filters()  # terms are checked alone; their criteria's filters come after
 # The subscriptions that hear of their matches, as fan-out counts and reads them.
 _HEARING = Subscription.active.is_(True) & Subscription.confirmed.is_(True)
 
@@ -132,8 +126,12 @@ def _matches(
     terms: list[TermCandidates],
     places: StudyPlaces | None = None,
 ) -> tuple[list[TermCandidates], list[int]]:
-    """The terms among these that the study matches, and their criteria whose filters it passes."""
-    matching = matching_keys([(term, term.words, _ANY_PLACE) for term in terms], study)
+    """The terms among these that the study matches, and their criteria whose filters it passes.
+
+    Each term is distinct (one per word set), so each is checked once, alone:
+    its criteria's filters come after, in the index.
+    """
+    matching = [term for term in terms if term_matches(term.words, study)]
     return matching, index.matching_ids(matching, study, places) if matching else []
 
 

@@ -210,9 +210,8 @@ def _well_formed(purpose: Purpose, payload: Any, *, keyless_ok: bool = False) ->
     if payload.keys() != fields.keys():
         return False
     for name, kind in fields.items():  # a loop, not all(): a digest checks several payloads
-        value = payload[name]
         # bool is an int subclass; a payload of True is never an id.
-        if type(value) is not kind or (kind is int and value < 0):
+        if type(payload[name]) is not kind or (kind is int and payload[name] < 0):
             return False
     return LINK_KEY not in payload or bool(payload[LINK_KEY])
 

@@ -21,13 +21,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import Engine, func, make_url, select, text
+from sqlalchemy import Engine, Row, func, make_url, select, text
 
 from worker.bench.corpus import record
 from worker.bench.fake_ses import Account, FakeSes
@@ -40,7 +40,7 @@ from worker.queue.actors import install
 from worker.queue.broker import drain, make_broker
 from worker.queue.pipeline import publish, schedule_digests
 from worker.queue.runner import wake_stranded
-from worker.sending.rows import GAVE_UP, IN_FLIGHT, IN_FLIGHT_AGAIN
+from worker.sending.rows import GAVE_UP, IN_FLIGHT, IN_FLIGHT_AGAIN, release_stale_sending
 from worker.subscriptions.lists import import_subscriptions
 from worker.subscriptions.rows import parse_row
 
@@ -57,6 +57,8 @@ OPEN_STATES = (State.BUILDING, State.QUEUED, State.SENDING, State.PAUSED)  # wor
 STUDY_PUBLISHED = datetime(2026, 6, 28, 18, tzinfo=UTC)
 DIGESTS_DUE = datetime(2026, 6, 29, 8, 0, 1, tzinfo=UTC)
 WORKERS_APPLICATION = "trialalerts-fault-workers"  # names the workers' PostgreSQL sessions
+_SENDING = Delivery.state == State.SENDING
+_IN_FLIGHT_OF = (Delivery.id, Delivery.attempts, Delivery.last_error)
 
 
 def fault_scale(default: int) -> int:
@@ -119,6 +121,8 @@ class Deployment:
             "TRIALALERTS_BROKER_URL": self.broker_url,
             "TRIALALERTS_EMAIL_BACKEND": "ses",
             "TRIALALERTS_SECRET_KEY": KEY,
+            # The workers renew their claims by the lease the reconciler here takes them back by.
+            "TRIALALERTS_SENDING_LEASE_SECONDS": str(self.runtime.settings.sending_lease_seconds),
             "TRIALALERTS_METRICS_PORT": "0",
             "TRIALALERTS_METRICS_DIR": str(self.tmp_path / "metrics"),  # if metrics are turned on
             "TRIALALERTS_SES_ACCOUNT_CHECK_SECONDS": "5",
@@ -163,19 +167,17 @@ class Deployment:
                 worker.wait(timeout=30)
         self.workers.clear()
         wait_for_sessions_to_end(self.runtime.engine, WORKERS_APPLICATION)
-        self._note_in_flight()
-
-    def _note_in_flight(self, stale_before: datetime | None = None) -> None:
-        """Add the deliveries now in flight (marked, SES's answer not recorded) to the
-        interrupted sends; with `stale_before`, only those the reconciler will take back."""
-        in_flight = select(Delivery.id, Delivery.attempts).where(
-            Delivery.state == State.SENDING, Delivery.last_error.in_((IN_FLIGHT, IN_FLIGHT_AGAIN))
-        )
-        if stale_before is not None:
-            in_flight = in_flight.where(Delivery.updated_at <= stale_before)
         with self.runtime.sessions() as session:
-            found = session.execute(in_flight)
-            self._interrupted.update((str(pk), attempt) for pk, attempt in found)
+            self._note_in_flight(session.execute(select(*_IN_FLIGHT_OF).where(_SENDING)))
+
+    def _note_in_flight(self, rows: Iterable[Row[tuple[int, int, str | None]]]) -> None:
+        """Of these (id, attempts, last_error) rows, add those in flight (marked, SES's
+        answer not recorded) to the interrupted sends."""
+        self._interrupted.update(
+            (str(pk), attempt)
+            for pk, attempt, error in rows
+            if error in (IN_FLIGHT, IN_FLIGHT_AGAIN)
+        )
 
     def given_up(self) -> set[str]:
         """Deliveries failed because their send was cut off twice (rows.GAVE_UP)."""
@@ -218,12 +220,26 @@ class Deployment:
         """The scheduler's ticks: feedback first, then the reconciler, at wall-clock time."""
         now = datetime.now(UTC)
         self.runtime.clock = fixed_clock(now)
-        self.apply_feedback()
-        # A live worker stalled past its lease is taken back as one cut off: count it too.
-        self._note_in_flight(stale_before=now - self.lease)
-        stranded = wake_stranded(self.runtime, grace)
-        self.runtime.clock = lambda: datetime.now(UTC)
-        return stranded
+        try:
+            self.apply_feedback()
+            self._release_stale(now)
+            return wake_stranded(self.runtime, grace)
+        finally:
+            self.runtime.clock = lambda: datetime.now(UTC)
+
+    def _release_stale(self, now: datetime) -> None:
+        """The reconciler's release, with the in-flight rows it takes back counted as
+        interrupted sends (a worker stalled past its lease is treated as a stopped one).
+
+        The stale rows are locked before they are read, so no worker marks or records
+        one between the count and the release; `wake_stranded` then finds none left
+        stale at the same instant (a row's stamp only moves forward).
+        """
+        with self.runtime.sessions() as session, session.begin():
+            stale = _SENDING & (Delivery.updated_at <= now - self.lease)
+            locked = select(*_IN_FLIGHT_OF).where(stale).order_by(Delivery.id).with_for_update()
+            self._note_in_flight(session.execute(locked))
+            release_stale_sending(session, now, self.lease)
 
     def states(self) -> Counter[str]:
         with self.runtime.sessions() as session:

@@ -1,15 +1,39 @@
-"""After a kill, fault runs count rows only once PostgreSQL has ended the workers' sessions."""
+"""The fault runs' harness: the workers share its lease, and after a kill it counts rows
+only once PostgreSQL has ended the workers' sessions."""
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
 
-from worker.bench.faults import WORKERS_APPLICATION, named_sessions, wait_for_sessions_to_end
+from worker.bench.faults import (
+    WORKERS_APPLICATION,
+    Deployment,
+    named_sessions,
+    wait_for_sessions_to_end,
+)
+from worker.core.config import Settings, load_settings
 from worker.core.db import make_engine
+
+
+def test_the_workers_renew_their_claims_by_the_lease_the_harness_reclaims_by(
+    tmp_path: Path,
+) -> None:
+    """Else a live worker, renewing by the default 300 s, would look stopped after 5 s."""
+    harness = SimpleNamespace(
+        runtime=SimpleNamespace(settings=Settings(database_url="postgresql+psycopg://db/x",
+                                                  sending_lease_seconds=5)),
+        broker_url="redis://127.0.0.1:6379/9",
+        tmp_path=tmp_path,
+        ses=SimpleNamespace(url="http://127.0.0.1:1"),
+    )  # fmt: skip
+    workers = load_settings(Deployment.env(harness))  # type: ignore[arg-type]
+    assert workers.sending_lease_seconds == 5
 
 
 def test_waits_until_the_named_session_has_ended(pg_url: str) -> None:

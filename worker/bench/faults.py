@@ -9,8 +9,9 @@ accepted message yields a `Send` event, instantly for the tests, seconds
 later in the bench, or never with publishing off; due events are applied at
 each reconciler tick the way the feedback poller applies what SNS → SQS
 brings (that path itself is tested against moto).  After each SIGKILL the
-deliveries left in flight are counted: those are the interrupted sends, the
-only ones that may be sent twice.
+deliveries left in flight are counted, and so are those the reconciler takes
+back in flight from a worker stalled past its lease: those are the interrupted
+sends, the only ones that may be sent twice.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from worker.queue.actors import install
 from worker.queue.broker import drain, make_broker
 from worker.queue.pipeline import publish, schedule_digests
 from worker.queue.runner import wake_stranded
-from worker.sending.rows import GAVE_UP, IN_FLIGHT, IN_FLIGHT_AGAIN, release_stale_sending
+from worker.sending.rows import GAVE_UP, IN_FLIGHT_MARKS, release_stale_sending
 from worker.subscriptions.lists import import_subscriptions
 from worker.subscriptions.rows import parse_row
 
@@ -175,9 +175,7 @@ class Deployment:
         """Of these (id, attempts, last_error) rows, add those in flight (marked, SES's
         answer not recorded) to the interrupted sends."""
         self._interrupted.update(
-            (str(pk), attempt)
-            for pk, attempt, error in rows
-            if error in (IN_FLIGHT, IN_FLIGHT_AGAIN)
+            (str(pk), attempt) for pk, attempt, error in rows if error in IN_FLIGHT_MARKS
         )
 
     def given_up(self) -> set[str]:

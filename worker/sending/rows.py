@@ -70,6 +70,7 @@ IN_FLIGHT = "uncertain: in flight"  # the SES call is under way
 RESEND = "uncertain: its worker stopped during the SES call; resent once"
 IN_FLIGHT_AGAIN = "uncertain: in flight again after a stopped worker"
 GAVE_UP = f"{UNCERTAIN} its worker stopped twice during the SES call; not resent again"
+IN_FLIGHT_MARKS = (IN_FLIGHT, IN_FLIGHT_AGAIN)  # a row marked, SES's answer not recorded
 RENEW_AFTER = 1 / 3  # of the lease: how old a stamp may get before the next message renews it
 Taken = Literal["send", "unwanted", "lost"]
 
@@ -250,7 +251,7 @@ def release_stale_sending(
     whose WHERE holds the lease, checked on the row as it is when written.
     """
     stale = (DELIVERIES.c.state == State.SENDING) & (DELIVERIES.c.updated_at <= now - older_than)
-    in_flight = DELIVERIES.c.last_error.in_((IN_FLIGHT, IN_FLIGHT_AGAIN))
+    in_flight = DELIVERIES.c.last_error.in_(IN_FLIGHT_MARKS)
     moves = [
         (DELIVERIES.c.last_error == IN_FLIGHT_AGAIN, State.FAILED, {"last_error": GAVE_UP}),
         (DELIVERIES.c.last_error == IN_FLIGHT, State.QUEUED, {"last_error": RESEND}),

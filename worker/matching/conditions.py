@@ -27,6 +27,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from math import asin, cos, radians, sin, sqrt
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -265,11 +266,13 @@ def haversine_from_km(phi1: float, cos_phi1: float, lon1: float, lat2: float, lo
     worked out once, and every distance comes out bit for bit as
     `haversine_km` gives it (the same operations in the same order).
     """
-    phi2 = math.radians(lat2)
-    half_dphi = (phi2 - phi1) / 2
-    half_dlambda = math.radians(lon2 - lon1) / 2
-    a = math.sin(half_dphi) ** 2 + cos_phi1 * math.cos(phi2) * math.sin(half_dlambda) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    phi2 = radians(lat2)
+    root = sqrt(
+        sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos(phi2) * sin(radians(lon2 - lon1) / 2) ** 2
+    )
+    # The hot path of "near" matching: names bound at import, and min(1.0, root) spelled
+    # out (the builtin costs more than the trigonometry); the value is the same.
+    return 2 * EARTH_RADIUS_KM * asin(root if root < 1.0 else 1.0)
 
 
 def _longitude_reach(lat: float, km: float) -> float:

@@ -180,7 +180,9 @@ class TermCandidates:
     Near criteria sit in a one-degree grid by the cells their circle can reach
     (`wide` holds the few reaching too many cells), so a study's sites meet
     only the circles around them: `inside` by the cells a circle holds whole
-    (any site there is within it), `grid` by the cells its edge crosses.
+    (any site there is within it), `grid` by the cells its edge crosses.  Every
+    cell a circle reaches is a key of `grid`, so that a study none of the term's
+    circles comes near costs one look at its cells.
     """
 
     words: frozenset[str]
@@ -224,7 +226,11 @@ class TermCandidates:
                 continue
             held = _held_cells(circle)
             for cell in cells:
-                (inside if cell in held else grid).setdefault(cell, []).append(circle)
+                edge = grid.setdefault(cell, [])  # a key for every cell: one look says "none near"
+                if cell in held:
+                    inside.setdefault(cell, []).append(circle)
+                else:
+                    edge.append(circle)
         return TermCandidates(
             self.words,
             by_filters,
@@ -378,12 +384,14 @@ class CriteriaIndex:
             if len(term.near) * CELLS_PER_CIRCLE <= len(sites.by_cell):
                 circles += term.near
                 continue
+            circles += term.wide
+            if term.grid.keys().isdisjoint(sites.cells):
+                continue  # none of the grid's circles comes near the study: most terms
             met = sites.met.get(id(term))
             if met is not None and met[0] is term:
                 circles += met[1]
             else:
                 matched += _circles_reached(term, sites, passes, study)
-            circles += term.wide
         if circles:
             assert sites is not None
             matched += _circles_with_a_site(circles, sites, passes, study)
@@ -445,6 +453,7 @@ class _Sites:
         self.by_cell: dict[Cell, list[tuple[float, float]]] = {}
         for point in points:
             self.by_cell.setdefault(cell_of(*point), []).append(point)
+        self.cells = self.by_cell.keys()
         self.found: dict[int, bool] = {}
         self.met: dict[int, tuple[TermCandidates, list[NearCriteria]]] = {}  # id(term) →
 
@@ -514,14 +523,15 @@ def _circles_reached(
     every cell of the study it covers and found in none holds no site (any
     site within a circle lies in one of its cells).
     """
-    grid, inside, known = term.grid, term.inside, sites.found
+    grid, inside, by_cell, cells = term.grid, term.inside, sites.by_cell, sites.cells
+    known = sites.found
+    youngest, oldest = study.eligibility.youngest, study.eligibility.oldest
     decided: set[int] = set()  # found, or failing its other filters
     tried: set[int] = set()  # tried on a cell's sites and not found there
     found: list[int] = []
     met: list[NearCriteria] = []  # found, or untried
-    by_cell = sites.by_cell
     if inside:
-        for cell in by_cell.keys() & inside.keys():  # the smaller one is looked through, in C
+        for cell in cells & inside.keys():  # the smaller one is looked through, in C
             for circle in inside[cell]:
                 key = circle.id
                 if key in decided:
@@ -530,18 +540,16 @@ def _circles_reached(
                 known[key] = True
                 age = circle.age
                 met.append(circle)
-                if passes[circle.filter_set] and (age is None or takes_age(study.eligibility, age)):
+                if passes[circle.filter_set] and (age is None or youngest <= age <= oldest):
                     found.append(key)
-    for cell in by_cell.keys() & grid.keys():
+    for cell in cells & grid.keys():
         points = by_cell[cell]
         for circle in grid[cell]:
             key = circle.id
             if key in decided:
                 continue
             age = circle.age
-            if not passes[circle.filter_set] or (
-                age is not None and not takes_age(study.eligibility, age)
-            ):
+            if not passes[circle.filter_set] or (age is not None and not youngest <= age <= oldest):
                 decided.add(key)
                 if known.get(key) is not False:
                     met.append(circle)

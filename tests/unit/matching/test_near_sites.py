@@ -282,6 +282,18 @@ def test_a_wide_circle_holds_the_cells_around_its_centre_and_finds_their_sites()
     assert _index().matching_ids([term], _study([(41.9, 12.5)])) == []  # Rome: 478 km
 
 
+def test_every_cell_a_circle_reaches_is_a_grid_key_so_a_far_study_costs_one_look() -> None:
+    """A cell held whole is a grid key too, with no edge circle: one look rules out a far study."""
+    milan = (45.4642, 9.19)
+    circle = _circle(milan, 250.0)
+    term = TermCandidates(frozenset({"melanoma"}), {}).extended([], [circle])
+    assert term.grid[cell_of(*milan)] == ()
+    assert set(term.inside) < set(term.grid)
+    sydney = _study([(-33.87, 151.21)])
+    assert term.grid.keys().isdisjoint(_Sites(sydney).cells)
+    assert _index().matching_ids([term], sydney) == []
+
+
 def test_a_term_extended_twice_files_its_circles_as_one_extended_once() -> None:
     first = [_circle((45.4642, 9.19), km, number) for number, km in enumerate((25.0, 250.0))]
     second = [_circle((41.9, 12.5), km, number) for number, km in enumerate((100.0, 3000.0), 2)]

@@ -2,8 +2,9 @@
 
 Criteria rows are insert-only, so the cache only ever grows.  Work per study
 is one check per distinct term sharing one of its words (a term that fails
-skips all its criteria), then one check per distinct filter set (statuses,
-countries, sex, healthy volunteers, phases, study types), then the near
+skips all its criteria), then one look per distinct filter set at the
+verdicts of its two parts (statuses and countries; sex, healthy volunteers,
+phases and study types), each part judged once per study, then the near
 criteria of the terms that matched, found from the study's site points.
 An age is personal, so it stays out of the filter sets (which it would split
 into one per age): criteria with an age are kept sorted by age within their
@@ -75,6 +76,10 @@ _COLUMNS = (
     Criteria.study_types,
 )
 
+# A criteria's filters but near and age, as two part numbers (CriteriaIndex.parts):
+# its statuses and countries, and its eligibility filters.
+FilterSet = tuple[int, int]
+
 
 @dataclass(frozen=True, slots=True)
 class NearCriteria:
@@ -85,7 +90,8 @@ class NearCriteria:
     km: float
     lat_reach: float
     lon_reach: float
-    filter_set: int  # its filters but near and age: an index into CriteriaIndex.filter_sets
+    place: int  # its statuses and countries: a part number (CriteriaIndex.parts)
+    ask: int  # its eligibility filters but age: a part number
     id: int
     age: int | None = None
     south: float = field(init=False, repr=False, compare=False)  # lat - lat_reach
@@ -186,12 +192,12 @@ class TermCandidates:
     """
 
     words: frozenset[str]
-    by_filters: Mapping[int, Sequence[int]]  # filter set number → criteria ids without an age
+    by_filters: Mapping[FilterSet, Sequence[int]]  # filter set → criteria ids without an age
     near: tuple[NearCriteria, ...] = ()
     grid: Mapping[Cell, tuple[NearCriteria, ...]] = field(default_factory=dict)
     wide: tuple[NearCriteria, ...] = ()
-    # filter set number → the criteria with an age: (their ages in order, their ids)
-    by_age: Mapping[int, tuple[Sequence[int], Sequence[int]]] = field(default_factory=dict)
+    # filter set → the criteria with an age: (their ages in order, their ids)
+    by_age: Mapping[FilterSet, tuple[Sequence[int], Sequence[int]]] = field(default_factory=dict)
     inside: Mapping[Cell, tuple[NearCriteria, ...]] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -242,7 +248,7 @@ class TermCandidates:
         )
 
 
-Plain = tuple[int, int, int | None]  # (filter set number, criteria id, age) of a criteria
+Plain = tuple[FilterSet, int, int | None]  # (filter set, criteria id, age) of a criteria
 
 
 def _by_age(pairs: list[tuple[int, int]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -257,13 +263,12 @@ _Pending = dict[frozenset[str], tuple[list[Plain], list[NearCriteria]]]
 class CriteriaIndex:
     def __init__(self) -> None:
         self._by_key: dict[str, dict[frozenset[str], TermCandidates]] = {}
-        # A filter set is a pair of parts: statuses and countries, and the
-        # eligibility filters but age.  Each distinct part is judged once per
-        # study, so sets that mix the same parts cost a lookup.
+        # A filter set is a pair of parts (FilterSet): statuses and countries,
+        # and the eligibility filters but age.  Each distinct part is judged
+        # once per study, so a set costs two lookups.
         self._part_numbers: dict[Filters, int] = {}
         self.parts: list[Filters] = []  # part number → its filters
-        self._filter_numbers: dict[tuple[int, int], int] = {}
-        self.filter_sets: list[tuple[int, int]] = []  # filter set number → its two parts
+        self._filter_sets: dict[FilterSet, FilterSet] = {}  # each distinct pair, kept once
         self._settled = 0  # every criteria row at or below this id is loaded
         self._loaded_above: set[int] = set()  # loaded ids above `_settled`
         self._count = 0
@@ -302,8 +307,8 @@ class CriteriaIndex:
                 self._loaded_above = {i for i in self._loaded_above if i > settled}
             return len(fresh)
 
-    def _filter_set(self, row: Row[Any]) -> int:
-        """The number of the row's filters but near and age, one per distinct set."""
+    def _filter_set(self, row: Row[Any]) -> FilterSet:
+        """The row's filters but near and age, as a pair of part numbers."""
         place = Filters(
             statuses=frozenset(row.statuses or ()), countries=frozenset(row.countries or ())
         )
@@ -314,11 +319,7 @@ class CriteriaIndex:
             study_types=frozenset(row.study_types or ()),
         )
         pair = (self._part(place), self._part(ask))
-        number = self._filter_numbers.get(pair)
-        if number is None:
-            number = self._filter_numbers[pair] = len(self.filter_sets)
-            self.filter_sets.append(pair)
-        return number
+        return self._filter_sets.setdefault(pair, pair)
 
     def _part(self, filters: Filters) -> int:
         number = self._part_numbers.get(filters)
@@ -337,7 +338,8 @@ class CriteriaIndex:
         circle = Filters(near=(row.near_lat, row.near_lon, row.near_km)).near  # validated
         lat, lon, km = cast("tuple[float, float, float]", circle)
         lat_reach, lon_reach = near_reach(lat, km)
-        near.append(NearCriteria(lat, lon, km, lat_reach, lon_reach, filter_set, row.id, row.age))
+        place, ask = filter_set
+        near.append(NearCriteria(lat, lon, km, lat_reach, lon_reach, place, ask, row.id, row.age))
 
     def candidates(self, words: frozenset[str]) -> list[TermCandidates]:
         """The distinct terms indexed by one of these words."""
@@ -356,21 +358,22 @@ class CriteriaIndex:
     ) -> list[int]:
         """Ids of the criteria of these (already matching) terms whose filters the study passes.
 
-        Each filter set is judged once per study, and before any distance is
-        computed: a near criteria whose other filters fail costs a lookup.
+        Each part of the filter sets is judged once per study, and before any
+        distance is computed: a near criteria whose other filters fail costs
+        two lookups.
         `places` shares the study's sites, and the circles found to hold one,
         with the batch's other matchings of the same sites.
         """
-        passes = _Verdicts(self, study)
+        passes = _Verdicts(self.parts, study)
         matched: list[int] = []
         sites: _Sites | None = None
         circles: list[NearCriteria] = []  # to look at one by one, all terms together
         for term in terms:
-            for number, ids in term.by_filters.items():
-                if passes[number]:
+            for (place, ask), ids in term.by_filters.items():
+                if passes[place] and passes[ask]:
                     matched += ids
-            for number, (ages, ids) in term.by_age.items():
-                if passes[number]:  # the ages the study takes cut a slice of the sorted ones
+            for (place, ask), (ages, ids) in term.by_age.items():
+                if passes[place] and passes[ask]:  # the ages the study takes cut a slice
                     taken = study.eligibility
                     start, stop = (
                         bisect_left(ages, taken.youngest),
@@ -402,24 +405,10 @@ class CriteriaIndex:
 
 
 class _Verdicts(dict[int, bool]):
-    """Whether one study passes each filter set (number → bool), judged on first lookup.
+    """Whether one study passes each part of the filter sets (number → bool), judged on first use.
 
-    A dict, so that the many lookups of judged sets cost no Python call.
+    A dict, so that the many lookups of judged parts cost no Python call.
     """
-
-    def __init__(self, index: CriteriaIndex, study: StudyConcepts) -> None:
-        super().__init__()
-        self.filter_sets = index.filter_sets
-        self.parts = _PartVerdicts(index.parts, study)
-
-    def __missing__(self, number: int) -> bool:
-        place, ask = self.filter_sets[number]
-        ok = self[number] = self.parts[place] and self.parts[ask]
-        return ok
-
-
-class _PartVerdicts(dict[int, bool]):
-    """Whether one study passes each part of the filter sets, judged on first lookup."""
 
     def __init__(self, parts: Sequence[Filters], study: StudyConcepts) -> None:
         super().__init__()
@@ -540,7 +529,11 @@ def _circles_reached(
                 known[key] = True
                 age = circle.age
                 met.append(circle)
-                if passes[circle.filter_set] and (age is None or youngest <= age <= oldest):
+                if (
+                    passes[circle.place]
+                    and passes[circle.ask]
+                    and (age is None or youngest <= age <= oldest)
+                ):
                     found.append(key)
     for cell in cells & grid.keys():
         points = by_cell[cell]
@@ -549,7 +542,11 @@ def _circles_reached(
             if key in decided:
                 continue
             age = circle.age
-            if not passes[circle.filter_set] or (age is not None and not youngest <= age <= oldest):
+            if (
+                not passes[circle.place]
+                or not passes[circle.ask]
+                or (age is not None and not youngest <= age <= oldest)
+            ):
                 decided.add(key)
                 if known.get(key) is not False:
                     met.append(circle)
@@ -589,7 +586,9 @@ def _circles_with_a_site(
     south, north = sites.south, sites.north
     known = sites.found
     for circle in circles:
-        if circle.south > north or circle.north < south or not passes[circle.filter_set]:
+        if circle.south > north or circle.north < south:
+            continue
+        if not passes[circle.place] or not passes[circle.ask]:
             continue
         age = circle.age
         if age is not None and not takes_age(study.eligibility, age):

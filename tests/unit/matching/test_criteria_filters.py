@@ -88,7 +88,7 @@ def test_a_site_within_a_circle_is_found_by_band_or_by_cells_alike() -> None:
         for km in (1.0, 25.0, 80.0, 400.0):
             lat_jitter, lon_jitter = rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)
             centre = (lat + lat_jitter, lon + lon_jitter)
-            circle = NearCriteria(*centre, km, *near_reach(centre[0], km), filter_set=0, id=1)
+            circle = NearCriteria(*centre, km, *near_reach(centre[0], km), place=0, ask=0, id=1)
             brute = any(
                 haversine_km(circle.lat, circle.lon, *point) <= km for point in study.points
             )

@@ -62,7 +62,7 @@ def _haversine_as_written(lat1: float, lon1: float, lat2: float, lon2: float) ->
 
 def _circle(centre: tuple[float, float], km: float, criteria_id: int = 1) -> NearCriteria:
     lat, lon = centre
-    return NearCriteria(lat, lon, km, *near_reach(lat, km), filter_set=0, id=criteria_id)
+    return NearCriteria(lat, lon, km, *near_reach(lat, km), place=0, ask=0, id=criteria_id)
 
 
 def _study(sites: list[tuple[float, float]], status: str = "RECRUITING") -> StudyConcepts:
@@ -74,11 +74,9 @@ def _study(sites: list[tuple[float, float]], status: str = "RECRUITING") -> Stud
 
 
 def _index(*filters: Filters) -> CriteriaIndex:
-    """A criteria cache whose filter set n is the n-th of these filters (place part only)."""
+    """A criteria cache whose part n is the n-th of these filters (part 0: none by default)."""
     index = CriteriaIndex()
-    for number, place in enumerate(filters or (Filters(),)):
-        index.parts.append(place)
-        index.filter_sets.append((number, number))
+    index.parts.extend(filters or (Filters(),))
     return index
 
 
@@ -192,13 +190,13 @@ def test_the_criteria_cache_finds_the_circles_checking_every_site_finds(
         return
     index = _index(Filters(), Filters(statuses=frozenset({"RECRUITING"})))
     near = [
-        NearCriteria(*centre, km, *near_reach(centre[0], km), filter_set=int(asks), id=number)
+        NearCriteria(*centre, km, *near_reach(centre[0], km), place=int(asks), ask=0, id=number)
         for number, (centre, km, asks) in enumerate(circles)
     ]
     term = TermCandidates(frozenset({"melanoma"}), {}).extended([], near)
     places = StudyPlaces()
     for status in statuses:
-        wanted = [c for c in near if c.filter_set == 0 or status == "RECRUITING"]
+        wanted = [c for c in near if c.place == 0 or status == "RECRUITING"]
         for shared in (None, places):
             found = index.matching_ids([term], _study(sites, status), shared)
             assert sorted(found) == sorted(_brute(wanted, sites))
@@ -222,9 +220,9 @@ def test_a_second_matching_of_the_same_sites_reuses_what_the_first_found() -> No
     recruiting = Filters(statuses=frozenset({"RECRUITING"}))
     index = _index(Filters(), recruiting)
     near = [
-        NearCriteria(*barcelona, 30.0, *near_reach(barcelona[0], 30.0), filter_set=0, id=1),
-        NearCriteria(*barcelona, 30.0, *near_reach(barcelona[0], 30.0), filter_set=1, id=2),
-        NearCriteria(*madrid, 50.0, *near_reach(madrid[0], 50.0), filter_set=0, id=3),
+        NearCriteria(*barcelona, 30.0, *near_reach(barcelona[0], 30.0), place=0, ask=0, id=1),
+        NearCriteria(*barcelona, 30.0, *near_reach(barcelona[0], 30.0), place=1, ask=0, id=2),
+        NearCriteria(*madrid, 50.0, *near_reach(madrid[0], 50.0), place=0, ask=0, id=3),
     ]
     term = TermCandidates(frozenset({"melanoma"}), {}).extended([], near)
     places = StudyPlaces()

@@ -90,10 +90,11 @@ class StudyConcepts:
 
     `concepts` holds one word set per distinct concept; `words` is their union
     (what the candidate query looks up); `word_masks` maps each word to a bitmask
-    of the concepts holding it.  Site countries and points are computed on first
-    use only: a 1,148-site study costs nothing until a term matches and a
-    subscription filters on place, and its eligibility until a subscription
-    filters on that.
+    of the concepts holding it.  Site countries, points and eligibility are
+    computed on first use only: a 1,148-site study costs nothing until a term
+    matches (then the filter verdicts a batch shares are looked up by its
+    status, countries and eligibility: worker/matching/criteria_index.py,
+    `BatchShare`), and its points until a subscription filters on place.
     """
 
     concepts: tuple[frozenset[str], ...]

@@ -54,7 +54,7 @@ from worker.matching.conditions import (
     near_reach,
 )
 from worker.matching.criteria import settled_up_to
-from worker.matching.eligibility import takes_age
+from worker.matching.eligibility import StudyEligibility, takes_age
 
 LOAD_CHUNK = 5000  # criteria rows fetched at a time by refresh
 GRID_LIMIT = 400  # grid cells a near circle may take; wider ones are checked apart
@@ -354,17 +354,18 @@ class CriteriaIndex:
         self,
         terms: Iterable[TermCandidates],
         study: StudyConcepts,
-        places: StudyPlaces | None = None,
+        shared: BatchShare | None = None,
     ) -> list[int]:
         """Ids of the criteria of these (already matching) terms whose filters the study passes.
 
         Each part of the filter sets is judged once per study, and before any
         distance is computed: a near criteria whose other filters fail costs
         two lookups.
-        `places` shares the study's sites, and the circles found to hold one,
-        with the batch's other matchings of the same sites.
+        `shared` holds what the batch's other matchings worked out (see `BatchShare`).
         """
-        passes = _Verdicts(self.parts, study)
+        passes = (
+            _Verdicts(self.parts, study) if shared is None else shared.verdicts(self.parts, study)
+        )
         matched: list[int] = []
         sites: _Sites | None = None
         circles: list[NearCriteria] = []  # to look at one by one, all terms together
@@ -383,7 +384,7 @@ class CriteriaIndex:
             if not term.near or not study.points:
                 continue
             if sites is None:
-                sites = _Sites(study) if places is None else places.sites(study)
+                sites = _Sites(study) if shared is None else shared.sites(study)
             if len(term.near) * CELLS_PER_CIRCLE <= len(sites.by_cell):
                 circles += term.near
                 continue
@@ -430,7 +431,7 @@ CELLS_PER_CIRCLE = 10
 class _Sites:
     """One study's site points, sorted by latitude and by one-degree cell.
 
-    For a second matching of the same sites (see `StudyPlaces`), `found`
+    For a second matching of the same sites (see `BatchShare`), `found`
     remembers, by criteria id, whether a site lies in that criteria's circle,
     and `met`, by term, the grid circles its sites met that may hold one: those
     found to, and those set aside untried because their other filters failed.
@@ -482,21 +483,36 @@ class _Sites:
         return False
 
 
-class StudyPlaces:
-    """The site points of a batch's studies, each distinct set prepared once.
+# What the verdicts on the filter parts read of a study: `filters_pass` on a part (a
+# Filters with no near) reads its status, its countries and its eligibility, no more.
+_Judged = tuple[str, frozenset[str], StudyEligibility]
 
-    An update and the snapshot before it mostly list the same sites: matching
-    the snapshot (worker/matching/fanout.py, `matched_before`) then finds
-    each circle's answer already worked out.
+
+class BatchShare:
+    """What the matchings of one batch share, each worked out once.
+
+    An update and the snapshot before it mostly list the same sites, and
+    mostly have the same status, countries and eligibility: matching the
+    snapshot (worker/matching/fanout.py, `matched_before`) then finds each
+    circle's answer and each filter part's verdict already worked out.  The
+    verdicts are shared by every study of the batch alike in what they read.
     """
 
     def __init__(self) -> None:
         self._by_points: dict[tuple[tuple[float, float], ...], _Sites] = {}
+        self._verdicts: dict[_Judged, _Verdicts] = {}
 
     def sites(self, study: StudyConcepts) -> _Sites:
         found = self._by_points.get(study.points)
         if found is None:
             found = self._by_points[study.points] = _Sites(study)
+        return found
+
+    def verdicts(self, parts: Sequence[Filters], study: StudyConcepts) -> _Verdicts:
+        key = (study.status, study.countries, study.eligibility)
+        found = self._verdicts.get(key)
+        if found is None or found.filters is not parts:
+            found = self._verdicts[key] = _Verdicts(parts, study)
         return found
 
 

@@ -44,7 +44,7 @@ from worker.core.sql import (
 )
 from worker.ingest.snapshots import EventSummary, event_summaries, summaries
 from worker.matching.conditions import StudyConcepts, study_concepts, term_matches
-from worker.matching.criteria_index import CriteriaIndex, StudyPlaces, TermCandidates
+from worker.matching.criteria_index import BatchShare, CriteriaIndex, TermCandidates
 from worker.matching.nearby import SiteNote, StudySites, preferred
 from worker.matching.opened_sites import sites_opened
 
@@ -124,7 +124,7 @@ def _matches(
     index: CriteriaIndex,
     study: StudyConcepts,
     terms: list[TermCandidates],
-    places: StudyPlaces | None = None,
+    shared: BatchShare | None = None,
 ) -> tuple[list[TermCandidates], list[int]]:
     """The terms among these that the study matches, and their criteria whose filters it passes.
 
@@ -132,7 +132,7 @@ def _matches(
     its criteria's filters come after, in the index.
     """
     matching = [term for term in terms if term_matches(term.words, study)]
-    return matching, index.matching_ids(matching, study, places) if matching else []
+    return matching, index.matching_ids(matching, study, shared) if matching else []
 
 
 def matched_before(
@@ -140,15 +140,16 @@ def matched_before(
     index: CriteriaIndex,
     events: dict[int, EventSummary],
     matched: dict[int, tuple[list[TermCandidates], list[int]]],
-    places: StudyPlaces | None = None,
+    shared: BatchShare | None = None,
 ) -> dict[int, set[int]]:
     """For each matched event, which of the criteria it matches its previous snapshot matched.
 
     Most updates leave what matching reads as it was (a title, a date), and
     ingest says so: then the previous snapshot matched the same criteria.  The
     other previous summaries that are not events of this batch are read in one
-    query.  `places`: the batch's site points, from matching the events (a
-    snapshot mostly lists the same sites as the update after it).
+    query.  `shared`: what matching the batch's events worked out (a snapshot
+    mostly lists the same sites, and reads the same to the filters, as the
+    update after it).
     """
     before: dict[int, set[int]] = {}
     previous: dict[int, int] = {}
@@ -168,7 +169,7 @@ def matched_before(
         summary = known.get(previous_pk)
         if summary is not None:
             terms = matched[pk][0]
-            before[pk] = set(_matches(index, study_concepts(summary), terms, places)[1])
+            before[pk] = set(_matches(index, study_concepts(summary), terms, shared)[1])
     return before
 
 
@@ -189,16 +190,16 @@ def _match_events(
     index.refresh(session)
     events = event_summaries(session, list(by_event))
     matched: dict[int, tuple[list[TermCandidates], list[int]]] = {}
-    places = StudyPlaces()
+    shared = BatchShare()
     for event_pk in sorted(by_event):
         summary = events[event_pk].summary
         if summary is None:
             continue
         study = study_concepts(summary)
-        terms, ids = _matches(index, study, index.candidates(study.words), places)
+        terms, ids = _matches(index, study, index.candidates(study.words), shared)
         if ids:
             matched[event_pk] = terms, ids
-    before = matched_before(session, index, events, matched, places)
+    before = matched_before(session, index, events, matched, shared)
 
     fires: dict[int, list[Fire]] = {}  # event → what it fires
     result = MatchResult(changes=sum(map(len, by_event.values())))

@@ -25,9 +25,9 @@ from worker.matching.conditions import (
     site_within,
 )
 from worker.matching.criteria_index import (
+    BatchShare,
     CriteriaIndex,
     NearCriteria,
-    StudyPlaces,
     TermCandidates,
     _cells_of,
     _held_cells,
@@ -194,11 +194,11 @@ def test_the_criteria_cache_finds_the_circles_checking_every_site_finds(
         for number, (centre, km, asks) in enumerate(circles)
     ]
     term = TermCandidates(frozenset({"melanoma"}), {}).extended([], near)
-    places = StudyPlaces()
+    shared = BatchShare()
     for status in statuses:
         wanted = [c for c in near if c.place == 0 or status == "RECRUITING"]
-        for shared in (None, places):
-            found = index.matching_ids([term], _study(sites, status), shared)
+        for batch in (None, shared):
+            found = index.matching_ids([term], _study(sites, status), batch)
             assert sorted(found) == sorted(_brute(wanted, sites))
             assert len(found) == len(set(found))
 
@@ -225,15 +225,15 @@ def test_a_second_matching_of_the_same_sites_reuses_what_the_first_found() -> No
         NearCriteria(*madrid, 50.0, *near_reach(madrid[0], 50.0), place=0, ask=0, id=3),
     ]
     term = TermCandidates(frozenset({"melanoma"}), {}).extended([], near)
-    places = StudyPlaces()
+    shared = BatchShare()
     sites = [(41.4287, 2.1436), (42.6, -5.57)]  # Vall d'Hebron, León
-    now = index.matching_ids([term], _study(sites), places)
-    before = index.matching_ids([term], _study(sites, status="NOT_YET_RECRUITING"), places)
+    now = index.matching_ids([term], _study(sites), shared)
+    before = index.matching_ids([term], _study(sites, status="NOT_YET_RECRUITING"), shared)
     assert (sorted(now), sorted(before)) == ([1, 2], [1])
-    assert places.sites(_study(sites)) is places.sites(_study(list(sites)))
+    assert shared.sites(_study(sites)) is shared.sites(_study(list(sites)))
     # Madrid's circle lies wholly south of these sites: set aside without a distance.
-    assert places.sites(_study(sites)).found == {1: True, 2: True}
-    elsewhere = index.matching_ids([term], _study([madrid]), places)
+    assert shared.sites(_study(sites)).found == {1: True, 2: True}
+    elsewhere = index.matching_ids([term], _study([madrid]), shared)
     assert sorted(elsewhere) == [3]
 
 

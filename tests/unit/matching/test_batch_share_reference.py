@@ -1,14 +1,16 @@
-"""A batch's matchings sharing site sets (`StudyPlaces`) decide as checking every criteria.
+"""A batch's matchings sharing their work (`BatchShare`) decide as checking every criteria.
 
 Matching keeps, per distinct set of site points in a batch, whether a site
 lies in each circle (`_Sites.found`) and, per term, the circles its sites met
 (`_Sites.met`), for the batch's other studies with the same points: an
-update's previous snapshot, or another study listing the same sites.  Those
-studies differ in status, countries and eligibility, the criteria cache may
+update's previous snapshot, or another study listing the same sites.  It
+keeps the verdicts on the filter parts for the batch's studies with the same
+status, countries and eligibility.  Those studies differ in status,
+countries and eligibility, the criteria cache may
 be refreshed in the middle of the batch (new term objects), and the batch may
 come in any order: whatever was shared, each study's criteria must be those
 whose every filter it passes (`filters_pass` on the whole Filters, near and
-age included), as matching it alone (places=None) finds.
+age included), as matching it alone (shared=None) finds.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from worker.core.models import Criteria
 from worker.matching.conditions import Filters, StudyConcepts, filters_pass, index_key
-from worker.matching.criteria_index import CriteriaIndex, StudyPlaces
+from worker.matching.criteria_index import BatchShare, CriteriaIndex
 
 TERMS = [frozenset({"melanoma"}), frozenset({"lung", "cancer"}), frozenset({"glioma"})]
 STATUSES = ["RECRUITING", "COMPLETED", "NOT_YET_RECRUITING"]
@@ -157,14 +159,14 @@ def test_a_batch_sharing_site_sets_matches_as_checking_every_criteria_and_site(
 
         load(rows[: len(first)])
         loaded = len(first)
-        places = StudyPlaces()
+        share = BatchShare()
         seen: list[tuple[StudyConcepts, int, list[Any]]] = []
         for position, (study, drawn) in enumerate(events):
             if position == refresh_at and loaded < len(rows):
                 load(rows[loaded:])
                 loaded = len(rows)
             terms = index.candidates(study.words)
-            shared = index.matching_ids(terms, study, places)
+            shared = index.matching_ids(terms, study, share)
             assert len(shared) == len(set(shared))
             expected = {row["id"] for row in rows[:loaded] if filters_pass(_filters(row), study)}
             assert set(shared) == expected
@@ -173,9 +175,46 @@ def test_a_batch_sharing_site_sets_matches_as_checking_every_criteria_and_site(
             status, sex = drawn["before"]
             site_list = lists[drawn["places"] % len(lists)]
             seen.append((_study(site_list, drawn, status, sex), loaded, terms))
-        # The previous snapshots, after every event (as match_events does), the same places.
+        # The previous snapshots, after every event (as match_events does), the same share.
         for study, count, terms in seen[1::2]:
-            shared = index.matching_ids(terms, study, places)
+            shared = index.matching_ids(terms, study, share)
             expected = {row["id"] for row in rows[:count] if filters_pass(_filters(row), study)}
             assert sorted(shared) == sorted(expected)
     engine.dispose()
+
+
+def _alike(status: str, country: str, sex: str, lat: float) -> StudyConcepts:
+    return StudyConcepts(
+        concepts=(frozenset({"melanoma"}),),
+        status=status,
+        sites=({"lat": lat, "lon": 9.19, "country": country},),
+        summary={"eligibility": {"sex": sex}},
+    )
+
+
+def test_studies_alike_in_what_the_filter_parts_read_share_their_verdicts() -> None:
+    """Status, countries and eligibility: studies alike in those (not in sites) share verdicts."""
+    index = CriteriaIndex()
+    index.parts.extend(
+        [
+            Filters(statuses=frozenset({"RECRUITING"})),
+            Filters(countries=frozenset({"Italy"})),
+            Filters(sex="female"),
+        ]
+    )
+    share = BatchShare()
+    verdicts = share.verdicts(index.parts, _alike("RECRUITING", "Italy", "FEMALE", 45.46))
+    assert [verdicts[part] for part in range(3)] == [True, True, True]
+    assert share.verdicts(index.parts, _alike("RECRUITING", "Italy", "FEMALE", 41.9)) is verdicts
+    unlike = [
+        _alike("COMPLETED", "Italy", "FEMALE", 45.46),
+        _alike("RECRUITING", "Spain", "FEMALE", 45.46),
+        _alike("RECRUITING", "Italy", "MALE", 45.46),
+    ]
+    for part, study in enumerate(unlike):
+        judged = share.verdicts(index.parts, study)
+        assert judged is not verdicts and judged[part] is False
+    other_index = CriteriaIndex()
+    other_index.parts.extend(index.parts)
+    mine = _alike("RECRUITING", "Italy", "FEMALE", 45.46)
+    assert share.verdicts(other_index.parts, mine) is not verdicts

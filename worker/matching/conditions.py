@@ -115,8 +115,12 @@ class StudyConcepts:
     @cached_property
     def countries(self) -> frozenset[str]:
         """Case-folded country names of all listed sites."""
-        names = {site.get("country") for site in self.sites if isinstance(site, dict)}
-        return frozenset(_fold_country(name) for name in names if isinstance(name, str)) - {""}
+        names = {
+            name
+            for site in self.sites
+            if isinstance(site, dict) and isinstance(name := site.get("country"), str)
+        }  # a value of another type (a list, say) is no country, and must not stop a batch
+        return frozenset(map(_fold_country, names)) - {""}
 
     @cached_property
     def points(self) -> tuple[tuple[float, float], ...]:

@@ -41,7 +41,12 @@ from worker.queue.actors import install
 from worker.queue.broker import drain, make_broker
 from worker.queue.pipeline import publish, schedule_digests
 from worker.queue.runner import wake_stranded
-from worker.sending.rows import GAVE_UP, IN_FLIGHT_MARKS, release_stale_sending
+from worker.sending.rows import (
+    GAVE_UP,
+    IN_FLIGHT_MARKS,
+    release_stale_sending,
+    stale_sending,
+)
 from worker.subscriptions.lists import import_subscriptions
 from worker.subscriptions.rows import parse_row
 
@@ -235,7 +240,7 @@ class Deployment:
         stale at the same instant (a row's stamp only moves forward).
         """
         with self.runtime.sessions() as session, session.begin():
-            stale = _SENDING & (Delivery.updated_at <= now - self.lease)
+            stale = stale_sending(now, self.lease)
             locked = select(*_IN_FLIGHT_OF).where(stale).order_by(Delivery.id).with_for_update()
             self._note_in_flight(session.execute(locked))
             release_stale_sending(session, now, self.lease)

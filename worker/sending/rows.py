@@ -52,7 +52,17 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Table, bindparam, case, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    bindparam,
+    case,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import FEEDBACK_STATES, State
@@ -242,6 +252,11 @@ def record_outcomes(db: Db, outcomes: Sequence[Outcome], now: datetime) -> None:
         statement.execute(db, sent[0] if len(sent) == 1 else sent)
 
 
+def stale_sending(now: datetime, lease: timedelta) -> ColumnElement[bool]:
+    """`sending` rows not renewed within the lease: their worker stopped, or stalled past it."""
+    return (DELIVERIES.c.state == State.SENDING) & (DELIVERIES.c.updated_at <= now - lease)
+
+
 def release_stale_sending(
     session: Session, now: datetime, older_than: timedelta
 ) -> tuple[list[int], list[int]]:
@@ -250,7 +265,7 @@ def release_stale_sending(
     `older_than` is the sending lease.  Each move is one conditional UPDATE
     whose WHERE holds the lease, checked on the row as it is when written.
     """
-    stale = (DELIVERIES.c.state == State.SENDING) & (DELIVERIES.c.updated_at <= now - older_than)
+    stale = stale_sending(now, older_than)
     in_flight = DELIVERIES.c.last_error.in_(IN_FLIGHT_MARKS)
     moves = [
         (DELIVERIES.c.last_error == IN_FLIGHT_AGAIN, State.FAILED, {"last_error": GAVE_UP}),

@@ -11,7 +11,7 @@ templates, built deterministically from the input whatever its order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -134,21 +134,27 @@ def _id_key(value: Any) -> int:
     return value if isinstance(value, int) else 0
 
 
-# Ids of these exact types sort as themselves, with no key function per id; any
-# other int (a subclass) sorts as itself through `_id_key` too, to the same order.
 _PLAIN_INTS = frozenset({int, bool})
 _ID = attrgetter("id")
 
 
+def _sort_as_themselves(ids: Iterable[Any]) -> bool:
+    """Whether these ids need no key function to sort: all of types int or bool.
+
+    Any other int (a subclass) sorts as itself through `_id_key` too, to the same order.
+    """
+    return _PLAIN_INTS.issuperset(map(type, ids))
+
+
 def _sorted_ids(ids: set[Any]) -> tuple[Any, ...]:
-    if _PLAIN_INTS.issuperset(map(type, ids)):
+    if _sort_as_themselves(ids):
         return tuple(sorted(ids))
     return tuple(sorted(ids, key=_id_key))
 
 
 def _by_id(group: list[PendingNotification]) -> None:
     """Oldest first; ids that are not ints sort as 0 (the order is stable)."""
-    if _PLAIN_INTS.issuperset(map(type, map(_ID, group))):
+    if _sort_as_themselves(map(_ID, group)):
         group.sort(key=_ID)
     else:
         group.sort(key=lambda n: _id_key(n.id))

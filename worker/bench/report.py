@@ -3,7 +3,8 @@
 All three carry the same facts: each figure, its anchor and ratio, the
 target as text and whether it was met; a row that could not run shows
 "not run" and its reason, never a number.  The Markdown and the JSON also
-say when and on what machine the run was made.
+say when and on what machine the run was made, and how fast that
+machine ran plain Python before and after it (worker/bench/yardstick.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 
 from worker.bench.rows import BenchRow
 from worker.bench.scale import Scale
+from worker.bench.yardstick import speed_note
 
 VERDICTS = {True: "yes", False: "NO", None: "-"}
 FULL_ONLY = "matching at 1M subscriptions runs in the full run only"
@@ -108,11 +110,17 @@ def _md(text: str) -> str:
 def format_markdown(
     rows: Sequence[BenchRow], scale: Scale, started: datetime, host: dict[str, Any]
 ) -> str:
-    """The table as Markdown, headed by the command, the date and the machine."""
+    """The table as Markdown, headed by the command, the date, the machine and its speed."""
     command = "trialalerts bench" + ("" if scale == "full" else f" --{scale}")
-    lines = [
+    heading = (
         f"`{command}`, {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC, on {host['cpu']}, "
-        f"{host['cpus']} cores, Python {host['python']} ({host['platform']})",
+        f"{host['cpus']} cores, Python {host['python']} ({host['platform']})"
+    )
+    loop = host.get("loop_seconds")
+    if loop:
+        heading += f"; {speed_note(loop['before'], loop['after'])}"
+    lines = [
+        heading,
         "",
         "| scenario | figure | unit | anchor | anchor name | ratio | target | met |",
         "|---|---:|---|---:|---|---:|---|---|",
@@ -140,6 +148,12 @@ def bench_document(
     }
 
 
-def write_json(path: Path, rows: Sequence[BenchRow], scale: Scale, started: datetime) -> None:
-    document = bench_document(rows, scale, started)
+def write_json(
+    path: Path,
+    rows: Sequence[BenchRow],
+    scale: Scale,
+    started: datetime,
+    host: dict[str, Any] | None = None,
+) -> None:
+    document = bench_document(rows, scale, started, host)
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")

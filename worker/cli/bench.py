@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     "--markdown",
     "markdown_path",
     type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
-    help="Also write the table as Markdown, with the date and the machine, to FILE (- for stdout).",
+    help=(
+        "Also write the table as Markdown, with the date, the machine and its speed, "
+        "to FILE (- for stdout)."
+    ),
 )
 @click.option(
     "--only",
@@ -51,16 +54,19 @@ def bench(
     "not run" with the reason.
     """
     from worker.bench.report import format_markdown, format_table, machine, write_json
+    from worker.bench.yardstick import loop_seconds
 
     scale: Scale = "quick" if quick else "full"
     started = datetime.now(UTC)
+    before = loop_seconds()
     rows = run_bench(only, scale, progress=lambda line: click.echo(line, err=True))
+    host = {**machine(), "loop_seconds": {"before": before, "after": loop_seconds()}}
     click.echo(format_table(rows, scale))
     if json_path is not None:
-        write_json(json_path, rows, scale, started)
+        write_json(json_path, rows, scale, started, host)
         click.echo(f"rows written to {json_path}", err=True)
     if markdown_path is not None:
-        markdown = format_markdown(rows, scale, started, machine())
+        markdown = format_markdown(rows, scale, started, host)
         if str(markdown_path) == "-":
             click.echo(markdown)
         else:

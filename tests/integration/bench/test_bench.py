@@ -102,10 +102,13 @@ def test_the_command_prints_the_table_and_writes_json(
     assert result.exit_code == 0, result.output
     assert asked == [(("digests",), "quick")]
     assert "digests: send-ready" in result.stdout
-    assert [row["scenario"] for row in json.loads(path.read_text())["rows"]] == [
+    document = json.loads(path.read_text())
+    assert [row["scenario"] for row in document["rows"]] == [
         "digests: send-ready",
         "digests: peak RSS",
     ]
+    speed = document["host"]["loop_seconds"]
+    assert set(speed) == {"before", "after"} and all(0 < seconds < 60 for seconds in speed.values())
 
 
 def _empty(engine: Engine) -> None:

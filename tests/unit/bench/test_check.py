@@ -103,5 +103,7 @@ def test_markdown_goes_to_a_file_or_to_stdout(
     to_stdout = CliRunner().invoke(bench_command.bench, ["--markdown", "-"])
 
     assert to_file.exit_code == 0 and path.read_text().startswith("`trialalerts bench --quick`, ")
+    heading = path.read_text().splitlines()[0]
+    assert "-step Python loop took " in heading and heading.endswith("after it (best of 3)")
     assert "| fine | 12 | events/s | - |  | - | >= 10 | yes |" in path.read_text()
     assert "`trialalerts bench`, " in to_stdout.stdout and "| fine | 12 |" in to_stdout.stdout

@@ -19,6 +19,7 @@ from worker.bench.rows import (
     ratio_at_least,
     ratio_at_most,
 )
+from worker.bench.yardstick import loop_seconds
 
 HOST = {"cpu": "Test CPU 3000", "cpus": 2, "python": "3.11.7", "platform": "Linux-test"}
 STARTED = datetime(2026, 6, 29, 8, 30, tzinfo=UTC)
@@ -129,6 +130,34 @@ def test_the_markdown_names_the_date_the_machine_and_escapes_cells() -> None:
     assert "| a \\| b [1] | 1 | x | - |  | - |  | - |" in text
     assert "| c [2] | not run |" in text
     assert "1. one \\| two" in text and "2. not run: down" in text
+
+
+def test_the_markdown_says_how_fast_the_machine_ran_before_and_after_the_run() -> None:
+    host = {**HOST, "loop_seconds": {"before": 0.0812, "after": 0.1204}}
+
+    heading = format_markdown([BenchRow("a", 1.0, "x")], "full", STARTED, host).splitlines()[0]
+
+    assert heading.endswith(
+        "(Linux-test); a 1,000,000-step Python loop took 81 ms before the run "
+        "and 120 ms after it (best of 3)"
+    )
+
+
+def test_the_json_keeps_the_machines_speed(tmp_path: Path) -> None:
+    host = {**HOST, "loop_seconds": {"before": 0.0812, "after": 0.1204}}
+    path = tmp_path / "rows.json"
+
+    write_json(path, [BenchRow("a", 1.0, "x")], "full", STARTED, host)
+
+    assert json.loads(path.read_text())["host"]["loop_seconds"] == {
+        "before": 0.0812,
+        "after": 0.1204,
+    }
+
+
+def test_the_yardstick_is_the_best_of_its_turns_in_seconds() -> None:
+    seconds = loop_seconds(steps=20_000, turns=2)
+    assert 0 < seconds < 60
 
 
 def test_an_error_becomes_a_one_line_reason() -> None:

@@ -10,7 +10,7 @@ notes name a new study's nearest site or a site added near them.  Timed: what
 the sender does per delivery, `build_digest` then `digest_message`.  Anchor:
 bare `render_email` of the same digests' contexts (the three Jinja2 templates
 and nothing else), in the same process.  The two are run in turns, each
-reported as its best turn.
+reported as its best turn (worker/bench/turns.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 from worker.bench.corpus import NEXT_STATUS, nct_id, record, record_names, vocabulary
 from worker.bench.rows import BenchRow, at_least, ratio_at_least
 from worker.bench.scale import Scale, by_scale
+from worker.bench.turns import best_of_turns, spread, turns
 from worker.core.config import Settings
 from worker.digests.digest import PendingNotification, SubscriptionRef, build_digest
 from worker.digests.jobs import FACT_KEYS
@@ -159,17 +160,13 @@ def _send_ready(samples: list[SampleDigest]) -> tuple[float, int]:
     return perf_counter() - start, size
 
 
-def _contexts(samples: list[SampleDigest]) -> list[dict[str, Any]]:
-    """The template contexts of the samples, as `digest_message` builds them."""
+def _bare_rendering(samples: list[SampleDigest]) -> float:
+    """Seconds to render the samples' contexts, built before the clock starts."""
     contexts = []
     for sample in samples:
         digest = build_digest(sample.frequency, sample.notifications, SETTINGS.digest_item_cap)
         assert digest is not None
         contexts.append(digest_context(SETTINGS, sample.subscriber, digest, NOW))
-    return contexts
-
-
-def _bare_rendering(contexts: list[dict[str, Any]]) -> float:
     start = perf_counter()
     for context in contexts:
         render_email("digest", context)
@@ -178,27 +175,21 @@ def _bare_rendering(contexts: list[dict[str, Any]]) -> float:
 
 def digest_rows(scale: Scale) -> list[BenchRow]:
     count = by_scale(scale, 20, 2000, 10_000)
-    # One run of each varies by more than the margin on a shared 2-core machine (turn
-    # by turn the ratio spread from 0.26 to 0.38): figure and anchor are run in turns,
-    # and each is its best turn, as the filtered matching row does.
-    turns = by_scale(scale, 1, 5, 5)
+    runs = turns(scale)
     samples = sample_digests(min(count, 500))
     samples = [samples[i % len(samples)] for i in range(count)]
     _send_ready(samples[:5])  # load and compile the templates first
-    contexts = _contexts(samples)
-    timed = [(*_send_ready(samples), _bare_rendering(contexts)) for _ in range(turns)]
+    timed = [(*_send_ready(samples), _bare_rendering(samples)) for _ in range(runs)]
     seconds = min(turn[0] for turn in timed)
     bare = min(turn[2] for turn in timed)
-    turn_ratios = [turn_bare / turn_seconds for turn_seconds, _, turn_bare in timed]
     size = timed[0][1]
     items = sum(len({n.nct_id for n in sample.notifications}) for sample in samples) / count
     return [
         BenchRow(
             "digests: send-ready", count / seconds, "digests/s/core", count / bare,
-            f"bare render_email of the same contexts, best of {turns} runs each taken in turns",
-            TARGET,
+            best_of_turns("bare render_email of the same contexts", runs), TARGET,
             f"{count:,} digests of {items:.1f} studies on average, {size / count / 1024:.1f} KB "
-            "of MIME each; build_digest + digest_message (context, rendering, MIME); turn by "
-            f"turn the ratio read {min(turn_ratios):.2f} to {max(turn_ratios):.2f}",
+            "of MIME each; build_digest + digest_message (context, rendering, MIME); "
+            + spread([turn_bare / turn_seconds for turn_seconds, _, turn_bare in timed]),
         )
     ]  # fmt: skip

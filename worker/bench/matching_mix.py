@@ -23,8 +23,9 @@ from worker.bench.matching_run import MatchFigures, run_matching
 from worker.bench.matching_setup import MatchingSetup, build
 from worker.bench.rows import BenchRow, error_reason, not_run, ratio_at_least
 from worker.bench.rss import in_fresh_process
-from worker.bench.scale import Scale, by_scale
+from worker.bench.scale import Scale
 from worker.bench.subscribers import FILTERED_SHARE
+from worker.bench.turns import best_of_turns, spread, turns
 
 FILTERS_COST = ratio_at_least(0.9)  # filtered against plain throughput
 
@@ -58,7 +59,7 @@ def filtered_mix_rows(subscriptions: int, events: int, scale: Scale, label: str)
     )
     # The filters' cost is near the noise of one run on a shared machine (turn by turn
     # the ratio spreads by a fifth): five turns let the best run of each mix show.
-    turns = by_scale(scale, 1, 5, 5)
+    runs_each = turns(scale)
     try:
         with ExitStack() as stack:
             setups: dict[float, tuple[str, MatchingSetup]] = {}
@@ -66,7 +67,7 @@ def filtered_mix_rows(subscriptions: int, events: int, scale: Scale, label: str)
                 url = stack.enter_context(throwaway_postgres())
                 setups[share] = url, in_fresh_process(build, url, subscriptions, events, share)[0]
             runs: dict[float, list[tuple[MatchFigures, float]]] = {share: [] for share in setups}
-            for _ in range(turns):
+            for _ in range(runs_each):
                 for share, (url, setup) in setups.items():
                     with throwaway_postgres(template=database_name(url)) as copy_url:
                         run, _ = in_fresh_process(matched_with_cpu, copy_url, setup.batches)
@@ -85,11 +86,11 @@ def filtered_mix_rows(subscriptions: int, events: int, scale: Scale, label: str)
             filtered.events / filtered.match,
             "events/s",
             plain.events / plain.match,
-            f"the plain mix, same size and events, best of {turns} runs each taken in turns",
+            best_of_turns("the plain mix, same size and events", runs_each),
             FILTERS_COST,
             f"output stubbed out; {criteria[FILTERED_SHARE]:,} distinct criteria against "
             f"{criteria[0.0]:,}; CPU in match_events {filtered_cpu / filtered.events * 1e6:,.0f} "
-            f"us/event against {plain_cpu / plain.events * 1e6:,.0f} us/event; turn by turn "
-            f"the ratio read {min(turn_ratios):.2f} to {max(turn_ratios):.2f}",
+            f"us/event against {plain_cpu / plain.events * 1e6:,.0f} us/event; "
+            + spread(turn_ratios),
         )
     ]

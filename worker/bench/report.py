@@ -116,9 +116,8 @@ def format_markdown(
         f"`{command}`, {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC, on {host['cpu']}, "
         f"{host['cpus']} cores, Python {host['python']} ({host['platform']})"
     )
-    loop = host.get("loop_seconds")
-    if loop:
-        heading += f"; {speed_note(loop['before'], loop['after'])}"
+    if host.get("speed"):
+        heading += f"; {speed_note(host['speed'])}"
     lines = [
         heading,
         "",

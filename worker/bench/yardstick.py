@@ -11,6 +11,7 @@ its speed changed during the run.
 from __future__ import annotations
 
 from time import perf_counter
+from typing import Any
 
 LOOP_STEPS = 1_000_000
 TURNS = 3  # the best turn: a turn slowed by another process says little about the machine
@@ -28,9 +29,16 @@ def loop_seconds(steps: int = LOOP_STEPS, turns: int = TURNS) -> float:
     return best
 
 
-def speed_note(before: float, after: float) -> str:
-    """The Markdown header's words for the two readings."""
+def speed(before: float, after: float) -> dict[str, Any]:
+    """The JSON host's `speed`: what was timed, and its seconds before and after the run."""
+    return {"loop_steps": LOOP_STEPS, "turns": TURNS, "before_seconds": before,
+            "after_seconds": after}  # fmt: skip
+
+
+def speed_note(reading: dict[str, Any]) -> str:
+    """The Markdown heading's words for a `speed` reading."""
     return (
-        f"a {LOOP_STEPS:,}-step Python loop took {before * 1000:.0f} ms before the run "
-        f"and {after * 1000:.0f} ms after it (best of {TURNS})"
+        f"a {reading['loop_steps']:,}-step Python loop took "
+        f"{reading['before_seconds'] * 1000:.0f} ms before the run and "
+        f"{reading['after_seconds'] * 1000:.0f} ms after it (best of {reading['turns']})"
     )

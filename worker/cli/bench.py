@@ -54,13 +54,13 @@ def bench(
     "not run" with the reason.
     """
     from worker.bench.report import format_markdown, format_table, machine, write_json
-    from worker.bench.yardstick import loop_seconds
+    from worker.bench.yardstick import loop_seconds, speed
 
     scale: Scale = "quick" if quick else "full"
     started = datetime.now(UTC)
     before = loop_seconds()
     rows = run_bench(only, scale, progress=lambda line: click.echo(line, err=True))
-    host = {**machine(), "loop_seconds": {"before": before, "after": loop_seconds()}}
+    host = {**machine(), "speed": speed(before, loop_seconds())}
     click.echo(format_table(rows, scale))
     if json_path is not None:
         write_json(json_path, rows, scale, started, host)

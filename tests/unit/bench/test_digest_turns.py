@@ -19,13 +19,12 @@ def test_figure_and_anchor_are_each_their_best_turn(monkeypatch: pytest.MonkeyPa
         order.append("figure")
         return (next(send_seconds) if len(samples) > 5 else 0.0), 1024 * len(samples)
 
-    def bare_rendering(contexts: list[Any]) -> float:
+    def bare_rendering(samples: list[Any]) -> float:
         order.append("anchor")
         return next(bare_seconds)
 
     monkeypatch.setattr(digests, "_send_ready", send_ready)
     monkeypatch.setattr(digests, "_bare_rendering", bare_rendering)
-    monkeypatch.setattr(digests, "_contexts", lambda samples: [{}] * len(samples))
     sample = SimpleNamespace(notifications=())
     monkeypatch.setattr(digests, "sample_digests", lambda count: [sample] * count)
 

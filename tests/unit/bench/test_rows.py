@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from worker.bench import yardstick
 from worker.bench.report import format_markdown, format_table, write_json
 from worker.bench.rows import (
     BenchRow,
@@ -19,7 +20,7 @@ from worker.bench.rows import (
     ratio_at_least,
     ratio_at_most,
 )
-from worker.bench.yardstick import loop_seconds
+from worker.bench.yardstick import speed
 
 HOST = {"cpu": "Test CPU 3000", "cpus": 2, "python": "3.11.7", "platform": "Linux-test"}
 STARTED = datetime(2026, 6, 29, 8, 30, tzinfo=UTC)
@@ -133,7 +134,7 @@ def test_the_markdown_names_the_date_the_machine_and_escapes_cells() -> None:
 
 
 def test_the_markdown_says_how_fast_the_machine_ran_before_and_after_the_run() -> None:
-    host = {**HOST, "loop_seconds": {"before": 0.0812, "after": 0.1204}}
+    host = {**HOST, "speed": speed(0.0812, 0.1204)}
 
     heading = format_markdown([BenchRow("a", 1.0, "x")], "full", STARTED, host).splitlines()[0]
 
@@ -143,21 +144,25 @@ def test_the_markdown_says_how_fast_the_machine_ran_before_and_after_the_run() -
     )
 
 
-def test_the_json_keeps_the_machines_speed(tmp_path: Path) -> None:
-    host = {**HOST, "loop_seconds": {"before": 0.0812, "after": 0.1204}}
+def test_the_json_keeps_the_machines_speed_and_what_was_timed(tmp_path: Path) -> None:
+    host = {**HOST, "speed": speed(0.0812, 0.1204)}
     path = tmp_path / "rows.json"
 
     write_json(path, [BenchRow("a", 1.0, "x")], "full", STARTED, host)
 
-    assert json.loads(path.read_text())["host"]["loop_seconds"] == {
-        "before": 0.0812,
-        "after": 0.1204,
+    assert json.loads(path.read_text())["host"]["speed"] == {
+        "loop_steps": 1_000_000,
+        "turns": 3,
+        "before_seconds": 0.0812,
+        "after_seconds": 0.1204,
     }
 
 
-def test_the_yardstick_is_the_best_of_its_turns_in_seconds() -> None:
-    seconds = loop_seconds(steps=20_000, turns=2)
-    assert 0 < seconds < 60
+def test_the_yardstick_is_its_fastest_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 5.0, 10.0, 12.0, 20.0, 27.0])  # turns of 5, 2 and 7 seconds
+    monkeypatch.setattr(yardstick, "perf_counter", lambda: next(clock))
+
+    assert yardstick.loop_seconds(steps=10, turns=3) == 2.0
 
 
 def test_an_error_becomes_a_one_line_reason() -> None:

@@ -104,14 +104,18 @@ def fastest(frequencies: Iterable[str]) -> str:
 def _unmatched_changes(session: Session, event_pks: Sequence[int]) -> dict[int, list[ChangeRef]]:
     """Every unmatched change of the studies these events touch, grouped by event, in order."""
     nct_ids = sorted(
-        set(session.scalars(select(ReceivedEvent.nct_id).where(ReceivedEvent.id.in_(event_pks))))
+        set(
+            session.scalars(
+                select(ReceivedEvent.nct_id).where(one_of(session, ReceivedEvent.id, event_pks))
+            )
+        )
     )
     if not nct_ids:
         return {}
     lock_keys(session, "study", nct_ids)
     rows = session.execute(
         select(StudyChange.id, StudyChange.event_pk, StudyChange.nct_id, StudyChange.kind)
-        .where(StudyChange.nct_id.in_(nct_ids), StudyChange.matched_at.is_(None))
+        .where(one_of(session, StudyChange.nct_id, nct_ids), StudyChange.matched_at.is_(None))
         .order_by(StudyChange.event_pk, StudyChange.id)
     )
     by_event: dict[int, list[ChangeRef]] = defaultdict(list)
@@ -218,8 +222,9 @@ def _match_events(
 
     result.notifications = _fan_out(session, fires, by_event, now, sites)
     all_change_ids = [c.id for changes in by_event.values() for c in changes]
+    changes = StudyChange.__table__  # the table, not the entity: no ORM bulk-update work
     session.execute(
-        update(StudyChange).where(StudyChange.id.in_(all_change_ids)).values(matched_at=now)
+        update(changes).where(one_of(session, changes.c.id, all_change_ids)).values(matched_at=now)
     )
     return result
 
@@ -351,11 +356,11 @@ def _notification_rows(
                     note = sites(change.event_pk).nearest_note(*circle)
                 want(sub.subscriber_id, sub.id, sub.frequency, change, note)
 
-    nct_ids = {changes[0].nct_id for changes in by_event.values()}
+    nct_ids = sorted({changes[0].nct_id for changes in by_event.values()})
     follows = session.execute(
         select(
             Subscription.id, Subscription.subscriber_id, Subscription.nct_id, Subscription.frequency
-        ).where(Subscription.kind == "study", Subscription.nct_id.in_(nct_ids), active)
+        ).where(Subscription.kind == "study", one_of(session, Subscription.nct_id, nct_ids), active)
     ).all()
     if follows:
         by_nct: dict[str, list[ChangeRef]] = defaultdict(list)

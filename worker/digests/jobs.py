@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import State
 from worker.core.models import Delivery, Notification, Study, StudyChange, Subscriber, Subscription
-from worker.core.sql import insert_ignoring_conflicts, is_postgresql
+from worker.core.sql import insert_ignoring_conflicts, is_postgresql, one_of
 from worker.digests.digest import PendingNotification, SubscriptionRef
 from worker.digests.schedule import due_window
 
@@ -99,7 +99,7 @@ def _last_windows(
                 func.max(Delivery.window),
                 func.max(is_building),
             )
-            .where(Delivery.subscriber_id.in_(ids[start : start + 5000]))
+            .where(one_of(session, Delivery.subscriber_id, ids[start : start + 5000]))
             .group_by(Delivery.subscriber_id, Delivery.frequency)
         ):
             last[(subscriber_id, frequency)] = window
@@ -137,7 +137,7 @@ def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datet
     statements per batch, however many deliveries it holds.
     """
     query = select(Delivery.id, Delivery.subscriber_id, Delivery.frequency).where(
-        Delivery.id.in_(delivery_ids), Delivery.state == State.BUILDING
+        one_of(session, Delivery.id, delivery_ids), Delivery.state == State.BUILDING
     )
     if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
@@ -152,7 +152,7 @@ def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datet
     bound = session.execute(
         update(notifications)
         .where(
-            deliveries.c.id.in_(sorted(takers.values())),
+            one_of(session, deliveries.c.id, sorted(takers.values())),
             notifications.c.subscriber_id == deliveries.c.subscriber_id,
             notifications.c.frequency == deliveries.c.frequency,
             notifications.c.delivery_id.is_(None),
@@ -171,13 +171,13 @@ def bind_notifications(session: Session, delivery_ids: Sequence[int], now: datet
     if queued:
         session.execute(
             update(deliveries)
-            .where(deliveries.c.id.in_(queued))
+            .where(one_of(session, deliveries.c.id, queued))
             .values(state=State.QUEUED, item_count=items, updated_at=now)
         )
     if empty:
         session.execute(
             update(deliveries)
-            .where(deliveries.c.id.in_(empty))
+            .where(one_of(session, deliveries.c.id, empty))
             .values(state=State.EMPTY, item_count=0, updated_at=now)
         )
     return queued
@@ -245,7 +245,9 @@ def study_facts(session: Session, nct_ids: Iterable[str]) -> dict[str, dict[str,
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), 5000):
         for row in session.execute(
-            select(Study.nct_id, *columns).where(Study.nct_id.in_(ids[start : start + 5000]))
+            select(Study.nct_id, *columns).where(
+                one_of(session, Study.nct_id, ids[start : start + 5000])
+            )
         ):
             facts = row._mapping
             found[row.nct_id] = {key: facts[key] for key in FACT_KEYS if facts[key] is not None}
@@ -259,7 +261,7 @@ def _subscription_refs(session: Session, ids: Iterable[int]) -> dict[int, Subscr
         for row in session.execute(
             select(
                 Subscription.id, Subscription.kind, Subscription.condition, Subscription.nct_id
-            ).where(Subscription.id.in_(ids[start : start + 5000]))
+            ).where(one_of(session, Subscription.id, ids[start : start + 5000]))
         ):
             label = row.condition if row.kind == "condition" else row.nct_id
             refs[row.id] = SubscriptionRef(row.id, row.kind, label or "")
@@ -271,5 +273,5 @@ def pending_for_subscriber(subscriber_id: int) -> Any:
     return and_(Notification.subscriber_id == subscriber_id, Notification.delivery_id.is_(None))
 
 
-def bound_to(delivery_ids: Sequence[int]) -> Any:
-    return Notification.delivery_id.in_(delivery_ids)
+def bound_to(session: Session, delivery_ids: Sequence[int]) -> Any:
+    return one_of(session, Notification.delivery_id, delivery_ids)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.core.models import StudyChange
+from worker.core.sql import one_of
 from worker.matching.criteria_index import TermCandidates
 from worker.matching.nearby import (
     SITE_CHANGE_KINDS,
@@ -69,7 +70,7 @@ def sites_opened(
             StudyChange.field,
             StudyChange.before,
             StudyChange.after,
-        ).where(StudyChange.id.in_(sorted(changes)))
+        ).where(one_of(session, StudyChange.id, sorted(changes)))
     )
     for row in rows:
         why = opening(row.kind, row.before, row.after)

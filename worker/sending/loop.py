@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from worker.core.config import Settings
 from worker.core.delivery_states import State
 from worker.core.models import Delivery, Subscriber
+from worker.core.sql import one_of
 from worker.core.tokens import mail_domain
 from worker.digests.digest import build_digest
 from worker.digests.jobs import bound_to, pending_notifications
@@ -85,7 +86,7 @@ def _chunk_rows(session: Session, delivery_ids: Sequence[int]) -> list[Any]:
             Subscriber.link_key,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.id.in_(delivery_ids))
+        .where(one_of(session, Delivery.id, delivery_ids))
         .order_by(Delivery.id)
     )
     return list(rows)
@@ -156,7 +157,7 @@ def _send_chunk(batch: _Batch, chunk_ids: list[int]) -> None:
     with batch.session_factory() as session, session.begin():
         claimed = claim_for_sending(session, chunk_ids, claimed_at)
         rows = _chunk_rows(session, claimed) if claimed else []
-        notes = pending_notifications(session, bound_to(claimed)) if claimed else {}
+        notes = pending_notifications(session, bound_to(session, claimed)) if claimed else {}
         engine = session.get_bind()
     with engine.connect() as connection:  # held for the chunk: a short transaction per write
         chunk = Chunk(Writer(connection), batch.clock, batch.lease, claimed, claimed_at)

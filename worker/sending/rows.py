@@ -67,6 +67,7 @@ from sqlalchemy.orm import Session
 
 from worker.core.delivery_states import FEEDBACK_STATES, State
 from worker.core.models import Delivery, Subscriber, Subscription, Suppression
+from worker.core.sql import one_of
 from worker.sending.attempt import Attempt
 from worker.sending.precompiled import Precompiled
 from worker.sending.writer import Writer
@@ -97,7 +98,7 @@ def claim_for_sending(session: Session, delivery_ids: Sequence[int], now: dateti
     """1. queued → sending, only for rows still queued (the conditional update is the lock)."""
     claimed = session.execute(
         update(DELIVERIES)
-        .where(DELIVERIES.c.id.in_(delivery_ids), DELIVERIES.c.state == State.QUEUED)
+        .where(one_of(session, DELIVERIES.c.id, delivery_ids), DELIVERIES.c.state == State.QUEUED)
         .values(state=State.SENDING, updated_at=now)
         .returning(DELIVERIES.c.id)
     )
@@ -298,7 +299,7 @@ def park_for_quota(session: Session, delivery_ids: Sequence[int], now: datetime)
     """queued → paused: the quota is spent, these wait for room."""
     parked = session.execute(
         update(DELIVERIES)
-        .where(DELIVERIES.c.id.in_(delivery_ids), DELIVERIES.c.state == State.QUEUED)
+        .where(one_of(session, DELIVERIES.c.id, delivery_ids), DELIVERIES.c.state == State.QUEUED)
         .values(state=State.PAUSED, updated_at=now)
         .returning(DELIVERIES.c.id)
     )

@@ -91,7 +91,8 @@ def size_rows(result: SizeResult, base: SizeResult | None, base_size: int) -> li
     )
     output = (
         f"{run.notifications:,} notifications ({run.notifications / run.events:,.1f} per event); "
-        f"rows per subscriber {run.fanout:.1f} s, writes {run.writes:.1f} s, "
+        f"sizing its chunks {run.sizing:.1f} s, rows per subscriber {run.fanout:.1f} s, "
+        f"writes {run.writes:.1f} s, "
         f"decision with the output present {run.decision / run.events * 1e6:,.0f} us/event"
     )
     larger = result.subscriptions > base_size

@@ -2,11 +2,13 @@
 
 What a worker does per match message, one transaction per batch, with the
 per-process criteria cache warmed first (its cold load is reported apart).
-Run with `output=False`, the notification output is stubbed out (no rows
-per subscriber are made, none written): what is left is the matching
-decision, comparable across list sizes, and the memory matching itself needs.
-With the output, its parts are timed apart, and after the run (and after
-reading the peak RSS) the written rows are copied again with COPY.
+Run with `output=False`, the notification output is stubbed out (`_fan_out`:
+its chunks are not sized, no rows per subscriber are made, none written):
+what is left is the matching decision, comparable across list sizes, and the
+memory matching itself needs.  With the output, its parts are timed apart
+(sizing its chunks counts the subscriptions of every criteria fired, so it
+grows with the lists, as the rows do), and after the run (and after reading
+the peak RSS) the written rows are copied again with COPY.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from time import perf_counter
 from typing import Any, TypeVar
 from unittest import mock
 
-from worker.bench.matching_setup import EVENTS_AT, no_notifications
+from worker.bench.matching_setup import EVENTS_AT
 from worker.bench.notification_copy import copy_seconds
 from worker.bench.rss import peak_rss_mb
 from worker.core.db import make_engine, make_sessionmaker
@@ -40,6 +42,7 @@ class MatchFigures:
     match: float  # seconds in match_events, commit excluded
     evaluation: float  # of which: concepts of each study, its candidates and their check
     previous: float  # of which: reading and matching the previous snapshots of matched studies
+    sizing: float  # of which: counting the subscriptions that size the output's chunks
     fanout: float  # of which: newly matched criteria -> rows per subscriber
     writes: float  # of which: write_notifications
     commit: float  # seconds committing
@@ -50,7 +53,7 @@ class MatchFigures:
     @property
     def decision(self) -> float:
         """Seconds of matching proper: everything but the output."""
-        return self.match - self.fanout - self.writes
+        return self.match - self.sizing - self.fanout - self.writes
 
 
 class _Stopwatch:
@@ -100,7 +103,7 @@ class _Instruments:
         # then the filters of their criteria); previous snapshots counted apart.
         self.previous = _Stopwatch()
         self.evaluation = _Stopwatch(outside=self.previous)
-        self.fanout, self.writes = _Stopwatch(), _Stopwatch()
+        self.sizing, self.fanout, self.writes = _Stopwatch(), _Stopwatch(), _Stopwatch()
         self.output = output
         self.batch_sizes: list[int] = []  # notification rows per write_notifications call
 
@@ -112,15 +115,26 @@ class _Instruments:
             self.batch_sizes.append(len(rows))
             write(session, rows)
 
-        rows = fanout._notification_rows if self.output else no_notifications
+        def no_output(*_args: Any) -> int:
+            return 0
+
         with (
             mock.patch.object(
                 fanout, "study_concepts", self.evaluation.timed(fanout.study_concepts)
             ),
             mock.patch.object(fanout, "_matches", self.evaluation.timed(fanout._matches)),
             mock.patch.object(fanout, "matched_before", self.previous.timed(fanout.matched_before)),
-            mock.patch.object(fanout, "_notification_rows", self.fanout.timed(rows)),
+            mock.patch.object(
+                fanout, "_subscription_counts", self.sizing.timed(fanout._subscription_counts)
+            ),
+            mock.patch.object(
+                fanout, "_subscriber_ranges", self.sizing.timed(fanout._subscriber_ranges)
+            ),
+            mock.patch.object(
+                fanout, "_notification_rows", self.fanout.timed(fanout._notification_rows)
+            ),
             mock.patch.object(fanout, "write_notifications", self.writes.timed(counted_write)),
+            mock.patch.object(fanout, "_fan_out", fanout._fan_out if self.output else no_output),
         ):
             yield
 
@@ -166,6 +180,7 @@ def run_matching(url: str, batches: Sequence[list[int]], output: bool = True) ->
         match=match,
         evaluation=instruments.evaluation.seconds,
         previous=instruments.previous.seconds,
+        sizing=instruments.sizing.seconds,
         fanout=instruments.fanout.seconds,
         writes=instruments.writes.seconds,
         commit=commit,

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
 
-from worker.bench.matching_run import _Stopwatch
+from worker.bench.matching_run import _Instruments, _Stopwatch
+from worker.matching import fanout
 
 # A sleep counted twice makes at least 2 * SLEEP, so a sleep counted once may overrun
 # by up to SLEEP: a loaded machine can wake the sleeper tens of milliseconds late.
 SLEEP = 0.1
+NOW = datetime(2026, 6, 2, 9, tzinfo=UTC)
+_NO_SESSION: Any = object()  # the output's parts are stand-ins: none reaches a database
+_NO_SITES: Any = None
 
 
 def test_evaluation_inside_previous_snapshots_and_nested_calls_count_once() -> None:
@@ -23,3 +30,33 @@ def test_evaluation_inside_previous_snapshots_and_nested_calls_count_once() -> N
 
     assert SLEEP <= evaluation.seconds < 2 * SLEEP
     assert SLEEP <= previous.seconds < 2 * SLEEP
+
+
+def _slow_counts(*_args: object) -> dict[int, int]:
+    time.sleep(SLEEP)
+    return {}
+
+
+def test_without_output_the_decision_run_sizes_no_chunks() -> None:
+    instruments = _Instruments(output=False)
+    with (
+        mock.patch.object(fanout, "_subscription_counts", _slow_counts),
+        instruments.installed(),
+    ):
+        assert fanout._fan_out(_NO_SESSION, {}, {7: []}, NOW, _NO_SITES) == 0
+    assert instruments.sizing.seconds == instruments.fanout.seconds == 0
+    assert instruments.batch_sizes == []
+
+
+def test_with_output_sizing_the_chunks_is_timed_apart_from_the_rows() -> None:
+    instruments = _Instruments(output=True)
+    with (
+        mock.patch.object(fanout, "_subscription_counts", _slow_counts),
+        mock.patch.object(fanout, "_notification_rows", lambda *_args: []),
+        mock.patch.object(fanout, "write_notifications", lambda *_args: None),
+        instruments.installed(),
+    ):
+        assert fanout._fan_out(_NO_SESSION, {}, {7: []}, NOW, _NO_SITES) == 0
+    assert SLEEP <= instruments.sizing.seconds < 2 * SLEEP
+    assert instruments.fanout.seconds < SLEEP
+    assert instruments.batch_sizes == [0]

@@ -99,7 +99,7 @@ def _last_windows(
                 func.max(Delivery.window),
                 func.max(is_building),
             )
-            .where(one_of(session, Delivery.subscriber_id, ids[start : start + 5000]))
+            .where(Delivery.subscriber_id.in_(ids[start : start + 5000]))
             .group_by(Delivery.subscriber_id, Delivery.frequency)
         ):
             last[(subscriber_id, frequency)] = window
@@ -273,5 +273,5 @@ def pending_for_subscriber(subscriber_id: int) -> Any:
     return and_(Notification.subscriber_id == subscriber_id, Notification.delivery_id.is_(None))
 
 
-def bound_to(session: Session, delivery_ids: Sequence[int]) -> Any:
-    return one_of(session, Notification.delivery_id, delivery_ids)
+def bound_to(delivery_ids: Sequence[int]) -> Any:
+    return Notification.delivery_id.in_(delivery_ids)

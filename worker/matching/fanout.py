@@ -115,7 +115,8 @@ def _unmatched_changes(session: Session, event_pks: Sequence[int]) -> dict[int, 
     lock_keys(session, "study", nct_ids)
     rows = session.execute(
         select(StudyChange.id, StudyChange.event_pk, StudyChange.nct_id, StudyChange.kind)
-        .where(one_of(session, StudyChange.nct_id, nct_ids), StudyChange.matched_at.is_(None))
+        # An IN list, not an array: see worker/core/sql.py, one_of.
+        .where(StudyChange.nct_id.in_(nct_ids), StudyChange.matched_at.is_(None))
         .order_by(StudyChange.event_pk, StudyChange.id)
     )
     by_event: dict[int, list[ChangeRef]] = defaultdict(list)
@@ -356,11 +357,11 @@ def _notification_rows(
                     note = sites(change.event_pk).nearest_note(*circle)
                 want(sub.subscriber_id, sub.id, sub.frequency, change, note)
 
-    nct_ids = sorted({changes[0].nct_id for changes in by_event.values()})
+    nct_ids = {changes[0].nct_id for changes in by_event.values()}
     follows = session.execute(
         select(
             Subscription.id, Subscription.subscriber_id, Subscription.nct_id, Subscription.frequency
-        ).where(Subscription.kind == "study", one_of(session, Subscription.nct_id, nct_ids), active)
+        ).where(Subscription.kind == "study", Subscription.nct_id.in_(nct_ids), active)
     ).all()
     if follows:
         by_nct: dict[str, list[ChangeRef]] = defaultdict(list)

@@ -157,7 +157,7 @@ def _send_chunk(batch: _Batch, chunk_ids: list[int]) -> None:
     with batch.session_factory() as session, session.begin():
         claimed = claim_for_sending(session, chunk_ids, claimed_at)
         rows = _chunk_rows(session, claimed) if claimed else []
-        notes = pending_notifications(session, bound_to(session, claimed)) if claimed else {}
+        notes = pending_notifications(session, bound_to(claimed)) if claimed else {}
         engine = session.get_bind()
     with engine.connect() as connection:  # held for the chunk: a short transaction per write
         chunk = Chunk(Writer(connection), batch.clock, batch.lease, claimed, claimed_at)

@@ -20,7 +20,7 @@ from time import perf_counter
 from typing import Any, TypeVar
 from unittest import mock
 
-from worker.bench.matching_setup import EVENTS_AT
+from worker.bench.matching_setup import EVENTS_AT, no_output
 from worker.bench.notification_copy import copy_seconds
 from worker.bench.rss import peak_rss_mb
 from worker.core.db import make_engine, make_sessionmaker
@@ -116,9 +116,6 @@ class _Instruments:
         def counted_write(session: Any, rows: list[dict[str, Any]]) -> None:
             self.batch_sizes.append(len(rows))
             write(session, rows)
-
-        def no_output(*_args: Any) -> int:
-            return 0
 
         with (
             mock.patch.object(

@@ -119,9 +119,9 @@ def _event_lines(studies: list[_Study], known: int) -> list[bytes]:
     return lines
 
 
-def no_notifications(*_args: Any) -> list[dict[str, Any]]:
-    """Stands in for fanout._notification_rows when matching should leave no output."""
-    return []
+def no_output(*_args: Any) -> int:
+    """Stands in for fanout._fan_out when matching should leave no output (no rows written)."""
+    return 0
 
 
 def build(url: str, subscriptions: int, events: int, filtered_share: float = 0.0) -> MatchingSetup:
@@ -145,7 +145,7 @@ def build(url: str, subscriptions: int, events: int, filtered_share: float = 0.0
         history = [study.line(CREATED, KNOWN_AT, None, None) for study in studies[:known]]
         changed = ingest_batches(sessions, publish_lines(sessions, history, KNOWN_AT), KNOWN_AT)
         index = CriteriaIndex()
-        with mock.patch.object(fanout, "_notification_rows", no_notifications):
+        with mock.patch.object(fanout, "_fan_out", no_output):
             for pks in changed:
                 with sessions() as session, session.begin():
                     match_events(session, pks, KNOWN_AT, index)

@@ -8,6 +8,9 @@ second from the claim to the last `sent` row.  The anchor, measured in the
 same run once the workers have stopped, is the endpoint alone driven by as
 many client threads as the workers have (2 processes x 8 threads), sending
 messages of the digests' average size: arrivals per second at the endpoint.
+Over the timed part, the machine's CPU per digest is read from /proc and split
+between the workers, PostgreSQL, the endpoint, the broker and the rest
+(worker/bench/cpu_use.py): they all share the same cores.
 
 A broker that cannot run (not reachable, not supported, workers that exit)
 is a row that did not run, with the reason; the other broker still runs.
@@ -20,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +35,7 @@ from urllib.parse import urlsplit
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import func, select
 
+from worker.bench import cpu_use
 from worker.bench.arrivals import span_rate
 from worker.bench.corpus import record
 from worker.bench.databases import throwaway_postgres
@@ -78,8 +82,8 @@ def _study_event() -> dict[str, Any]:
 
 
 @contextmanager
-def _endpoint(log: Any) -> Iterator[str]:
-    """The stand-in SES endpoint, no limit, in a process of its own; yields its URL."""
+def _endpoint(log: Any) -> Iterator[tuple[str, int]]:
+    """The stand-in SES endpoint, no limit, in a process of its own; yields its URL and pid."""
     process = subprocess.Popen(
         [sys.executable, "-m", "worker.bench.fake_ses"],
         stdin=subprocess.PIPE,
@@ -88,7 +92,7 @@ def _endpoint(log: Any) -> Iterator[str]:
     )
     assert process.stdout is not None and process.stdin is not None
     try:
-        yield process.stdout.readline().decode().strip()
+        yield process.stdout.readline().decode().strip(), process.pid
     finally:
         process.stdin.close()
         process.stdout.close()
@@ -168,12 +172,13 @@ class Run:
     worker_rss_mb: float | None  # None: the workers had exited
     anchor: float | None  # the endpoint alone, sends/s
     message_kb: float
+    cpu: cpu_use.CpuUse  # from the claim to the last sent row
 
 
 def run_end_to_end(broker_url: str, count: int, scale: Scale) -> Run:
     with throwaway_postgres() as url, TemporaryDirectory() as folder:
         log_path = Path(folder) / "e2e.log"
-        with log_path.open("ab") as log, _endpoint(log) as endpoint_url:
+        with log_path.open("ab") as log, _endpoint(log) as (endpoint_url, endpoint_pid):
             env = worker_env(url, broker_url, endpoint_url, folder)
             runtime = Runtime(load_settings(env), fixed_clock(PUBLISHED))
             set_runtime(runtime)
@@ -184,14 +189,15 @@ def run_end_to_end(broker_url: str, count: int, scale: Scale) -> Run:
                 install(stub)
                 publish(_study_event())
                 drain(stub)
-                return _measure(runtime, env, endpoint_url, folder, log, log_path, scale)
+                endpoint = (endpoint_url, endpoint_pid)
+                return _measure(runtime, env, endpoint, folder, log, log_path, scale)
             finally:
                 set_runtime(None)
                 runtime.close()
 
 
 def _measure(
-    runtime: Runtime, env: dict[str, str], endpoint_url: str, folder: str, log: Any,
+    runtime: Runtime, env: dict[str, str], endpoint: tuple[str, int], folder: str, log: Any,
     log_path: Path, scale: Scale,
 ) -> Run:  # fmt: skip
     broker = _empty_broker(runtime.settings)
@@ -205,10 +211,12 @@ def _measure(
         if workers.poll() is not None:
             raise RuntimeError(f"the workers exited ({workers.returncode}): {_log_tail(log_path)}")
         runtime.clock = fixed_clock(DUE)
+        before = cpu_use.snapshot()
         start = time.perf_counter()
         claimed = schedule_digests(runtime)
         sent, stalled = _wait_for_sent(runtime, claimed, workers)
         seconds = time.perf_counter() - start
+        used = cpu_use.cpu_use(before, cpu_use.snapshot(), seconds, _who(workers.pid, endpoint[1]))
         exited = workers.poll()
         rss = _peak_rss_mb(workers.pid) if exited is None else None
         tail = _log_tail(log_path)
@@ -223,6 +231,7 @@ def _measure(
     if sent < claimed:
         raise RuntimeError(f"{sent:,} of {claimed:,} digests sent, then none for {stalled:.0f} s "
                            f"({seconds:.0f} s in all)")  # fmt: skip
+    endpoint_url = endpoint[0]
     arrivals = endpoint_record(endpoint_url)["arrivals"]
     size = sum(arrival[4] for arrival in arrivals) // max(1, len(arrivals))
     mark = time.time()
@@ -230,7 +239,27 @@ def _measure(
           seconds=30.0, size=size)  # fmt: skip
     alone = [arrival[0] for arrival in endpoint_record(endpoint_url)["arrivals"]
              if arrival[0] >= mark]  # fmt: skip
-    return Run(claimed, sent, seconds, rss, span_rate(alone), size / 1024)
+    return Run(claimed, sent, seconds, rss, span_rate(alone), size / 1024, used)
+
+
+# The servers the pipeline runs on, by command name.
+_SERVERS = {"postgres": "PostgreSQL", "redis-server": "Redis", "beam.smp": "RabbitMQ"}
+
+
+def _who(workers: int, endpoint: int) -> Callable[[cpu_use.Process], str | None]:
+    """The group of a process: the workers (their session), the endpoint, a server, this one."""
+    this = os.getpid()
+
+    def group(process: cpu_use.Process) -> str | None:
+        if process.session == workers:
+            return "workers"
+        if process.pid == endpoint:
+            return "SES endpoint"
+        if process.pid == this:
+            return "this process"
+        return _SERVERS.get(process.name)
+
+    return group
 
 
 def broker_rows(broker: str, broker_url: str, scale: Scale) -> list[BenchRow]:
@@ -251,7 +280,21 @@ def broker_rows(broker: str, broker_url: str, scale: Scale) -> list[BenchRow]:
                  f"the SES endpoint alone, {PROCESSES} processes x {THREADS} client threads",
                  TARGET, note),
         BenchRow(f"end to end, {broker}: peak RSS of a worker process", run.worker_rss_mb, "MB"),
+        _cpu_row(broker, run),
     ]  # fmt: skip
+
+
+def _cpu_row(broker: str, run: Run) -> BenchRow:
+    """The machine's CPU per digest, and which processes used it."""
+    use = run.cpu
+    split = ", ".join(f"{name} {ms:.2f}" for name, ms in use.per_unit_ms(run.sent).items())
+    [bound] = TARGET.bounds
+    return BenchRow(
+        f"end to end, {broker}: CPU per digest", 1000 * use.busy / max(run.sent, 1), "CPU-ms",
+        note=f"the {use.cores} cores were {use.busy / use.seconds:.2f} busy from the claim to the "
+        f"last sent row; per digest (ms): {split}; at the target's {bound.value:,.0f} digests/s "
+        f"the cores give {1000 * use.cores / bound.value:.1f} ms a digest",
+    )  # fmt: skip
 
 
 def end_to_end_rows(scale: Scale) -> list[BenchRow]:

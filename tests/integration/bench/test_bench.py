@@ -7,6 +7,7 @@ tiny version of each scenario against the real databases and look at shapes.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,14 +170,24 @@ def test_the_end_to_end_scenario_delivers_every_digest_and_names_a_broker_that_c
     monkeypatch.setattr("worker.bench.end_to_end.REDIS_URL", redis_url)
     monkeypatch.setattr("worker.bench.end_to_end.AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2F")
     rows = run_bench(["end-to-end"], scale="tiny")
-    assert len(rows) == 3, rows
-    [throughput, rss, rabbitmq] = rows
+    assert len(rows) == 4, rows
+    [throughput, rss, cpu, rabbitmq] = rows
     assert throughput.scenario == "end to end, Redis, 100 daily digests"
     assert throughput.figure and throughput.figure > 0
     assert throughput.anchor and throughput.anchor > 0
     assert throughput.anchor_name == "the SES endpoint alone, 2 processes x 8 client threads"
     assert throughput.note.startswith("100 of 100 digests sent")
     assert rss.figure and rss.figure > 0
+    assert cpu.scenario == "end to end, Redis: CPU per digest" and cpu.unit == "CPU-ms"
+    assert cpu.figure and cpu.figure > 0
+    split = cpu.note.split("per digest (ms): ")[1].split("; ")[0]
+    parts = dict(part.rsplit(" ", 1) for part in split.split(", "))
+    assert {"workers", "PostgreSQL", "SES endpoint", "Redis", "other"} <= parts.keys(), cpu.note
+    assert float(parts["workers"]) > 0 and list(parts)[-1] == "other"
+    # "other" is what no group claimed: the parts add up to the figure (ticks of 10 ms apart)
+    assert sum(map(float, parts.values())) == pytest.approx(cpu.figure, rel=0.1, abs=0.3)
+    assert cpu.note.endswith("at the target's 1,000 digests/s the cores give "
+                             f"{os.cpu_count():.1f} ms a digest")  # fmt: skip
     assert rabbitmq.scenario == "end to end, RabbitMQ, 100 daily digests"
     assert rabbitmq.figure is None and rabbitmq.met is False
     assert rabbitmq.reason.startswith("RabbitMQ at amqp://guest:***@127.0.0.1:1/%2F: ")

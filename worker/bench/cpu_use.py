@@ -5,7 +5,8 @@ endpoint on the same cores, so a figure far below its target needs the split
 to be read: which of them used the cores, per unit of work.  Two snapshots
 of every process's CPU ticks, taken around the timed part; the machine's
 busy time comes from /proc/stat, and what no group claims (the kernel, the
-other processes) is "other".
+other processes) is "other".  The groups are read from per-process times and
+the busy time from ticks, so "other" can come out a little below zero.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ PROC = Path("/proc")
 class Process:
     pid: int
     name: str  # the command's name, as ps shows it
+    parent: int
     session: int
+    started: int  # ticks after boot: with the pid, who the process is
     ticks: int  # user + system CPU time, its own and that of its children it waited for
 
 
@@ -31,10 +34,15 @@ class Snapshot:
     busy: int  # ticks the machine spent not idle, all CPUs
     processes: dict[int, Process]
 
+    def alive(self, process: Process) -> bool:
+        """Whether this very process (not another that took its pid) is in the snapshot."""
+        now = self.processes.get(process.pid)
+        return now is not None and now.started == process.started
+
 
 @dataclass(frozen=True)
 class CpuUse:
-    cores: int
+    cores: int  # the CPUs this process may run on
     seconds: float  # wall time between the two snapshots
     busy: float  # CPU-seconds the machine spent not idle
     groups: dict[str, float]  # CPU-seconds per group, most first, "other" last
@@ -43,15 +51,16 @@ class CpuUse:
         return {name: 1000 * used / max(units, 1) for name, used in self.groups.items()}
 
 
-def _process(entry: Path) -> Process | None:
+def read_process(pid: int) -> Process | None:
+    """The process's line of /proc; None when it has ended or cannot be read."""
     try:
-        stat = (entry / "stat").read_text()
-    except OSError:  # it ended, or is not ours to read
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
         return None
     name = stat[stat.index("(") + 1 : stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2 :].split()  # from the state on: field 3 of proc(5)
     ticks = sum(map(int, fields[11:15]))  # utime, stime, cutime, cstime
-    return Process(int(entry.name), name, int(fields[3]), ticks)
+    return Process(pid, name, int(fields[1]), int(fields[3]), int(fields[19]), ticks)
 
 
 def snapshot() -> Snapshot:
@@ -60,7 +69,7 @@ def snapshot() -> Snapshot:
     user, nice, system, _idle, _iowait, irq, softirq = map(int, first[:7])  # steal: not ours
     processes = {}
     for entry in PROC.iterdir():
-        if entry.name.isdigit() and (process := _process(entry)) is not None:
+        if entry.name.isdigit() and (process := read_process(int(entry.name))) is not None:
             processes[process.pid] = process
     return Snapshot(user + nice + system + irq + softirq, processes)
 
@@ -73,26 +82,27 @@ def cpu_use(
 ) -> CpuUse:
     """CPU-seconds per group between two snapshots; `group` names a process's group, or None.
 
-    A process born in between counts from zero.  One that ended in between
-    (a database backend, a parallel query worker) is counted by its parent,
-    which waited for it, whole: its ticks before the first snapshot are taken
-    off its group again.  Its parent should be of its group (the server that
-    started it), as it is for the groups measured here.
+    A process born in between counts from zero.  One that ended in between (a
+    database backend, a parallel query worker) is counted by the parent that
+    waited for it, whole, in the parent's group: its ticks from before the
+    first snapshot are taken off that group again.  When its parent is gone
+    too, its time is in "other".
     """
     hertz = os.sysconf("SC_CLK_TCK")
-    groups: dict[str, float] = {}
-    for pid, process in after.processes.items():
+    ticks: dict[str, int] = {}
+    for process in after.processes.values():
         name = group(process)
-        if name is None:
-            continue
-        earlier = before.processes.get(pid)
-        start = earlier.ticks if earlier is not None and earlier.name == process.name else 0
-        groups[name] = groups.get(name, 0.0) + (process.ticks - start) / hertz
-    for pid, process in before.processes.items():
-        later = after.processes.get(pid)
-        if (later is None or later.name != process.name) and (name := group(process)):
-            groups[name] = groups.get(name, 0.0) - process.ticks / hertz
+        if name is not None:
+            earlier = before.processes.get(process.pid)
+            start = earlier.ticks if earlier is not None and after.alive(earlier) else 0
+            ticks[name] = ticks.get(name, 0) + process.ticks - start
+    for process in before.processes.values():
+        parent = before.processes.get(process.parent)
+        if not after.alive(process) and parent is not None and after.alive(parent):
+            name = group(parent)
+            if name is not None:
+                ticks[name] = ticks.get(name, 0) - process.ticks
+    groups = {name: used / hertz for name, used in sorted(ticks.items(), key=lambda x: -x[1])}
     busy = (after.busy - before.busy) / hertz
-    ordered = dict(sorted(groups.items(), key=lambda item: -item[1]))
-    ordered["other"] = max(busy - sum(groups.values()), 0.0)
-    return CpuUse(os.cpu_count() or 1, seconds, busy, ordered)
+    groups["other"] = busy - sum(groups.values())
+    return CpuUse(len(os.sched_getaffinity(0)), seconds, busy, groups)

@@ -8,9 +8,10 @@ second from the claim to the last `sent` row.  The anchor, measured in the
 same run once the workers have stopped, is the endpoint alone driven by as
 many client threads as the workers have (2 processes x 8 threads), sending
 messages of the digests' average size: arrivals per second at the endpoint.
+The clock starts once the workers have booted (their CPU use has settled).
 Over the timed part, the machine's CPU per digest is read from /proc and split
 between the workers, PostgreSQL, the endpoint, the broker and the rest
-(worker/bench/cpu_use.py): they all share the same cores.
+(worker/bench/pipeline_cpu.py): they all share the same cores.
 
 A broker that cannot run (not reachable, not supported, workers that exit)
 is a row that did not run, with the reason; the other broker still runs.
@@ -23,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,11 +36,11 @@ from urllib.parse import urlsplit
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import func, select
 
-from worker.bench import cpu_use
 from worker.bench.arrivals import span_rate
 from worker.bench.corpus import record
 from worker.bench.databases import throwaway_postgres
 from worker.bench.faults import OWN_SETTINGS
+from worker.bench.pipeline_cpu import CpuSplit, CpuWatch, cpu_row, wait_until_settled
 from worker.bench.rows import BenchRow, at_least, error_reason, not_run
 from worker.bench.scale import Scale, by_scale
 from worker.bench.ses_endpoint import endpoint_record
@@ -172,7 +173,7 @@ class Run:
     worker_rss_mb: float | None  # None: the workers had exited
     anchor: float | None  # the endpoint alone, sends/s
     message_kb: float
-    cpu: cpu_use.CpuUse  # from the claim to the last sent row
+    cpu: CpuSplit  # from the claim to the last sent row
 
 
 def run_end_to_end(broker_url: str, count: int, scale: Scale) -> Run:
@@ -207,16 +208,17 @@ def _measure(
         env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        time.sleep(3)  # let the workers boot before the clock starts
+        wait_until_settled(workers.pid, lambda: workers.poll() is None)  # booted: then the clock
         if workers.poll() is not None:
             raise RuntimeError(f"the workers exited ({workers.returncode}): {_log_tail(log_path)}")
         runtime.clock = fixed_clock(DUE)
-        before = cpu_use.snapshot()
+        rabbitmq = (runtime.settings.broker_url or "").startswith("amqp")
+        cpu = CpuWatch(runtime.engine, REDIS_URL, rabbitmq, workers.pid, endpoint[1])
         start = time.perf_counter()
         claimed = schedule_digests(runtime)
         sent, stalled = _wait_for_sent(runtime, claimed, workers)
         seconds = time.perf_counter() - start
-        used = cpu_use.cpu_use(before, cpu_use.snapshot(), seconds, _who(workers.pid, endpoint[1]))
+        split = cpu.stop(seconds)
         exited = workers.poll()
         rss = _peak_rss_mb(workers.pid) if exited is None else None
         tail = _log_tail(log_path)
@@ -239,27 +241,7 @@ def _measure(
           seconds=30.0, size=size)  # fmt: skip
     alone = [arrival[0] for arrival in endpoint_record(endpoint_url)["arrivals"]
              if arrival[0] >= mark]  # fmt: skip
-    return Run(claimed, sent, seconds, rss, span_rate(alone), size / 1024, used)
-
-
-# The servers the pipeline runs on, by command name.
-_SERVERS = {"postgres": "PostgreSQL", "redis-server": "Redis", "beam.smp": "RabbitMQ"}
-
-
-def _who(workers: int, endpoint: int) -> Callable[[cpu_use.Process], str | None]:
-    """The group of a process: the workers (their session), the endpoint, a server, this one."""
-    this = os.getpid()
-
-    def group(process: cpu_use.Process) -> str | None:
-        if process.session == workers:
-            return "workers"
-        if process.pid == endpoint:
-            return "SES endpoint"
-        if process.pid == this:
-            return "this process"
-        return _SERVERS.get(process.name)
-
-    return group
+    return Run(claimed, sent, seconds, rss, span_rate(alone), size / 1024, split)
 
 
 def broker_rows(broker: str, broker_url: str, scale: Scale) -> list[BenchRow]:
@@ -280,21 +262,8 @@ def broker_rows(broker: str, broker_url: str, scale: Scale) -> list[BenchRow]:
                  f"the SES endpoint alone, {PROCESSES} processes x {THREADS} client threads",
                  TARGET, note),
         BenchRow(f"end to end, {broker}: peak RSS of a worker process", run.worker_rss_mb, "MB"),
-        _cpu_row(broker, run),
+        cpu_row(broker, run.cpu, run.sent, TARGET),
     ]  # fmt: skip
-
-
-def _cpu_row(broker: str, run: Run) -> BenchRow:
-    """The machine's CPU per digest, and which processes used it."""
-    use = run.cpu
-    split = ", ".join(f"{name} {ms:.2f}" for name, ms in use.per_unit_ms(run.sent).items())
-    [bound] = TARGET.bounds
-    return BenchRow(
-        f"end to end, {broker}: CPU per digest", 1000 * use.busy / max(run.sent, 1), "CPU-ms",
-        note=f"the {use.cores} cores were {use.busy / use.seconds:.2f} busy from the claim to the "
-        f"last sent row; per digest (ms): {split}; at the target's {bound.value:,.0f} digests/s "
-        f"the cores give {1000 * use.cores / bound.value:.1f} ms a digest",
-    )  # fmt: skip
 
 
 def end_to_end_rows(scale: Scale) -> list[BenchRow]:

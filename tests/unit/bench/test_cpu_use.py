@@ -47,20 +47,20 @@ def test_a_process_in_its_own_session_is_counted_in_its_group_and_the_rest_in_ot
     assert 0.3 <= use.groups.get("burner", 0.0) <= 0.6, use
     assert use.groups["tests"] >= 0.15, use
     assert use.busy >= use.groups.get("burner", 0.0) + use.groups["tests"] - 0.05
-    assert use.cores == os.cpu_count()
     assert use.per_unit_ms(2)["tests"] == 1000 * use.groups["tests"] / 2
 
 
-def test_an_ended_backend_counts_through_its_server_and_a_reused_pid_from_zero() -> None:
+def test_an_ended_child_counts_through_its_waiting_parent_and_a_reused_pid_from_zero() -> None:
     hertz = os.sysconf("SC_CLK_TCK")
     before = Snapshot(busy=0, processes={
-        10: Process(10, "postgres", 10, 100),  # the server
-        11: Process(11, "postgres", 10, 50),  # a backend that ends: the server waits for it
-        12: Process(12, "python3", 1, 300),  # its pid is then taken by another command
+        10: Process(10, "postgres", 1, 10, 5, 100),  # the server
+        11: Process(11, "postgres", 10, 11, 6, 50),  # a backend that ends: the server waits for it
+        12: Process(12, "python3", 1, 12, 7, 300),  # ends; its pid is then taken by another
+        20: Process(20, "redis-server", 99, 20, 8, 40),  # reaped by a process no group holds
     })  # fmt: skip
     after = Snapshot(busy=5 * hertz, processes={
-        10: Process(10, "postgres", 10, 100 + 50 + 30),  # the backend's 50 + 30 ticks, whole
-        12: Process(12, "redis-server", 12, hertz),
+        10: Process(10, "postgres", 1, 10, 5, 100 + 50 + 30),  # the backend's 50 + 30, whole
+        12: Process(12, "redis-server", 1, 12, 900, hertz),  # the same pid, another process
     })  # fmt: skip
     servers = {"postgres": "PostgreSQL", "redis-server": "Redis"}
 
@@ -71,3 +71,14 @@ def test_an_ended_backend_counts_through_its_server_and_a_reused_pid_from_zero()
     )
     assert list(use.groups) == ["Redis", "PostgreSQL", "other"]
     assert use.busy == 5.0 and use.seconds == 2.5
+    assert use.cores == len(os.sched_getaffinity(0))
+
+
+def test_other_is_what_the_groups_leave_even_below_zero() -> None:
+    hertz = os.sysconf("SC_CLK_TCK")
+    before = Snapshot(busy=0, processes={1: Process(1, "a", 0, 1, 1, 0)})
+    after = Snapshot(busy=hertz, processes={1: Process(1, "a", 0, 1, 1, hertz + 3)})
+
+    use = cpu_use(before, after, 1.0, lambda process: "a")
+
+    assert use.groups["other"] == pytest.approx(-3 / hertz)

@@ -77,12 +77,12 @@ def _session_ticks(session: int) -> int:
 
 
 def wait_until_settled(session: int, running: Callable[[], bool], limit: float = 60.0) -> None:
-    """Until a session's processes have booted: two half seconds in a row under 5% of a core.
+    """Until a session's processes have booted: two half seconds in a row under 10% of a core.
 
     Their start-up (imports, forks) would otherwise be timed, and counted as
     the work of the first digests.  Gives up waiting after `limit` seconds.
     """
-    quiet = 0.025 * os.sysconf("SC_CLK_TCK")  # CPU ticks in half a second at 5% of a core
+    quiet = 0.05 * os.sysconf("SC_CLK_TCK")  # CPU ticks in half a second at 10% of a core
     deadline = time.monotonic() + limit
     last, calm = _session_ticks(session), 0
     while calm < 2 and running() and time.monotonic() < deadline:

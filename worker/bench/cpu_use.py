@@ -33,6 +33,7 @@ class Process:
 class Snapshot:
     busy: int  # ticks the machine spent not idle, all CPUs
     processes: dict[int, Process]
+    cores: int = 1  # the CPUs `busy` counts
 
     def alive(self, process: Process) -> bool:
         """Whether this very process (not another that took its pid) is in the snapshot."""
@@ -42,7 +43,7 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class CpuUse:
-    cores: int  # the CPUs this process may run on
+    cores: int  # the machine's CPUs: those the busy time counts
     seconds: float  # wall time between the two snapshots
     busy: float  # CPU-seconds the machine spent not idle
     groups: dict[str, float]  # CPU-seconds per group, most first, "other" last
@@ -63,15 +64,27 @@ def read_process(pid: int) -> Process | None:
     return Process(pid, name, int(fields[1]), int(fields[3]), int(fields[19]), ticks)
 
 
+def _stat_lines() -> list[str]:
+    return (PROC / "stat").read_text().splitlines()
+
+
 def snapshot() -> Snapshot:
     """Every process's CPU ticks and the machine's busy ticks, now."""
-    first = (PROC / "stat").read_text().splitlines()[0].split()[1:]
+    lines = _stat_lines()
+    first = lines[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq = map(int, first[:7])  # steal: not ours
+    cores = sum(1 for line in lines if line.startswith("cpu") and line[3].isdigit())
     processes = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit() and (process := read_process(int(entry.name))) is not None:
             processes[process.pid] = process
-    return Snapshot(user + nice + system + irq + softirq, processes)
+    return Snapshot(user + nice + system + irq + softirq, processes, cores)
+
+
+def started_at(process: Process) -> float:
+    """When the process started, in seconds since the epoch."""
+    boot = next(int(line.split()[1]) for line in _stat_lines() if line.startswith("btime "))
+    return boot + process.started / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_use(
@@ -84,9 +97,9 @@ def cpu_use(
 
     A process born in between counts from zero.  One that ended in between (a
     database backend, a parallel query worker) is counted by the parent that
-    waited for it, whole, in the parent's group: its ticks from before the
-    first snapshot are taken off that group again.  When its parent is gone
-    too, its time is in "other".
+    waited for it, whole (through its parent's parent when that ended too):
+    its ticks from before the first snapshot are taken off the group of its
+    nearest forebear still alive.  With none, its time is in "other".
     """
     hertz = os.sysconf("SC_CLK_TCK")
     ticks: dict[str, int] = {}
@@ -97,12 +110,23 @@ def cpu_use(
             start = earlier.ticks if earlier is not None and after.alive(earlier) else 0
             ticks[name] = ticks.get(name, 0) + process.ticks - start
     for process in before.processes.values():
-        parent = before.processes.get(process.parent)
-        if not after.alive(process) and parent is not None and after.alive(parent):
-            name = group(parent)
-            if name is not None:
-                ticks[name] = ticks.get(name, 0) - process.ticks
+        if after.alive(process):
+            continue
+        forebear = _nearest_alive(before, after, process)
+        name = group(forebear) if forebear is not None else None
+        if name is not None:
+            ticks[name] = ticks.get(name, 0) - process.ticks
     groups = {name: used / hertz for name, used in sorted(ticks.items(), key=lambda x: -x[1])}
     busy = (after.busy - before.busy) / hertz
     groups["other"] = busy - sum(groups.values())
-    return CpuUse(len(os.sched_getaffinity(0)), seconds, busy, groups)
+    return CpuUse(after.cores, seconds, busy, groups)
+
+
+def _nearest_alive(before: Snapshot, after: Snapshot, process: Process) -> Process | None:
+    """The process's parent, or the parent's parent..., first found alive in `after`."""
+    forebear = before.processes.get(process.parent)
+    for _ in range(64):  # a chain read from two moments of a changing table: bounded
+        if forebear is None or after.alive(forebear):
+            return forebear
+        forebear = before.processes.get(forebear.parent)
+    return None

@@ -212,8 +212,9 @@ def _measure(
         if workers.poll() is not None:
             raise RuntimeError(f"the workers exited ({workers.returncode}): {_log_tail(log_path)}")
         runtime.clock = fixed_clock(DUE)
-        rabbitmq = (runtime.settings.broker_url or "").startswith("amqp")
-        cpu = CpuWatch(runtime.engine, REDIS_URL, rabbitmq, workers.pid, endpoint[1])
+        broker_url = runtime.settings.broker_url or ""
+        amqp = broker_url if broker_url.startswith("amqp") else None
+        cpu = CpuWatch(runtime.engine, REDIS_URL, amqp, workers.pid, endpoint[1])
         start = time.perf_counter()
         claimed = schedule_digests(runtime)
         sent, stalled = _wait_for_sent(runtime, claimed, workers)

@@ -2,10 +2,11 @@
 
 The workers are their session; the SES endpoint and this process their pids;
 each server is the one this run talks to, found from what it says of itself
-(PostgreSQL's backend pid, whose parent is the server; Redis' `INFO`), with
-the processes it started.  RabbitMQ does not say: it is the Erlang VM
-running on this machine.  A server in another pid namespace or on another
-host is not seen, and the row says so.
+(PostgreSQL's backend pid, whose parent is the server, and its start time;
+Redis' `INFO` pid and uptime), with the processes it started.  RabbitMQ does
+not say: it is the Erlang VM booted as a RabbitMQ node on this machine, when
+the broker's host is this machine.  A server in another pid namespace or on
+another host is not seen, and the row says so.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -28,29 +31,72 @@ COMMANDS = {
 }
 
 
-def _if_named(pid: int | None, server: str) -> dict[int, str]:
-    """{pid: server} when that pid runs here under the server's command name."""
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+RABBITMQ_BOOT = b"\0-s\0rabbit\0boot\0"  # a node's arguments; rabbitmqctl's own VM has others
+START_SLACK = 2.0  # seconds: a server's start as it says it, against its start in /proc
+_UNREADABLE = (OSError, ValueError, IndexError)  # no /proc, or not in the layout proc(5) gives
+
+
+def _if_here(pid: Any, server: str, started: float | None) -> dict[int, str]:
+    """{pid: server} when that pid runs here under the server's command name and started
+    when the server says it did (not a namesake in another pid namespace)."""
     process = cpu_use.read_process(pid) if isinstance(pid, int) else None
-    return {process.pid: server} if process and process.name in COMMANDS[server] else {}
+    if process is None or process.name not in COMMANDS[server]:
+        return {}
+    if started is not None and abs(cpu_use.started_at(process) - started) > START_SLACK:
+        return {}
+    return {process.pid: server}
 
 
-def servers(engine: Engine, redis_url: str, rabbitmq: bool) -> tuple[dict[int, str], list[str]]:
-    """(pid of each server of this run seen here: its group, the servers not seen)."""
+def _postgresql(engine: Engine) -> dict[int, str]:
+    query = "SELECT pg_backend_pid(), extract(epoch FROM pg_postmaster_start_time())"
+    with engine.connect() as connection:
+        backend, started = connection.exec_driver_sql(query).one()
+    process = cpu_use.read_process(backend)
+    return _if_here(process.parent, "PostgreSQL", float(started)) if process else {}
+
+
+def _redis(redis_url: str) -> dict[int, str]:
     import redis
 
-    with engine.connect() as connection:
-        backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-    process = cpu_use.read_process(backend) if isinstance(backend, int) else None
-    found = _if_named(process.parent, "PostgreSQL") if process else {}
     client = redis.Redis.from_url(redis_url)
     try:
-        found |= _if_named(client.info("server").get("process_id"), "Redis")
+        info = client.info("server")
+    except redis.ResponseError:  # INFO refused (an ACL, a managed service): not seen
+        return {}
     finally:
         client.close()
-    if rabbitmq:
-        for each in cpu_use.snapshot().processes.values():
-            found |= _if_named(each.pid, "RabbitMQ")
-    wanted = ["PostgreSQL", "Redis"] + (["RabbitMQ"] if rabbitmq else [])
+    started = time.time() - float(info.get("uptime_in_seconds", 0))
+    return _if_here(info.get("process_id"), "Redis", started)
+
+
+def _rabbitmq(amqp_url: str) -> dict[int, str]:
+    if urlsplit(amqp_url).hostname not in LOCAL_HOSTS:
+        return {}
+    found: dict[int, str] = {}
+    for process in cpu_use.snapshot().processes.values():
+        if process.name in COMMANDS["RabbitMQ"] and RABBITMQ_BOOT in _arguments(process.pid):
+            found[process.pid] = "RabbitMQ"
+    return found
+
+
+def _arguments(pid: int) -> bytes:
+    try:
+        return b"\0" + (cpu_use.PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def servers(
+    engine: Engine, redis_url: str, amqp_url: str | None
+) -> tuple[dict[int, str], list[str]]:
+    """(pid of each server of this run seen here: its group, the servers not seen).
+
+    `amqp_url`: the RabbitMQ broker's, when the run uses one.
+    """
+    found = _postgresql(engine) | _redis(redis_url)
+    found |= _rabbitmq(amqp_url) if amqp_url else {}
+    wanted = ["PostgreSQL", "Redis"] + (["RabbitMQ"] if amqp_url else [])
     return found, [server for server in wanted if server not in found.values()]
 
 
@@ -80,16 +126,20 @@ def wait_until_settled(session: int, running: Callable[[], bool], limit: float =
     """Until a session's processes have booted: two half seconds in a row under 10% of a core.
 
     Their start-up (imports, forks) would otherwise be timed, and counted as
-    the work of the first digests.  Gives up waiting after `limit` seconds.
+    the work of the first digests.  Gives up waiting after `limit` seconds;
+    without a readable /proc, waits a fixed 3 s.
     """
     quiet = 0.05 * os.sysconf("SC_CLK_TCK")  # CPU ticks in half a second at 10% of a core
     deadline = time.monotonic() + limit
-    last, calm = _session_ticks(session), 0
-    while calm < 2 and running() and time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = _session_ticks(session)
-        calm = calm + 1 if now - last < quiet else 0
-        last = now
+    try:
+        last, calm = _session_ticks(session), 0
+        while calm < 2 and running() and time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = _session_ticks(session)
+            calm = calm + 1 if now - last < quiet else 0
+            last = now
+    except _UNREADABLE:
+        time.sleep(3)
 
 
 @dataclass(frozen=True)
@@ -104,11 +154,11 @@ class CpuSplit:
 class CpuWatch:
     """Snapshots around the timed part; reading /proc fails into a reason, never a crash."""
 
-    def __init__(self, engine: Engine, redis_url: str, rabbitmq: bool, workers: int,
+    def __init__(self, engine: Engine, redis_url: str, amqp_url: str | None, workers: int,
                  endpoint: int) -> None:  # fmt: skip
         self.reason = ""
         try:
-            found, self.unseen = servers(engine, redis_url, rabbitmq)
+            found, self.unseen = servers(engine, redis_url, amqp_url)
             self.group = grouping(workers, endpoint, found)
             self.before = cpu_use.snapshot()
         except _UNREADABLE as error:
@@ -122,9 +172,6 @@ class CpuWatch:
         except _UNREADABLE as error:
             return CpuSplit(None, reason=f"CPU use not readable from /proc: {error_reason(error)}")
         return CpuSplit(use, tuple(self.unseen))
-
-
-_UNREADABLE = (OSError, ValueError, IndexError)  # no /proc, or not in the layout proc(5) gives
 
 
 def cpu_row(broker: str, split: CpuSplit, sent: int, target: Target) -> BenchRow:

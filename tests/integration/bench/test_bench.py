@@ -7,7 +7,6 @@ tiny version of each scenario against the real databases and look at shapes.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select, text
 
 from tests.conftest import PG_ADMIN_URL
+from worker.bench.cpu_use import snapshot
 from worker.bench.databases import ADMIN_ENV
 from worker.bench.report import format_table, write_json
 from worker.bench.rows import BenchRow, ratio_at_least
@@ -187,7 +187,7 @@ def test_the_end_to_end_scenario_delivers_every_digest_and_names_a_broker_that_c
     # "other" is what no group claimed: the parts add up to the figure (ticks of 10 ms apart)
     assert sum(map(float, parts.values())) == pytest.approx(cpu.figure, rel=0.1, abs=0.3)
     assert cpu.note.endswith("at the target's 1,000 digests/s the cores give "
-                             f"{os.cpu_count():.1f} ms a digest")  # fmt: skip
+                             f"{snapshot().cores:.1f} ms a digest")  # fmt: skip
     assert rabbitmq.scenario == "end to end, RabbitMQ, 100 daily digests"
     assert rabbitmq.figure is None and rabbitmq.met is False
     assert rabbitmq.reason.startswith("RabbitMQ at amqp://guest:***@127.0.0.1:1/%2F: ")

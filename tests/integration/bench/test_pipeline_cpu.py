@@ -6,15 +6,20 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from worker.bench import cpu_use, pipeline_cpu
 from worker.bench.cpu_use import read_process
 from worker.bench.pipeline_cpu import CpuSplit, cpu_row, grouping, servers, wait_until_settled
 from worker.bench.rows import at_least
 from worker.core.db import make_engine
+
+AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 def test_the_servers_of_the_run_are_found_with_the_processes_they_started(
@@ -22,7 +27,7 @@ def test_the_servers_of_the_run_are_found_with_the_processes_they_started(
 ) -> None:
     engine = make_engine(pg_url)
     try:
-        found, unseen = servers(engine, redis_url, rabbitmq=True)
+        found, unseen = servers(engine, redis_url, AMQP)
         group = grouping(workers=-1, endpoint=-1, found=found)
         with engine.connect() as connection:  # its backend lives as long as the connection
             backend = read_process(
@@ -34,33 +39,71 @@ def test_the_servers_of_the_run_are_found_with_the_processes_they_started(
     finally:
         engine.dispose()
     assert unseen == []
-    assert sorted(found.values()) == ["PostgreSQL", "RabbitMQ", "Redis"]
+    assert sorted(found.values()) == ["PostgreSQL", "RabbitMQ", "Redis"]  # the node, not a CLI
     redis_pid = redis.Redis.from_url(redis_url).info("server")["process_id"]
     assert found[redis_pid] == "Redis"
     this = read_process(os.getpid())
     assert this is not None and group(this) == "this process"
 
 
-def test_a_redis_that_is_not_this_machines_is_named_as_not_seen(
-    pg_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A pid from INFO that is another command here (a server in a container) is not taken."""
+def _servers_with_info(
+    pg_url: str, redis_url: str, amqp_url: str | None, monkeypatch: pytest.MonkeyPatch,
+    info: Callable[[dict[str, Any]], dict[str, Any]],
+) -> tuple[dict[int, str], list[str]]:  # fmt: skip
     real_info = redis.Redis.info
 
-    def elsewhere(self: redis.Redis, *args: Any) -> dict[str, Any]:
-        return {**real_info(self, *args), "process_id": 1}  # pid 1 here: init, not Redis
+    def told(self: redis.Redis, *args: Any) -> dict[str, Any]:
+        return info(real_info(self, *args))
 
-    monkeypatch.setattr(redis.Redis, "info", elsewhere)
+    monkeypatch.setattr(redis.Redis, "info", told)
     engine = make_engine(pg_url)
     try:
-        found, unseen = servers(engine, redis_url, rabbitmq=False)
+        return servers(engine, redis_url, amqp_url)
     finally:
         engine.dispose()
-    assert unseen == ["Redis"] and list(found.values()) == ["PostgreSQL"]
 
+
+def refused(_: dict[str, Any]) -> dict[str, Any]:
+    raise redis.ResponseError("NOPERM this user has no permissions to run the 'info' command")
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        pytest.param(lambda real: {**real, "process_id": 1}, id="pid 1 here: init, not Redis"),
+        pytest.param(
+            lambda real: {**real, "uptime_in_seconds": real["uptime_in_seconds"] + 3600},
+            id="the same pid here, started at another time: a namesake elsewhere",
+        ),
+        pytest.param(refused, id="INFO refused"),
+    ],
+)
+def test_a_redis_not_seen_here_is_named_and_a_remote_rabbitmq_too(
+    pg_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch,
+    info: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:  # fmt: skip
+    remote = "amqp://guest:guest@rabbit.example:5672/%2F"
+    found, unseen = _servers_with_info(pg_url, redis_url, remote, monkeypatch, info)
+
+    assert unseen == ["Redis", "RabbitMQ"] and list(found.values()) == ["PostgreSQL"]
+
+
+def test_a_cpu_row_that_could_not_be_read_is_not_run() -> None:
     row = cpu_row("Redis", CpuSplit(None, reason="CPU use not readable from /proc: no"), 10,
                   at_least(1000, "digests/s"))  # fmt: skip
     assert row.figure is None and row.met is False and row.reason.endswith("no")
+
+
+def test_without_a_readable_proc_the_workers_get_a_fixed_while_to_boot(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(cpu_use, "PROC", tmp_path / "missing")
+    monkeypatch.setattr(pipeline_cpu.time, "sleep", slept.append)
+
+    wait_until_settled(os.getpid(), lambda: True)
+
+    assert slept == [3]
 
 
 def test_waiting_for_workers_to_settle_outlasts_their_start_up() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -71,7 +73,7 @@ def test_an_ended_child_counts_through_its_waiting_parent_and_a_reused_pid_from_
     )
     assert list(use.groups) == ["Redis", "PostgreSQL", "other"]
     assert use.busy == 5.0 and use.seconds == 2.5
-    assert use.cores == len(os.sched_getaffinity(0))
+    assert use.cores == after.cores == 1
 
 
 def test_other_is_what_the_groups_leave_even_below_zero() -> None:
@@ -82,3 +84,24 @@ def test_other_is_what_the_groups_leave_even_below_zero() -> None:
     use = cpu_use(before, after, 1.0, lambda process: "a")
 
     assert use.groups["other"] == pytest.approx(-3 / hertz)
+
+
+def test_a_grandchild_that_ended_with_its_parent_counts_through_the_first_forebear_alive() -> None:
+    hertz = os.sysconf("SC_CLK_TCK")
+    before = Snapshot(busy=0, processes={
+        10: Process(10, "server", 1, 10, 5, 100),
+        11: Process(11, "child", 10, 10, 6, 20),  # ends, after waiting for its own child
+        12: Process(12, "grandchild", 11, 10, 7, 30),  # ends first
+    })  # fmt: skip
+    after = Snapshot(busy=hertz, processes={
+        10: Process(10, "server", 1, 10, 5, 100 + (20 + 5) + (30 + 7)),  # both, whole
+    })  # fmt: skip
+
+    use = cpu_use(before, after, 1.0, lambda process: "server")
+
+    assert use.groups["server"] == pytest.approx(12 / hertz)  # their 5 + 7 ticks in the window
+
+
+def test_the_snapshot_counts_the_cores_its_busy_time_covers() -> None:
+    lines = Path("/proc/stat").read_text().splitlines()
+    assert snapshot().cores == sum(1 for line in lines if re.match(r"cpu\d", line))

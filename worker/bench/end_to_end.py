@@ -201,6 +201,7 @@ def _measure(
     runtime: Runtime, env: dict[str, str], endpoint: tuple[str, int], folder: str, log: Any,
     log_path: Path, scale: Scale,
 ) -> Run:  # fmt: skip
+    endpoint_url, endpoint_pid = endpoint
     broker = _empty_broker(runtime.settings)
     workers = subprocess.Popen(
         [sys.executable, "-m", "worker", "worker", "--processes", str(PROCESSES),
@@ -214,7 +215,7 @@ def _measure(
         runtime.clock = fixed_clock(DUE)
         broker_url = runtime.settings.broker_url or ""
         amqp = broker_url if broker_url.startswith("amqp") else None
-        cpu = CpuWatch(runtime.engine, REDIS_URL, amqp, workers.pid, endpoint[1])
+        cpu = CpuWatch(runtime.engine, REDIS_URL, amqp, workers.pid, endpoint_pid)
         start = time.perf_counter()
         claimed = schedule_digests(runtime)
         sent, stalled = _wait_for_sent(runtime, claimed, workers)
@@ -234,7 +235,6 @@ def _measure(
     if sent < claimed:
         raise RuntimeError(f"{sent:,} of {claimed:,} digests sent, then none for {stalled:.0f} s "
                            f"({seconds:.0f} s in all)")  # fmt: skip
-    endpoint_url = endpoint[0]
     arrivals = endpoint_record(endpoint_url)["arrivals"]
     size = sum(arrival[4] for arrival in arrivals) // max(1, len(arrivals))
     mark = time.time()

@@ -162,7 +162,7 @@ class CpuWatch:
             self.group = grouping(workers, endpoint, found)
             self.before = cpu_use.snapshot()
         except _UNREADABLE as error:
-            self.reason = f"CPU use not readable from /proc: {error_reason(error)}"
+            self.reason = _unreadable(error)
 
     def stop(self, seconds: float) -> CpuSplit:
         if self.reason:
@@ -170,8 +170,12 @@ class CpuWatch:
         try:
             use = cpu_use.cpu_use(self.before, cpu_use.snapshot(), seconds, self.group)
         except _UNREADABLE as error:
-            return CpuSplit(None, reason=f"CPU use not readable from /proc: {error_reason(error)}")
+            return CpuSplit(None, reason=_unreadable(error))
         return CpuSplit(use, tuple(self.unseen))
+
+
+def _unreadable(error: BaseException) -> str:
+    return f"CPU use not readable from /proc: {error_reason(error)}"
 
 
 def cpu_row(broker: str, split: CpuSplit, sent: int, target: Target) -> BenchRow:
